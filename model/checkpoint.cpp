@@ -1,0 +1,193 @@
+#include "model/checkpoint.h"
+
+#include <set>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "model/llama2c.h"
+#include "model/safetensors.h"
+
+namespace wr {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// JSON <-> IValue, so that config and meta pickle as plain Python dicts, lists and numbers.
+c10::IValue to_ivalue(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return c10::IValue();
+    case nlohmann::json::value_t::boolean: return j.get<bool>();
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: return j.get<int64_t>();
+    case nlohmann::json::value_t::number_float: return j.get<double>();
+    case nlohmann::json::value_t::string: return j.get<std::string>();
+    case nlohmann::json::value_t::array: {
+      c10::impl::GenericList list(c10::AnyType::get());
+      for (const auto& x : j) list.push_back(to_ivalue(x));
+      return list;
+    }
+    case nlohmann::json::value_t::object: {
+      c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+      for (const auto& [k, v] : j.items()) dict.insert(k, to_ivalue(v));
+      return dict;
+    }
+    default: fail("cannot store JSON value ", j.dump(), " in a checkpoint");
+  }
+}
+
+nlohmann::json to_json(const c10::IValue& v, const std::string& where) {
+  if (v.isNone()) return nullptr;
+  if (v.isBool()) return v.toBool();
+  if (v.isInt()) return v.toInt();
+  if (v.isDouble()) return v.toDouble();
+  if (v.isString()) return v.toStringRef();
+  if (v.isList()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& x : v.toListRef()) out.push_back(to_json(x, where));
+    return out;
+  }
+  if (v.isGenericDict()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& kv : v.toGenericDict()) {
+      if (!kv.key().isString()) fail(where, ": non-string key in a dictionary");
+      out[kv.key().toStringRef()] = to_json(kv.value(), where);
+    }
+    return out;
+  }
+  fail(where, ": unexpected value of type ", v.tagKind());
+}
+
+c10::impl::GenericDict tensor_dict(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
+  // contiguous clones on the CPU, so each tensor pickles only its own storage
+  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(torch::kCPU).contiguous().clone());
+  return dict;
+}
+
+std::map<std::string, torch::Tensor> tensors_of(const c10::IValue& v, const std::string& where) {
+  if (!v.isGenericDict()) fail(where, " is not a dictionary of tensors");
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& kv : v.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor()) fail(where, " holds a non-tensor entry");
+    out[kv.key().toStringRef()] = kv.value().toTensor();
+  }
+  return out;
+}
+
+}  // namespace
+
+ModelFormat model_format(const std::string& path, const std::string& name) {
+  if (name == "native" || name == "pt") return ModelFormat::native;
+  if (name == "hf" || name == "safetensors") return ModelFormat::hf;
+  if (name == "llama2c" || name == "bin") return ModelFormat::llama2c;
+  if (!name.empty()) fail("unknown model format '", name, "' (expected native, hf or llama2c)");
+  if (ends_with(path, ".pt")) return ModelFormat::native;
+  if (ends_with(path, ".bin")) return ModelFormat::llama2c;
+  if (ends_with(path, ".safetensors") || ends_with(path, "/") || is_directory(path)) return ModelFormat::hf;
+  const std::string base = path.substr(path.find_last_of('/') + 1);
+  if (base.find('.') == std::string::npos) return ModelFormat::hf;  // a directory-to-be
+  fail(path, ": cannot tell the model format from the name (use .pt, .bin, a directory, or --format)");
+}
+
+const char* format_name(ModelFormat f) {
+  switch (f) {
+    case ModelFormat::native: return "native";
+    case ModelFormat::hf: return "hf";
+    case ModelFormat::llama2c: return "llama2c";
+  }
+  return "?";
+}
+
+StateDict state_dict(Llama& model) {
+  StateDict out;
+  for (const auto& p : model->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> seen;
+  for (auto& p : model->named_parameters()) {
+    auto it = tensors.find(p.key());
+    if (it == tensors.end()) fail(source, ": missing tensor ", p.key());
+    const auto& t = it->second;
+    if (t.sizes() != p.value().sizes())
+      fail(source, ": tensor ", p.key(), " has shape ", t.sizes(), ", the config implies ", p.value().sizes());
+    p.value().copy_(t);
+    seen.insert(p.key());
+  }
+  for (const auto& [name, t] : tensors)
+    if (!seen.count(name)) fail(source, ": unexpected tensor ", name, " (not part of this model config)");
+}
+
+void save_native(const std::string& path, Llama& model, const nlohmann::json& meta, const std::string& tokenizer_model,
+                 const std::map<std::string, torch::Tensor>& extra) {
+  c10::impl::GenericDict ckpt(c10::StringType::get(), c10::AnyType::get());
+  ckpt.insert("format", std::string("wr"));
+  ckpt.insert("version", int64_t{1});
+  ckpt.insert("config", to_ivalue(config_to_json(model->config)));
+  ckpt.insert("model", tensor_dict(state_dict(model)));
+  ckpt.insert("meta", to_ivalue(meta.is_null() ? nlohmann::json::object() : meta));
+  if (!tokenizer_model.empty()) {
+    auto bytes = torch::empty({static_cast<int64_t>(tokenizer_model.size())}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr(), tokenizer_model.data(), tokenizer_model.size());
+    ckpt.insert("tokenizer", bytes);
+  }
+  if (!extra.empty()) ckpt.insert("extra", tensor_dict({extra.begin(), extra.end()}));
+  std::vector<char> bytes = torch::pickle_save(ckpt);
+  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+}
+
+LoadedModel load_native(const std::string& path, std::map<std::string, torch::Tensor>* extra) {
+  std::string data = read_file(path);
+  c10::IValue root;
+  try {
+    root = torch::pickle_load(std::vector<char>(data.begin(), data.end()));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    fail(path, ": not a readable ckpt.pt (truncated or corrupt zip/pickle): ", what.substr(0, what.find('\n')));
+  }
+  if (!root.isGenericDict()) fail(path, ": not a wr checkpoint (top level is not a dict)");
+  auto dict = root.toGenericDict();
+  auto get = [&](const char* key) -> c10::IValue {
+    if (!dict.contains(key)) fail(path, ": not a wr checkpoint (no '", key, "' entry)");
+    return dict.at(key);
+  };
+  if (!get("format").isString() || get("format").toStringRef() != "wr") fail(path, ": not a wr checkpoint");
+  if (get("version").toInt() != 1) fail(path, ": unsupported checkpoint version ", get("version").toInt());
+  LoadedModel out;
+  out.format = ModelFormat::native;
+  ModelConfig config = config_from_json(to_json(get("config"), path), path + " config");
+  out.model = Llama(config);
+  load_state_dict(out.model, tensors_of(get("model"), path + " model"), path);
+  out.meta = to_json(get("meta"), path);
+  if (dict.contains("tokenizer")) {
+    auto t = dict.at("tokenizer").toTensor().contiguous();
+    out.tokenizer_model.assign(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+  }
+  if (extra && dict.contains("extra")) *extra = tensors_of(dict.at("extra"), path + " extra");
+  return out;
+}
+
+LoadedModel load_model(const std::string& path, const std::string& format) {
+  if (!file_exists(path)) fail(path, ": no such file or directory");
+  switch (model_format(path, format)) {
+    case ModelFormat::native: return load_native(path);
+    case ModelFormat::hf: return load_hf(path);
+    case ModelFormat::llama2c: return load_llama2c(path);
+  }
+  fail("unreachable");
+}
+
+void save_model(Llama& model, const std::string& path, ModelFormat format, const nlohmann::json& meta,
+                const std::string& tokenizer_model, const std::string& dtype) {
+  switch (format) {
+    case ModelFormat::native: return save_native(path, model, meta, tokenizer_model);
+    case ModelFormat::hf: return save_hf(path, model, dtype, tokenizer_model);
+    case ModelFormat::llama2c: return save_llama2c(path, model);
+  }
+}
+
+}  // namespace wr

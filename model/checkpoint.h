@@ -1,0 +1,51 @@
+// Model files in three formats, behind one load/save pair:
+//   native      ckpt.pt: PyTorch zip/pickle that Python torch.load opens as a dict
+//               {"format": "wr", "version": 1, "config": {...}, "model": {hf_name: tensor}, "meta": {...},
+//                "tokenizer": uint8 tensor of the SentencePiece model (optional)}
+//   hf          a Hugging Face LLaMA directory: config.json + model.safetensors (or a sharded index)
+//   llama2c     llama2.c .bin (legacy v0 header and v1 "ak42")
+// Every reader checks names, shapes and sizes and throws wr::Error naming the file and what was wrong.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace wr {
+
+enum class ModelFormat { native, hf, llama2c };
+
+// From an explicit name ("native", "hf", "llama2c") or, when name is empty, from the path:
+// *.pt native, *.bin llama2c, a directory, *.safetensors or a name without extension hf.
+ModelFormat model_format(const std::string& path, const std::string& name = "");
+const char* format_name(ModelFormat f);
+
+using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;  // Hugging Face names, in module order
+StateDict state_dict(Llama& model);  // tied models have no lm_head.weight
+// Copies every tensor into the model (converting dtype to the model's); a missing or unexpected name or a
+// shape mismatch is an error naming source.
+void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& tensors, const std::string& source);
+
+struct LoadedModel {
+  Llama model{nullptr};
+  nlohmann::json meta = nlohmann::json::object();  // step, run name, tokenizer path, ...
+  std::string tokenizer_model;                      // SentencePiece model bytes, when the file carries them
+  ModelFormat format = ModelFormat::native;
+};
+
+LoadedModel load_model(const std::string& path, const std::string& format_name = "");
+// Writes atomically. dtype applies to safetensors ("f32", "bf16", "f16"); native and llama2c are f32.
+void save_model(Llama& model, const std::string& path, ModelFormat format, const nlohmann::json& meta = {},
+                const std::string& tokenizer_model = "", const std::string& dtype = "f32");
+
+// Native ckpt.pt. `extra` holds further entries (optimizer state, RNG) that the trainer stores next to the model.
+void save_native(const std::string& path, Llama& model, const nlohmann::json& meta, const std::string& tokenizer_model,
+                 const std::map<std::string, torch::Tensor>& extra = {});
+LoadedModel load_native(const std::string& path, std::map<std::string, torch::Tensor>* extra = nullptr);
+
+}  // namespace wr

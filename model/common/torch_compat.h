@@ -1,0 +1,49 @@
+// The one place where LibTorch versions differ (Debian's 1.13 CPU build vs 2.x with CUDA).
+// Everything else in wr calls these functions instead of testing TORCH_VERSION_* itself.
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#define WR_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace wr {
+
+// Softmax attention over q [B,H,T,hd], k and v [B,H,S,hd] (same head count). mask: bool [B,1,T,S], true where a
+// query may attend, or undefined. causal applies only without a mask and means key j <= query i (T == S).
+inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, bool causal) {
+#if WR_TORCH_AT_LEAST(2, 0)
+  if (mask.defined()) return at::scaled_dot_product_attention(q, k, v, mask);
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+  if (mask.defined()) {
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  } else if (causal) {
+    auto keep = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).tril();
+    scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  return torch::matmul(torch::softmax(scores, -1), v);
+#endif
+}
+
+inline std::string torch_version() { return TORCH_VERSION; }
+
+// LibTorch starts with one intra-op thread on some machines; wr uses all cores unless told otherwise.
+// Call before any matmul: BLIS (the BLAS scripts/setup installs) reads its thread count once, at first use,
+// and defaults to one thread.
+inline int set_threads(long n) {
+  if (n <= 0) n = static_cast<long>(std::thread::hardware_concurrency());
+  n = std::max(1L, n);
+  setenv("BLIS_NUM_THREADS", std::to_string(n).c_str(), /*overwrite=*/0);
+  torch::set_num_threads(static_cast<int>(n));
+  return torch::get_num_threads();
+}
+
+}  // namespace wr

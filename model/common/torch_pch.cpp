@@ -1,0 +1,1 @@
+// Anchors the shared precompiled header (torch_pch.h); holds no code.

@@ -1,0 +1,109 @@
+// The LLaMA decoder: pre-norm blocks of RMSNorm -> attention (RoPE, MHA/GQA) and RMSNorm -> SwiGLU MLP,
+// untied or tied embeddings. Parameter names follow Hugging Face LLaMA (model.layers.0.self_attn.q_proj.weight).
+// It holds weights and the forward pass only; initialisation is in init.h, file formats in checkpoint.h.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+
+namespace wr {
+
+// Keys and values of past positions, one entry per layer, [B, n_kv_heads, S_past, head_dim].
+struct KVCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t length() const { return k.empty() ? 0 : k[0].size(2); }
+};
+
+struct ForwardArgs {
+  torch::Tensor positions;  // [B,T] int64 RoPE positions; default: past length + 0..T-1
+  torch::Tensor mask;       // [B,T,S] bool, true where query t may see key s (S = past + T); default: causal
+  KVCache* cache = nullptr;                        // when set, read past keys/values and append this call's
+  std::vector<torch::Tensor>* layer_outputs = nullptr;  // when set, receives each decoder layer's output [B,T,dim]
+};
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // (dim)
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const ModelConfig& c);
+  // x [B,T,dim]; cos/sin [B,1,T,head_dim]; cache_k/v: this layer's entries in a KVCache, or null.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, bool causal, torch::Tensor* cache_k, torch::Tensor* cache_v);
+  torch::nn::Linear q_proj{nullptr};  // (n_heads*head_dim, dim)
+  torch::nn::Linear k_proj{nullptr};  // (n_kv_heads*head_dim, dim)
+  torch::nn::Linear v_proj{nullptr};  // (n_kv_heads*head_dim, dim)
+  torch::nn::Linear o_proj{nullptr};  // (dim, n_heads*head_dim)
+  int64_t n_heads, n_kv_heads, head_dim;
+};
+TORCH_MODULE(Attention);
+
+struct MLPImpl : torch::nn::Module {
+  explicit MLPImpl(const ModelConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::nn::Linear gate_proj{nullptr};  // (ffn_dim, dim)
+  torch::nn::Linear up_proj{nullptr};    // (ffn_dim, dim)
+  torch::nn::Linear down_proj{nullptr};  // (dim, ffn_dim)
+};
+TORCH_MODULE(MLP);
+
+struct DecoderLayerImpl : torch::nn::Module {
+  explicit DecoderLayerImpl(const ModelConfig& c);
+  RMSNorm input_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  RMSNorm post_attention_layernorm{nullptr};
+  MLP mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+struct DecoderImpl : torch::nn::Module {  // Hugging Face's LlamaModel: the "model." prefix
+  explicit DecoderImpl(const ModelConfig& c);
+  torch::nn::Embedding embed_tokens{nullptr};  // (vocab_size, dim)
+  torch::nn::ModuleList layers{nullptr};       // n_layers x DecoderLayer
+  RMSNorm norm{nullptr};                       // final norm
+};
+TORCH_MODULE(Decoder);
+
+class LlamaImpl : public torch::nn::Module {
+ public:
+  explicit LlamaImpl(const ModelConfig& c);
+
+  // Final-norm hidden states [B,T,dim] for token ids [B,T].
+  torch::Tensor hidden(const torch::Tensor& tokens, const ForwardArgs& args = {});
+  // lm_head applied to hidden states of any leading shape [..., dim] -> [..., vocab_size].
+  torch::Tensor logits(const torch::Tensor& hidden_states);
+  torch::Tensor forward(const torch::Tensor& tokens, const ForwardArgs& args = {}) {
+    return logits(hidden(tokens, args));
+  }
+
+  DecoderLayerImpl& layer(int64_t i) { return *model->layers[i]->as<DecoderLayerImpl>(); }
+  // lm_head.weight, or embed_tokens.weight when tied.
+  torch::Tensor output_weight();
+
+  ModelConfig config;
+  Decoder model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // (vocab_size, dim); null when tie_embeddings
+
+ private:
+  torch::Tensor inv_freq_;  // (head_dim/2) RoPE inverse frequencies, f32, not a parameter
+};
+TORCH_MODULE(Llama);
+
+// The 7 per-layer matrices that LIR initialises and TVR rescales, in order q,k,v,o,gate,up,down.
+struct LayerMatrix {
+  int64_t layer;       // 1-based layer index l
+  std::string kind;    // "q_proj", ..., "down_proj"
+  std::string name;    // full Hugging Face parameter name
+  torch::Tensor weight;
+};
+std::vector<LayerMatrix> layer_matrices(Llama& model);
+
+}  // namespace wr

@@ -1,0 +1,172 @@
+#include "model/safetensors.h"
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DType {
+  const char* name;
+  torch::ScalarType type;
+};
+const DType kDTypes[] = {{"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16}};
+
+torch::ScalarType parse_dtype(const std::string& name, const std::string& where) {
+  for (const auto& d : kDTypes)
+    if (name == d.name) return d.type;
+  fail(where, ": unsupported dtype '", name, "' (expected F32, F16 or BF16)");
+}
+
+const char* dtype_name(torch::ScalarType t) {
+  for (const auto& d : kDTypes)
+    if (t == d.type) return d.name;
+  fail("safetensors: cannot write dtype ", t);
+}
+
+torch::ScalarType dtype_from_flag(const std::string& flag) {
+  if (flag == "f32" || flag == "float32") return torch::kFloat32;
+  if (flag == "bf16" || flag == "bfloat16") return torch::kBFloat16;
+  if (flag == "f16" || flag == "float16") return torch::kFloat16;
+  fail("unknown dtype '", flag, "' (expected f32, bf16 or f16)");
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, ": invalid JSON: ", e.what());
+  }
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
+  const std::string data = read_file(path);
+  if (data.size() < 8) fail(path, ": truncated safetensors file (", data.size(), " bytes, no header)");
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(data[i]);
+  if (header_len > data.size() - 8) fail(path, ": header length ", header_len, " exceeds the file size ", data.size());
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(data.substr(8, header_len));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, ": corrupt safetensors header: ", e.what());
+  }
+  if (!header.is_object()) fail(path, ": safetensors header is not a JSON object");
+  const size_t base = 8 + header_len;
+  const size_t body = data.size() - base;
+
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, info] : header.items()) {
+    if (name == "__metadata__") continue;
+    const std::string where = path + " tensor " + name;
+    try {
+      auto type = parse_dtype(info.at("dtype").get<std::string>(), where);
+      auto shape = info.at("shape").get<std::vector<int64_t>>();
+      auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
+      if (offsets.size() != 2 || offsets[0] > offsets[1]) fail(where, ": bad data_offsets");
+      int64_t numel = 1;
+      for (auto d : shape) {
+        if (d < 0) fail(where, ": negative dimension");
+        numel *= d;
+      }
+      const uint64_t nbytes = static_cast<uint64_t>(numel) * torch::elementSize(type);
+      if (offsets[1] - offsets[0] != nbytes)
+        fail(where, ": data_offsets span ", offsets[1] - offsets[0], " bytes, shape and dtype need ", nbytes);
+      if (offsets[1] > body) fail(where, ": data runs past the end of the file (truncated?)");
+      auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
+      std::memcpy(t.data_ptr(), data.data() + base + offsets[0], nbytes);
+      out[name] = t;
+    } catch (const nlohmann::json::exception& e) {
+      fail(where, ": malformed entry: ", e.what());
+    }
+  }
+  return out;
+}
+
+std::string encode_safetensors(const StateDict& tensors, torch::ScalarType dtype) {
+  nlohmann::ordered_json header;
+  header["__metadata__"] = {{"format", "pt"}};
+  std::vector<torch::Tensor> converted;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    auto c = t.detach().to(torch::kCPU).to(dtype).contiguous();
+    const uint64_t nbytes = static_cast<uint64_t>(c.numel()) * c.element_size();
+    header[name] = {{"dtype", dtype_name(dtype)}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+    converted.push_back(c);
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
+  std::string out(8, '\0');
+  uint64_t n = json.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  out += json;
+  out.reserve(out.size() + offset);
+  for (const auto& c : converted) out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  return out;
+}
+
+LoadedModel load_hf(const std::string& path) {
+  fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string config_path = (dir / "config.json").string();
+  if (!file_exists(config_path)) fail(dir.string(), ": no config.json (expected a Hugging Face LLaMA directory)");
+  LoadedModel out;
+  out.format = ModelFormat::hf;
+  ModelConfig config = config_from_hf_json(read_json(config_path), config_path);
+
+  std::map<std::string, torch::Tensor> tensors;
+  std::string source;
+  if (!fs::is_directory(path)) {
+    source = path;
+    tensors = read_safetensors(path);
+  } else if (file_exists((dir / "model.safetensors").string())) {
+    source = (dir / "model.safetensors").string();
+    tensors = read_safetensors(source);
+  } else if (file_exists((dir / "model.safetensors.index.json").string())) {
+    source = (dir / "model.safetensors.index.json").string();
+    auto index = read_json(source);
+    if (!index.contains("weight_map") || !index["weight_map"].is_object()) fail(source, ": no weight_map");
+    std::set<std::string> shards;
+    for (const auto& [name, file] : index["weight_map"].items()) shards.insert(file.get<std::string>());
+    for (const auto& shard : shards)
+      for (auto& [name, t] : read_safetensors((dir / shard).string())) tensors[name] = t;
+    for (const auto& [name, file] : index["weight_map"].items())
+      if (!tensors.count(name)) fail(source, ": tensor ", name, " is listed for ", file.get<std::string>(), " but not in it");
+  } else {
+    fail(dir.string(), ": no model.safetensors or model.safetensors.index.json");
+  }
+  if (config.tie_embeddings) tensors.erase("lm_head.weight");  // tied checkpoints may carry a copy
+  tensors.erase("model.rotary_emb.inv_freq");
+  for (int64_t i = 0; i < config.n_layers; ++i)
+    tensors.erase("model.layers." + std::to_string(i) + ".self_attn.rotary_emb.inv_freq");
+  out.model = Llama(config);
+  load_state_dict(out.model, tensors, source);
+  if (file_exists((dir / "tokenizer.model").string())) {
+    out.tokenizer_model = read_file((dir / "tokenizer.model").string());
+    out.meta["tokenizer"] = (dir / "tokenizer.model").string();
+  }
+  return out;
+}
+
+void save_hf(const std::string& dir, Llama& model, const std::string& dtype, const std::string& tokenizer_model) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create directory ", dir, ": ", ec.message());
+  auto config = config_to_hf_json(model->config);
+  auto type = dtype_from_flag(dtype);
+  config["torch_dtype"] = type == torch::kFloat32 ? "float32" : type == torch::kBFloat16 ? "bfloat16" : "float16";
+  write_file_atomic((fs::path(dir) / "model.safetensors").string(), encode_safetensors(state_dict(model), type));
+  write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+  if (!tokenizer_model.empty()) write_file_atomic((fs::path(dir) / "tokenizer.model").string(), tokenizer_model);
+}
+
+}  // namespace wr

@@ -1,0 +1,24 @@
+// Hugging Face safetensors (our own reader/writer on nlohmann_json) and LLaMA model directories.
+// Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}}, then the data.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/checkpoint.h"
+
+namespace wr {
+
+// F32, F16 and BF16 tensors; anything else, or offsets that do not fit the file, is an error naming path.
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path);
+// dtype: torch::kFloat32, kFloat16 or kBFloat16.
+std::string encode_safetensors(const StateDict& tensors, torch::ScalarType dtype);
+
+// A directory (or a model.safetensors inside one) with config.json and model.safetensors or
+// model.safetensors.index.json; tokenizer.model is picked up when present.
+LoadedModel load_hf(const std::string& path);
+void save_hf(const std::string& dir, Llama& model, const std::string& dtype, const std::string& tokenizer_model);
+
+}  // namespace wr

@@ -1,0 +1,236 @@
+#include "model/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "model/llama2c.h"
+#include "model/safetensors.h"
+#include "tests/model/model_fixtures.h"
+#include "tests/test_util.h"
+
+namespace {
+
+using wr::test::random_tokens;
+using wr::test::tiny_config;
+using wr::test::tiny_model;
+
+torch::Tensor logits_of(wr::Llama& m) {
+  torch::NoGradGuard ng;
+  m->eval();
+  return m->forward(random_tokens(2, 11, m->config.vocab_size, 9));
+}
+
+// Runs f and returns the wr::Error message (empty when nothing was thrown).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const wr::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Checkpoint, FormatFromPathOrName) {
+  EXPECT_EQ(wr::model_format("run/ckpt.pt"), wr::ModelFormat::native);
+  EXPECT_EQ(wr::model_format("stories.bin"), wr::ModelFormat::llama2c);
+  EXPECT_EQ(wr::model_format("hf/model.safetensors"), wr::ModelFormat::hf);
+  EXPECT_EQ(wr::model_format("out/"), wr::ModelFormat::hf);
+  EXPECT_EQ(wr::model_format("x", "hf"), wr::ModelFormat::hf);
+  EXPECT_EQ(wr::model_format("exported/llama-hf"), wr::ModelFormat::hf);
+  EXPECT_THROW(wr::model_format("model.onnx"), wr::Error);
+  EXPECT_THROW(wr::model_format("x", "gguf"), wr::Error);
+}
+
+TEST(Checkpoint, NativeRoundTripIsBitwise) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  nlohmann::json meta = {{"step", 1200}, {"run", "lir-tvr"}, {"tvr", {{"target", 0.01}}}};
+  wr::save_native(dir + "/ckpt.pt", m, meta, "tokenizer-bytes\x01\x02", {{"optimizer.exp_avg", torch::ones({3})}});
+  std::map<std::string, torch::Tensor> extra;
+  auto back = wr::load_native(dir + "/ckpt.pt", &extra);
+  EXPECT_TRUE(torch::equal(logits_of(back.model), logits_of(m)));
+  EXPECT_EQ(back.meta, meta);
+  EXPECT_EQ(back.tokenizer_model, std::string("tokenizer-bytes\x01\x02"));
+  EXPECT_TRUE(torch::equal(extra.at("optimizer.exp_avg"), torch::ones({3})));
+  EXPECT_EQ(wr::config_to_json(back.model->config), wr::config_to_json(m->config));
+}
+
+TEST(Checkpoint, PythonTorchLoadReadsNativeCheckpoint) {
+  // Debian's python3-torch lives under /usr/bin/python3, which may not be the first python3 on PATH.
+  std::string python;
+  for (const char* p : {"/usr/bin/python3", "python3"})
+    if (python.empty() && std::system((std::string(p) + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0) python = p;
+  if (python.empty()) GTEST_SKIP() << "no python3 with torch (Debian: python3-torch)";
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_native(dir + "/ckpt.pt", m, {{"step", 7}}, "");
+  const double want = m->model->embed_tokens->weight.to(torch::kFloat64).sum().item<double>();
+  std::ofstream(dir + "/check.py") << "import sys, torch\n"
+                                      "d = torch.load(sys.argv[1])\n"
+                                      "w = d['model']['model.embed_tokens.weight']\n"
+                                      "assert tuple(w.shape) == (97, 32), w.shape\n"
+                                      "assert d['config']['dim'] == 32 and d['meta']['step'] == 7\n"
+                                      "assert len(d['model']) == 2 + 9 * 2 + 1\n"
+                                      "print(repr(w.double().sum().item()))\n";
+  const std::string out = dir + "/out.txt";
+  ASSERT_EQ(std::system((python + " " + dir + "/check.py " + dir + "/ckpt.pt > " + out + " 2>&1").c_str()), 0)
+      << wr::read_file(out);
+  EXPECT_NEAR(std::stod(wr::read_file(out)), want, 1e-9 * std::abs(want) + 1e-12);
+}
+
+TEST(Checkpoint, SafetensorsRoundTripIsBitwiseInF32) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config(2, /*tied=*/true));
+  wr::save_hf(dir + "/hf", m, "f32", "spm");
+  auto back = wr::load_model(dir + "/hf");
+  EXPECT_EQ(back.format, wr::ModelFormat::hf);
+  EXPECT_TRUE(back.model->config.tie_embeddings);
+  EXPECT_TRUE(torch::equal(logits_of(back.model), logits_of(m)));
+  EXPECT_EQ(back.tokenizer_model, "spm");
+}
+
+TEST(Checkpoint, SafetensorsBf16AndF16KeepTheirPrecision) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  for (std::string dtype : {"bf16", "f16"}) {
+    wr::save_hf(dir + "/" + dtype, m, dtype, "");
+    auto raw = wr::read_safetensors(dir + "/" + dtype + "/model.safetensors");
+    auto w = raw.at("model.layers.1.mlp.up_proj.weight");
+    EXPECT_EQ(w.scalar_type(), dtype == "bf16" ? torch::kBFloat16 : torch::kFloat16);
+    auto want = m->layer(1).mlp->up_proj->weight.to(w.scalar_type());
+    EXPECT_TRUE(torch::equal(w, want));
+    auto back = wr::load_model(dir + "/" + dtype);
+    auto ref = logits_of(m);
+    double err = (logits_of(back.model) - ref).abs().max().item<double>();
+    EXPECT_LT(err, 0.02 * ref.abs().max().item<double>()) << dtype;
+    EXPECT_GT(err, 0.0) << dtype << " weights should have lost precision";
+  }
+}
+
+TEST(Checkpoint, ShardedSafetensorsIndex) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  auto sd = wr::state_dict(m);
+  wr::StateDict a(sd.begin(), sd.begin() + 10), b(sd.begin() + 10, sd.end());
+  wr::write_file_atomic(dir + "/model-00001-of-00002.safetensors", wr::encode_safetensors(a, torch::kFloat32));
+  wr::write_file_atomic(dir + "/model-00002-of-00002.safetensors", wr::encode_safetensors(b, torch::kFloat32));
+  nlohmann::json index;
+  for (auto& [n, t] : a) index["weight_map"][n] = "model-00001-of-00002.safetensors";
+  for (auto& [n, t] : b) index["weight_map"][n] = "model-00002-of-00002.safetensors";
+  wr::write_file_atomic(dir + "/model.safetensors.index.json", index.dump());
+  wr::write_file_atomic(dir + "/config.json", wr::config_to_hf_json(m->config).dump());
+  auto back = wr::load_model(dir);
+  EXPECT_TRUE(torch::equal(logits_of(back.model), logits_of(m)));
+}
+
+TEST(Checkpoint, Llama2cV1RoundTripIsBitwise) {
+  auto dir = wr::test::temp_dir();
+  for (bool tied : {false, true}) {
+    auto m = tiny_model(tiny_config(2, tied));
+    wr::save_llama2c(dir + "/m.bin", m);
+    auto back = wr::load_model(dir + "/m.bin");
+    EXPECT_EQ(back.model->config.tie_embeddings, tied);
+    EXPECT_TRUE(torch::equal(logits_of(back.model), logits_of(m)));
+  }
+}
+
+TEST(Checkpoint, RopePermutationIsAPermutationAndItsInverse) {
+  auto w = torch::arange(8 * 3, torch::kFloat32).view({8, 3});  // 2 heads of head_dim 4
+  auto h = wr::interleaved_to_halves(w, 2);
+  // head 0 rows were (pair0.re, pair0.im, pair1.re, pair1.im) = 0,1,2,3 -> halves: 0,2,1,3
+  EXPECT_TRUE(torch::equal(h.select(1, 0).div(3).to(torch::kInt64), torch::tensor({0, 2, 1, 3, 4, 6, 5, 7}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(wr::halves_to_interleaved(h, 2), w));
+}
+
+// ---- bad files: one clear error naming the file, never a crash or a silently wrong model ----
+
+TEST(BadFiles, TruncatedOrCorruptNativeCheckpoint) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_native(dir + "/ckpt.pt", m, {}, "");
+  std::string bytes = wr::read_file(dir + "/ckpt.pt");
+  wr::write_file_atomic(dir + "/cut.pt", bytes.substr(0, bytes.size() / 2));
+  auto err = error_of([&] { wr::load_model(dir + "/cut.pt"); });
+  EXPECT_TRUE(contains(err, dir + "/cut.pt")) << err;
+  wr::write_file_atomic(dir + "/junk.pt", "this is not a checkpoint");
+  err = error_of([&] { wr::load_model(dir + "/junk.pt"); });
+  EXPECT_TRUE(contains(err, "junk.pt")) << err;
+  err = error_of([&] { wr::load_model(dir + "/missing.pt"); });
+  EXPECT_TRUE(contains(err, "missing.pt") && contains(err, "no such file")) << err;
+}
+
+std::string safetensors_with_header(const std::string& header_json, size_t data_bytes) {
+  std::string out(8, '\0');
+  uint64_t n = header_json.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + header_json + std::string(data_bytes, '\0');
+}
+
+TEST(BadFiles, Safetensors) {
+  auto dir = wr::test::temp_dir();
+  auto path = dir + "/bad.safetensors";
+  auto check = [&](const std::string& content, const std::string& expect) {
+    wr::write_file_atomic(path, content);
+    auto err = error_of([&] { wr::read_safetensors(path); });
+    EXPECT_TRUE(contains(err, path) && contains(err, expect)) << "got: " << err;
+  };
+  check("abc", "truncated");
+  check(std::string("\xff\xff\xff\x00\x00\x00\x00\x00", 8) + "{}", "header length");
+  check(safetensors_with_header("{not json", 0), "corrupt safetensors header");
+  check(safetensors_with_header(R"({"w":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}})", 2), "unsupported dtype 'I8'");
+  check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8), "past the end");
+  check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}})", 16), "need 16");
+}
+
+TEST(BadFiles, ShapeAndVocabMismatches) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_hf(dir, m, "f32", "");
+  // config.json claims a larger vocabulary than the tensors hold
+  auto cfg = wr::config_to_hf_json(m->config);
+  cfg["vocab_size"] = 128;
+  wr::write_file_atomic(dir + "/config.json", cfg.dump());
+  auto err = error_of([&] { wr::load_model(dir); });
+  EXPECT_TRUE(contains(err, "model.embed_tokens.weight") && contains(err, "[97, 32]") && contains(err, "[128, 32]"))
+      << err;
+  // a missing tensor and an unexpected one
+  auto sd = wr::state_dict(m);
+  wr::StateDict fewer(sd.begin(), sd.end() - 1);
+  wr::write_file_atomic(dir + "/model.safetensors", wr::encode_safetensors(fewer, torch::kFloat32));
+  wr::write_file_atomic(dir + "/config.json", wr::config_to_hf_json(m->config).dump());
+  err = error_of([&] { wr::load_model(dir); });
+  EXPECT_TRUE(contains(err, "missing tensor lm_head.weight")) << err;
+  sd.emplace_back("model.layers.9.mlp.up_proj.weight", torch::zeros({2}));
+  wr::write_file_atomic(dir + "/model.safetensors", wr::encode_safetensors(sd, torch::kFloat32));
+  err = error_of([&] { wr::load_model(dir); });
+  EXPECT_TRUE(contains(err, "unexpected tensor model.layers.9")) << err;
+}
+
+TEST(BadFiles, Llama2cHeaderAndSize) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_llama2c(dir + "/m.bin", m);
+  std::string bytes = wr::read_file(dir + "/m.bin");
+  wr::write_file_atomic(dir + "/cut.bin", bytes.substr(0, bytes.size() - 100));
+  auto err = error_of([&] { wr::load_model(dir + "/cut.bin"); });
+  EXPECT_TRUE(contains(err, "cut.bin") && contains(err, "truncated")) << err;
+  wr::write_file_atomic(dir + "/long.bin", bytes + "extra");
+  err = error_of([&] { wr::load_model(dir + "/long.bin"); });
+  EXPECT_TRUE(contains(err, "5 bytes left")) << err;
+  std::string bad_heads = bytes;
+  int32_t three = 3;  // n_heads 3 does not divide dim 32
+  std::memcpy(&bad_heads[8 + 12], &three, 4);
+  wr::write_file_atomic(dir + "/heads.bin", bad_heads);
+  err = error_of([&] { wr::load_model(dir + "/heads.bin"); });
+  EXPECT_TRUE(contains(err, "heads.bin") && contains(err, "n_heads")) << err;
+}
+
+}  // namespace

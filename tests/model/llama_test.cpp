@@ -1,0 +1,122 @@
+#include "model/llama.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/model/model_fixtures.h"
+
+namespace {
+
+using wr::test::random_tokens;
+using wr::test::tiny_config;
+using wr::test::tiny_model;
+
+TEST(Llama, HuggingFaceNamesAndParameterCount) {
+  for (bool tied : {false, true}) {
+    auto c = tiny_config(2, tied);
+    wr::Llama m(c);
+    std::vector<std::string> names;
+    int64_t count = 0;
+    for (const auto& p : m->named_parameters()) {
+      names.push_back(p.key());
+      count += p.value().numel();
+    }
+    EXPECT_EQ(names.front(), "model.embed_tokens.weight");
+    EXPECT_EQ(names[1], "model.layers.0.input_layernorm.weight");
+    EXPECT_EQ(names[2], "model.layers.0.self_attn.q_proj.weight");
+    EXPECT_EQ(std::count(names.begin(), names.end(), "model.layers.1.mlp.down_proj.weight"), 1);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "lm_head.weight"), tied ? 0 : 1);
+    EXPECT_EQ(count, c.n_params());
+  }
+}
+
+TEST(Llama, RmsNormKnownAnswer) {
+  wr::RMSNorm norm(2, 0.0);
+  auto y = norm(torch::tensor({{3.0f, 4.0f}}));
+  const float r = std::sqrt((9.0f + 16.0f) / 2.0f);
+  EXPECT_FLOAT_EQ(y[0][0].item<float>(), 3.0f / r);
+  EXPECT_FLOAT_EQ(y[0][1].item<float>(), 4.0f / r);
+}
+
+TEST(Llama, KvCacheMatchesFullForward) {
+  auto m = tiny_model(tiny_config());
+  torch::NoGradGuard ng;
+  auto tokens = random_tokens(2, 12, 97);
+  auto full = m->forward(tokens);
+  wr::KVCache cache;
+  wr::ForwardArgs args;
+  args.cache = &cache;
+  std::vector<torch::Tensor> parts = {m->forward(tokens.slice(1, 0, 5), args)};  // prefill 5, then 3 + 1 x 4
+  parts.push_back(m->forward(tokens.slice(1, 5, 8), args));
+  for (int64_t t = 8; t < 12; ++t) parts.push_back(m->forward(tokens.slice(1, t, t + 1), args));
+  EXPECT_EQ(cache.length(), 12);
+  EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-5));
+}
+
+TEST(Llama, OnlyRelativePositionsMatter) {
+  // RoPE has no absolute component: shifting every position by a constant leaves the logits unchanged.
+  auto m = tiny_model(tiny_config());
+  torch::NoGradGuard ng;
+  auto tokens = random_tokens(1, 10, 97);
+  wr::ForwardArgs shifted;
+  shifted.positions = torch::arange(7, 17, torch::kInt64).unsqueeze(0);
+  EXPECT_TRUE(torch::allclose(m->forward(tokens, shifted), m->forward(tokens), 1e-4, 1e-4));
+  // ... but the positions are used: a different spacing changes them.
+  wr::ForwardArgs spread;
+  spread.positions = torch::arange(0, 20, 2, torch::kInt64).unsqueeze(0);
+  EXPECT_FALSE(torch::allclose(m->forward(tokens, spread), m->forward(tokens), 1e-3, 1e-3));
+}
+
+TEST(Llama, SharedPrefixPackingMatchesSeparateRuns) {
+  // One row [context | cont1 | cont2]: each continuation sees the context and itself, positions restart after the
+  // context. This is how evaluation runs a document's context once.
+  auto m = tiny_model(tiny_config());
+  torch::NoGradGuard ng;
+  auto ctx = random_tokens(1, 6, 97, 3), c1 = random_tokens(1, 4, 97, 4), c2 = random_tokens(1, 3, 97, 5);
+  const int64_t C = 6, A = 4, B = 3, T = C + A + B;
+  auto packed = torch::cat({ctx, c1, c2}, 1);
+  auto pos = torch::cat({torch::arange(0, C + A), torch::arange(C, C + B)}).to(torch::kInt64).unsqueeze(0);
+  auto seg = torch::cat({torch::zeros({C}), torch::ones({A}), torch::full({B}, 2)}).to(torch::kInt64);
+  auto q = seg.unsqueeze(1), k = seg.unsqueeze(0);
+  auto causal = torch::ones({T, T}, torch::kBool).tril();
+  auto mask = (causal & ((k == 0) | (k == q))).unsqueeze(0);
+  wr::ForwardArgs args;
+  args.positions = pos;
+  args.mask = mask;
+  auto out = m->forward(packed, args);
+  auto ref1 = m->forward(torch::cat({ctx, c1}, 1));
+  auto ref2 = m->forward(torch::cat({ctx, c2}, 1));
+  EXPECT_TRUE(torch::allclose(out.slice(1, 0, C + A), ref1, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(out.slice(1, C + A, T), ref2.slice(1, C, C + B), 1e-5, 1e-5));
+}
+
+TEST(Llama, GroupedQueryAttentionEqualsMhaWithRepeatedKv) {
+  auto gqa = tiny_model(tiny_config(/*n_kv_heads=*/2));
+  auto mha = tiny_model(tiny_config(/*n_kv_heads=*/4));
+  torch::NoGradGuard ng;
+  auto src = gqa->named_parameters();
+  for (auto& p : mha->named_parameters()) {
+    auto w = src[p.key()];
+    if (p.key().find("k_proj") != std::string::npos || p.key().find("v_proj") != std::string::npos) {
+      // kv head j serves query heads 2j and 2j+1: repeat each head's rows twice, head by head
+      const int64_t hd = gqa->config.head_dim();
+      w = w.view({2, 1, hd, -1}).expand({2, 2, hd, w.size(1)}).reshape({4 * hd, -1});
+    }
+    p.value().copy_(w);
+  }
+  auto tokens = random_tokens(2, 9, 97);
+  EXPECT_TRUE(torch::allclose(gqa->forward(tokens), mha->forward(tokens), 1e-5, 1e-5));
+}
+
+TEST(Llama, LayerMatricesAreTheSevenPerLayerLinears) {
+  auto c = tiny_config();
+  wr::Llama m(c);
+  auto mats = wr::layer_matrices(m);
+  ASSERT_EQ(mats.size(), 14u);
+  EXPECT_EQ(mats[0].layer, 1);
+  EXPECT_EQ(mats[0].name, "model.layers.0.self_attn.q_proj.weight");
+  EXPECT_EQ(mats[13].layer, 2);
+  EXPECT_EQ(mats[13].name, "model.layers.1.mlp.down_proj.weight");
+  EXPECT_TRUE(mats[13].weight.is_same(m->layer(1).mlp->down_proj->weight));
+}
+
+}  // namespace

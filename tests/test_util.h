@@ -1,0 +1,29 @@
+// Helpers shared by the tests: the ../shared data folder and a fresh temp directory per test.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace wr::test {
+
+inline std::string shared_path(const std::string& rel) { return std::string(WR_SHARED_DIR) + "/" + rel; }
+
+// Skips the calling test when a ../shared file is absent (it is not on users' machines).
+#define WR_REQUIRE_SHARED(rel)                                                             \
+  do {                                                                                     \
+    if (!std::filesystem::exists(wr::test::shared_path(rel)))                              \
+      GTEST_SKIP() << "needs " << wr::test::shared_path(rel) << " (../shared is absent)"; \
+  } while (0)
+
+// A fresh, empty directory named after the running test.
+inline std::string temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::filesystem::path dir =
+      std::filesystem::path(WR_TEST_TMP) / (std::string(info->test_suite_name()) + "." + info->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace wr::test
