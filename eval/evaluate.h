@@ -1,0 +1,35 @@
+// The evaluation library entry point: tasks -> documents -> tokenized requests -> scores -> metrics, on a model
+// in memory. wr-eval calls it on a loaded checkpoint and the trainer calls it periodically on the model it is
+// training (no checkpoint round trip). It never exits the process; errors are wr::Error.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/metrics.h"
+#include "eval/score.h"
+
+namespace wr {
+
+struct EvalOptions {
+  std::vector<std::string> tasks;
+  std::string data_dir;   // where the tasks' files are (default_data_dir())
+  int64_t limit = 0;      // first N documents of each task; 0: all
+  bool bos = true;        // prepend BOS to every context
+  bool log_samples = false;
+  ScoreOptions score;
+};
+
+struct TaskResult {
+  TaskDef task;
+  int64_t n_docs = 0;
+  std::vector<MetricValue> metrics;
+  std::vector<nlohmann::json> samples;  // per request, when log_samples
+  double seconds = 0;
+  int64_t tokens_scored = 0;            // continuation tokens
+};
+
+std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
+
+}  // namespace wr

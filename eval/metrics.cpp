@@ -1,0 +1,74 @@
+#include "eval/metrics.h"
+
+#include <cmath>
+
+#include "model/common/error.h"
+
+namespace wr {
+namespace {
+
+int argmax(const std::vector<double>& v) {
+  int best = 0;
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] > v[best]) best = static_cast<int>(i);  // strict: ties keep the lowest index
+  return best;
+}
+
+MetricValue mean_with_stderr(const std::string& name, const std::vector<double>& xs) {
+  MetricValue m{name, 0, -1};
+  if (xs.empty()) return m;
+  for (double x : xs) m.value += x;
+  m.value /= xs.size();
+  if (xs.size() > 1) {
+    double ss = 0;
+    for (double x : xs) ss += (x - m.value) * (x - m.value);
+    m.stderr_ = std::sqrt(ss / (xs.size() - 1) / xs.size());
+  }
+  return m;
+}
+
+}  // namespace
+
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
+                                         const std::vector<std::vector<RequestScore>>& scores,
+                                         std::vector<DocOutcome>* outcomes) {
+  std::vector<double> acc, acc_norm, ll;
+  if (outcomes) outcomes->assign(docs.size(), {});
+  for (size_t d = 0; d < docs.size(); ++d) {
+    const Doc& doc = docs[d];
+    const auto& s = scores[d];
+    if (doc.requests.size() == 1) {  // loglikelihood task: greedy match and perplexity
+      acc.push_back(s[0].is_greedy ? 1.0 : 0.0);
+      ll.push_back(s[0].logprob);
+      continue;
+    }
+    std::vector<double> lls, normed;
+    for (size_t i = 0; i < s.size(); ++i) {
+      lls.push_back(s[i].logprob);
+      normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, utf8_length(doc.choices[i]))));
+    }
+    DocOutcome o{argmax(lls), argmax(normed)};
+    acc.push_back(o.pred == doc.gold ? 1.0 : 0.0);
+    acc_norm.push_back(o.pred_norm == doc.gold ? 1.0 : 0.0);
+    if (outcomes) (*outcomes)[d] = o;
+  }
+  std::vector<MetricValue> out;
+  for (const auto& name : task.metrics) {
+    if (name == "acc") out.push_back(mean_with_stderr("acc", acc));
+    else if (name == "acc_norm") out.push_back(mean_with_stderr("acc_norm", acc_norm));
+    else if (name == "perplexity") {
+      double mean_ll = 0;
+      for (double x : ll) mean_ll += x;
+      out.push_back({"perplexity", std::exp(-mean_ll / std::max<size_t>(1, ll.size())), -1});
+    } else fail(task.source, ": unknown metric '", name, "' in metric_list");
+  }
+  return out;
+}
+
+}  // namespace wr

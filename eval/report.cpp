@@ -1,0 +1,105 @@
+#include "eval/report.h"
+
+#include <ctime>
+#include <sstream>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string number(double v) {
+  std::ostringstream os;
+  os.precision(6);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+const char* const kCsvHeader =
+    "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date";
+
+std::string utc_now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results) {
+  std::string content;
+  if (file_exists(path)) {
+    content = read_file(path);
+    const std::string first = content.substr(0, content.find('\n'));
+    if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
+    if (!content.empty() && content.back() != '\n') content += '\n';
+  } else {
+    content = std::string(kCsvHeader) + "\n";
+  }
+  for (const auto& r : results)
+    for (const auto& m : r.metrics) {
+      std::vector<std::string> row = {run.run,
+                                      run.checkpoint,
+                                      run.checkpoint_sha256,
+                                      run.step >= 0 ? std::to_string(run.step) : "",
+                                      r.task.name,
+                                      m.name,
+                                      number(m.value),
+                                      m.stderr_ >= 0 ? number(m.stderr_) : "",
+                                      std::to_string(r.n_docs),
+                                      std::to_string(run.num_fewshot),
+                                      run.bos ? "on" : "off",
+                                      r.task.harness,
+                                      WR_VERSION,
+                                      run.date};
+      for (size_t i = 0; i < row.size(); ++i) content += (i ? "," : "") + csv_field(row[i]);
+      content += "\n";
+    }
+  write_file_atomic(path, content);
+}
+
+nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results) {
+  nlohmann::json j;
+  j["results"] = nlohmann::json::object();
+  for (const auto& r : results) {
+    auto& t = j["results"][r.task.name];
+    t["alias"] = r.task.name;
+    for (const auto& m : r.metrics) {
+      t[m.name + ",none"] = m.value;
+      t[m.name + "_stderr,none"] = m.stderr_ >= 0 ? nlohmann::json(m.stderr_) : nlohmann::json("N/A");
+    }
+    j["n-shot"][r.task.name] = run.num_fewshot;
+    j["versions"][r.task.name] = r.task.version;
+    j["configs"][r.task.name] = r.task.json;
+    j["n-samples"][r.task.name] = {{"original", r.n_docs}, {"effective", r.n_docs}};
+  }
+  j["config"] = {{"model", "wr"},
+                 {"model_args", run.checkpoint},
+                 {"checkpoint_sha256", run.checkpoint_sha256},
+                 {"step", run.step},
+                 {"bos", run.bos},
+                 {"limit", opt.limit > 0 ? nlohmann::json(opt.limit) : nlohmann::json(nullptr)},
+                 {"batch_tokens", opt.score.batch_tokens},
+                 {"share_context", opt.score.share}};
+  j["date"] = run.date;
+  j["wr_version"] = WR_VERSION;
+  return j;
+}
+
+void write_samples(const std::string& path, const std::vector<TaskResult>& results) {
+  std::string out;
+  for (const auto& r : results)
+    for (const auto& s : r.samples) out += s.dump() + "\n";
+  write_file_atomic(path, out);
+}
+
+}  // namespace wr

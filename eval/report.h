@@ -1,0 +1,30 @@
+// Evaluation outputs that other tools already read: a flat CSV (one row per task and metric, appended safely),
+// lm-evaluation-harness's results JSON layout, and per-request JSONL samples.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "eval/evaluate.h"
+
+namespace wr {
+
+struct RunInfo {
+  std::string run;                // a name for this run (default: the checkpoint's file name)
+  std::string checkpoint;
+  std::string checkpoint_sha256;  // of the file; empty for a directory or an in-memory model
+  int64_t step = -1;              // training step from the checkpoint's meta; -1 unknown
+  bool bos = true;
+  int num_fewshot = 0;
+  std::string date;               // ISO 8601, UTC
+};
+
+extern const char* const kCsvHeader;
+
+std::string utc_now_iso8601();
+// Appends rows to path, writing the header first when the file is new; an existing file with another header
+// is an error. The file is rewritten atomically, so a crash leaves the old or the new version.
+void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results);
+nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results);
+void write_samples(const std::string& path, const std::vector<TaskResult>& results);
+
+}  // namespace wr

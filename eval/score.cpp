@@ -1,0 +1,203 @@
+#include "eval/score.h"
+
+#include <algorithm>
+#include <map>
+
+#include "model/common/error.h"
+
+namespace wr {
+namespace {
+
+// One packed sequence and the continuation tokens it scores.
+struct Row {
+  std::vector<int64_t> tokens, positions;
+  std::vector<int32_t> segment;  // 0: shared context (visible to all); k > 0: continuation k (visible to itself)
+  struct Target {
+    size_t doc, req;
+    std::vector<int64_t> at;      // row index whose logits predict each continuation token
+    std::vector<int64_t> tokens;  // the continuation tokens
+  };
+  std::vector<Target> targets;
+};
+
+Row single_row(const TokenizedRequest& r, size_t doc, size_t req, int64_t max_len) {
+  std::vector<int64_t> full = r.context;
+  full.insert(full.end(), r.continuation.begin(), r.continuation.end());
+  const int64_t keep = std::min<int64_t>(full.size(), max_len + 1);
+  Row row;
+  row.tokens.assign(full.end() - keep, full.end() - 1);
+  const int64_t n = row.tokens.size();
+  const int64_t cont = std::min<int64_t>(r.continuation.size(), n);
+  for (int64_t i = 0; i < n; ++i) row.positions.push_back(i);
+  row.segment.assign(n, 0);
+  Row::Target t{doc, req, {}, {}};
+  for (int64_t i = n - cont; i < n; ++i) t.at.push_back(i);
+  t.tokens.assign(r.continuation.end() - cont, r.continuation.end());
+  row.targets.push_back(std::move(t));
+  return row;
+}
+
+// Rows for one document: requests with identical context tokens share a row when every one fits max_len.
+void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_t max_len, bool share,
+                   std::vector<Row>& out) {
+  if (!share) {
+    for (size_t r = 0; r < reqs.size(); ++r) out.push_back(single_row(reqs[r], doc, r, max_len));
+    return;
+  }
+  std::map<std::vector<int64_t>, std::vector<size_t>> by_context;
+  std::vector<const std::vector<int64_t>*> order;  // first-seen order, for determinism
+  for (size_t r = 0; r < reqs.size(); ++r) {
+    auto& group = by_context[reqs[r].context];
+    if (group.empty()) order.push_back(&reqs[r].context);
+    group.push_back(r);
+  }
+  for (const auto* ctx : order) {
+    const auto& group = by_context[*ctx];
+    const int64_t C = ctx->size();
+    bool fits = true;
+    for (size_t r : group) fits &= C + static_cast<int64_t>(reqs[r].continuation.size()) - 1 <= max_len;
+    if (!fits) {
+      for (size_t r : group) out.push_back(single_row(reqs[r], doc, r, max_len));
+      continue;
+    }
+    Row row;
+    row.tokens = *ctx;
+    for (int64_t i = 0; i < C; ++i) row.positions.push_back(i);
+    row.segment.assign(C, 0);
+    int32_t seg = 0;
+    for (size_t r : group) {
+      const auto& cont = reqs[r].continuation;
+      ++seg;
+      Row::Target t{doc, r, {C - 1}, cont};  // the context's last position predicts the first token
+      for (size_t j = 0; j + 1 < cont.size(); ++j) {
+        t.at.push_back(static_cast<int64_t>(row.tokens.size()));
+        row.tokens.push_back(cont[j]);
+        row.positions.push_back(C + static_cast<int64_t>(j));
+        row.segment.push_back(seg);
+      }
+      row.targets.push_back(std::move(t));
+    }
+    out.push_back(std::move(row));
+  }
+}
+
+// Scores one batch of rows and writes into scores.
+void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<std::vector<RequestScore>>& scores) {
+  const int64_t B = batch.size();
+  int64_t T = 0;
+  for (const Row* r : batch) T = std::max<int64_t>(T, r->tokens.size());
+  auto tokens = torch::zeros({B, T}, torch::kInt64);
+  auto positions = torch::zeros({B, T}, torch::kInt64);
+  auto segment = torch::full({B, T}, -1, torch::kInt32);  // -1: padding
+  auto tok_a = tokens.accessor<int64_t, 2>();
+  auto pos_a = positions.accessor<int64_t, 2>();
+  auto seg_a = segment.accessor<int32_t, 2>();
+  std::vector<int64_t> flat_at, flat_target;
+  for (int64_t b = 0; b < B; ++b) {
+    const Row& r = *batch[b];
+    for (size_t t = 0; t < r.tokens.size(); ++t) {
+      tok_a[b][t] = r.tokens[t];
+      pos_a[b][t] = r.positions[t];
+      seg_a[b][t] = r.segment[t];
+    }
+    for (const auto& tg : r.targets)
+      for (size_t j = 0; j < tg.at.size(); ++j) {
+        flat_at.push_back(b * T + tg.at[j]);
+        flat_target.push_back(tg.tokens[j]);
+      }
+  }
+  // query i sees key j when j <= i and j is context or in i's own segment; padding sees only itself
+  auto q = segment.unsqueeze(2), k = segment.unsqueeze(1);
+  auto causal = torch::ones({T, T}, torch::kBool).tril().unsqueeze(0);
+  auto same = (k == q) & (q >= 0);
+  auto mask = causal & (same | ((k == 0) & (q > 0))) ;
+  mask = mask | torch::eye(T, torch::kBool).unsqueeze(0);
+
+  auto device = model->output_weight().device();
+  ForwardArgs args;
+  args.positions = positions.to(device);
+  args.mask = mask.to(device);
+  auto hidden = model->hidden(tokens.to(device), args);
+  auto picked = hidden.reshape({B * T, hidden.size(-1)})
+                    .index_select(0, torch::tensor(flat_at, torch::kInt64).to(device));
+  auto logprobs = torch::log_softmax(model->logits(picked).to(torch::kFloat32), -1);
+  auto target = torch::tensor(flat_target, torch::kInt64).to(device);
+  auto lp = logprobs.gather(1, target.unsqueeze(1)).squeeze(1).to(torch::kCPU, torch::kFloat64);
+  auto greedy = (logprobs.argmax(-1) == target).to(torch::kCPU);
+  auto lp_a = lp.accessor<double, 1>();
+  auto gr_a = greedy.accessor<bool, 1>();
+
+  size_t i = 0;
+  for (const Row* r : batch)
+    for (const auto& tg : r->targets) {
+      RequestScore s;
+      for (size_t j = 0; j < tg.at.size(); ++j, ++i) {
+        s.logprob += lp_a[i];
+        s.is_greedy = s.is_greedy && gr_a[i];
+      }
+      scores[tg.doc][tg.req] = s;
+    }
+}
+
+}  // namespace
+
+TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos) {
+  std::string context = r.context, continuation = r.continuation;
+  const size_t end = context.find_last_not_of(" \t\n\r\f\v");
+  const size_t keep = end == std::string::npos ? 0 : end + 1;
+  continuation = context.substr(keep) + continuation;
+  context.resize(keep);
+
+  TokenizedRequest out;
+  auto to64 = [](const std::vector<int>& v) { return std::vector<int64_t>(v.begin(), v.end()); };
+  if (context.empty()) {
+    out.context = {tok.bos_id()};
+    out.continuation = to64(tok.encode(continuation));
+  } else {
+    auto whole = to64(tok.encode(context + continuation));
+    auto ctx = to64(tok.encode(context));
+    if (bos) {
+      whole.insert(whole.begin(), tok.bos_id());
+      ctx.insert(ctx.begin(), tok.bos_id());
+    }
+    out.context = ctx;
+    out.continuation.assign(whole.begin() + std::min(ctx.size(), whole.size()), whole.end());
+  }
+  if (out.continuation.empty())
+    fail("request has an empty continuation (context \"", r.context.substr(0, 60), "\", continuation \"",
+         r.continuation, "\")");
+  return out;
+}
+
+std::vector<std::vector<RequestScore>> score_requests(Llama& model,
+                                                      const std::vector<std::vector<TokenizedRequest>>& docs,
+                                                      const ScoreOptions& opt) {
+  torch::NoGradGuard no_grad;
+  std::vector<Row> rows;
+  std::vector<std::vector<RequestScore>> scores(docs.size());
+  int64_t total = 0;
+  for (size_t d = 0; d < docs.size(); ++d) {
+    scores[d].resize(docs[d].size());
+    total += docs[d].size();
+    document_rows(docs[d], d, model->config.max_seq_len, opt.share, rows);
+  }
+  std::vector<const Row*> order;
+  for (const auto& r : rows) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Row* a, const Row* b) { return a->tokens.size() > b->tokens.size(); });
+
+  int64_t done = 0;
+  for (size_t i = 0; i < order.size();) {
+    // longest first, so the first row of a batch sets its padded length
+    const int64_t T = order[i]->tokens.size();
+    const size_t n = std::max<int64_t>(1, opt.batch_tokens / std::max<int64_t>(T, 1));
+    std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
+    run_batch(model, batch, scores);
+    for (const Row* r : batch) done += r->targets.size();
+    i += batch.size();
+    if (opt.progress) opt.progress(done, total);
+  }
+  return scores;
+}
+
+}  // namespace wr

@@ -1,0 +1,47 @@
+// Log-likelihood scoring of (context, continuation) requests, the way lm-evaluation-harness scores them,
+// with each document's shared context run once.
+//
+// Shared mode packs a context and all its continuations into one row: [ctx | cont1[:-1] | cont2[:-1] | ...].
+// Each continuation segment sees the context and itself only (a prefix-tree mask) and its positions restart
+// at len(ctx), so every continuation gets exactly the logits it would get alone. Rows of many documents fill a
+// batch up to a token budget, longest first; log-softmax is computed only where a continuation token is scored.
+// --no-share scores each request as its own sequence, (ctx + cont)[-(max_len+1):][:-1] as the harness does.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+#include "model/tokenizer.h"
+#include "tasks/task.h"
+
+namespace wr {
+
+struct TokenizedRequest {
+  std::vector<int64_t> context;       // with BOS first when BOS is on
+  std::vector<int64_t> continuation;  // never empty
+};
+
+// Harness rules: trailing whitespace of the context moves into the continuation; whole = enc(ctx + cont),
+// continuation = whole[len(enc(ctx)):]. An empty context is replaced by [BOS]. Throws wr::Error naming the
+// request when the continuation has no tokens.
+TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos);
+
+struct RequestScore {
+  double logprob = 0;      // sum of the continuation tokens' log-probabilities (float32 log-softmax)
+  bool is_greedy = true;   // the argmax token equals the continuation token at every position
+};
+
+struct ScoreOptions {
+  bool share = true;            // run each shared context once (false: the harness's one-sequence-per-request)
+  int64_t batch_tokens = 4096;  // padded tokens per forward pass
+  // Called after each batch with (requests scored so far, total requests).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+// docs[d] holds document d's requests; the result has the same shape.
+std::vector<std::vector<RequestScore>> score_requests(Llama& model,
+                                                      const std::vector<std::vector<TokenizedRequest>>& docs,
+                                                      const ScoreOptions& opt);
+
+}  // namespace wr

@@ -1,0 +1,183 @@
+// wr-eval: score a checkpoint on benchmark tasks the way lm-evaluation-harness does, evaluating each shared
+// context once.
+//   wr-eval --tasks arc_easy,hellaswag ckpt.pt [--output results.csv] [--json results.json]
+//   wr-eval tasks list | tasks show NAME [--n 3]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "eval/evaluate.h"
+#include "eval/report.h"
+#include "model/checkpoint.h"
+#include "model/common/cli.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "model/common/torch_compat.h"
+
+namespace {
+
+const std::vector<wr::Option> kOptions = {
+    {"--tasks", "LIST", "comma-separated task names (wr-eval tasks list)", "", "WR_TASKS"},
+    {"--tokenizer", "PATH", "SentencePiece model (default: the one the checkpoint carries)", "", "WR_TOKENIZER"},
+    {"--format", "F", "model format: native, hf or llama2c (default: from the path)", "", ""},
+    {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
+    {"--limit", "N", "score only the first N documents of each task (0: all)", "0", ""},
+    {"--bos", "on|off", "prepend BOS to every context", "on", ""},
+    {"--no-share", "", "score every request as its own sequence (the harness's way) instead of sharing contexts", "", ""},
+    {"--batch-tokens", "N", "padded tokens per forward pass", "4096", "WR_BATCH_TOKENS"},
+    {"--output", "CSV", "append one row per task and metric to this CSV", "", ""},
+    {"--json", "PATH", "write lm-evaluation-harness style results JSON", "", ""},
+    {"--log-samples", "PATH", "write per-request JSONL (context, continuation, tokens, ll, is_greedy, pred, gold)", "", ""},
+    {"--run", "NAME", "run name in the CSV (default: the checkpoint's file name)", "", ""},
+    {"--device", "D", "cpu or cuda", "cpu", "WR_DEVICE"},
+    {"--dtype", "T", "model dtype: f32 or bf16 (log-softmax is always float32)", "f32", ""},
+    {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
+    {"--n", "N", "tasks show: documents to print", "3", ""},
+    {"--help", "", "show this help", "", ""},
+};
+
+const char* kSynopsis =
+    "wr-eval --tasks T1,T2 [options] MODEL\n"
+    "       wr-eval tasks list\n"
+    "       wr-eval tasks show NAME [--n 3] [--data-dir DIR]\n"
+    "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, sep);)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::string data_dir(const wr::Args& args) {
+  return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
+}
+
+// Fails before any work when an output file could not be written.
+void check_writable(const std::string& path) {
+  if (path.empty()) return;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+    wr::fail("cannot write output ", path, ": directory ", dir.string(), " does not exist or is not writable");
+}
+
+void tasks_command(const wr::Args& args) {
+  const auto& p = args.positional;
+  if (p.size() == 2 && p[1] == "list") {
+    for (const auto& name : wr::task_names()) {
+      auto t = wr::load_task(name);
+      std::printf("%-20s %s\n", name.c_str(), t.description.c_str());
+    }
+    return;
+  }
+  if (p.size() == 3 && p[1] == "show") {
+    auto t = wr::load_task(p[2]);
+    auto docs = wr::build_docs(t, data_dir(args), args.get_int("--n"));
+    std::cout << t.name << ": " << t.description << "\nrules: " << t.harness << "\n";
+    for (const auto& d : docs) {
+      std::cout << "\n--- doc " << d.id << " (gold " << d.gold << ")\n";
+      for (size_t i = 0; i < d.requests.size(); ++i)
+        std::cout << "[" << i << "] context: " << nlohmann::json(d.requests[i].context).dump()
+                  << "\n    continuation: " << nlohmann::json(d.requests[i].continuation).dump() << "\n";
+    }
+    return;
+  }
+  wr::fail("usage: wr-eval tasks list | tasks show NAME");
+}
+
+// A one-line progress bar on a terminal; silent otherwise.
+std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
+  if (!isatty(STDERR_FILENO)) return nullptr;
+  auto start = std::chrono::steady_clock::now();
+  return [task, start](int64_t done, int64_t total) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double rate = done / std::max(s, 1e-9);
+    std::fprintf(stderr, "\r%-16s %7ld/%-7ld requests %8.1f req/s  ETA %5.0fs ", task.c_str(), static_cast<long>(done),
+                 static_cast<long>(total), rate, (total - done) / std::max(rate, 1e-9));
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+}
+
+int run(const wr::Args& args) {
+  if (args.positional.size() != 1) wr::fail("expected one MODEL argument; see wr-eval --help");
+  const std::string path = args.positional[0];
+  auto tasks = split(args.get("--tasks"), ',');
+  if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
+  for (const auto& t : tasks) wr::load_task(t);  // unknown names fail before the model loads
+  const std::string bos = args.get("--bos");
+  if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
+  for (const char* o : {"--output", "--json", "--log-samples"}) check_writable(args.get(o));
+
+  wr::set_threads(args.get_int("--threads"));
+  auto loaded = wr::load_model(path, args.get("--format"));
+  auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
+             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, path)
+             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer TOK.model");
+  torch::Device device(args.get("--device"));
+  const std::string dtype = args.get("--dtype");
+  if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
+  loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+
+  wr::EvalOptions opt;
+  opt.data_dir = data_dir(args);
+  opt.limit = args.get_int("--limit");
+  opt.bos = bos == "on";
+  opt.log_samples = !args.get("--log-samples").empty();
+  opt.score.share = !args.flag("--no-share");
+  opt.score.batch_tokens = args.get_int("--batch-tokens");
+
+  std::vector<wr::TaskResult> results;
+  for (const auto& t : tasks) {
+    opt.tasks = {t};
+    opt.score.progress = progress_bar(t);
+    auto r = wr::evaluate(loaded.model, tok, opt);
+    results.push_back(std::move(r[0]));
+  }
+  opt.tasks = tasks;
+
+  wr::RunInfo info;
+  info.checkpoint = path;
+  info.run = args.given("--run") ? args.get("--run") : std::filesystem::path(path).filename().string();
+  if (!wr::is_directory(path)) info.checkpoint_sha256 = wr::sha256_file(path);
+  info.step = loaded.meta.value("step", int64_t{-1});
+  info.bos = opt.bos;
+  info.date = wr::utc_now_iso8601();
+
+  std::printf("%-16s %-11s %8s %8s %6s %8s\n", "task", "metric", "value", "stderr", "n", "docs/s");
+  for (const auto& r : results)
+    for (const auto& m : r.metrics)
+      std::printf("%-16s %-11s %8.4f %8s %6ld %8.1f\n", r.task.name.c_str(), m.name.c_str(), m.value,
+                  m.stderr_ >= 0 ? std::to_string(m.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
+                  r.n_docs / std::max(r.seconds, 1e-9));
+  if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
+  if (!args.get("--json").empty())
+    wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");
+  if (opt.log_samples) wr::write_samples(args.get("--log-samples"), results);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto args = wr::Args::parse(kOptions, argc, argv);
+    if (args.flag("--help")) {
+      std::cout << wr::usage(kSynopsis, kOptions);
+      return 0;
+    }
+    if (!args.positional.empty() && args.positional[0] == "tasks") {
+      tasks_command(args);
+      return 0;
+    }
+    return run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "wr-eval: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,30 @@
+// The harness rules that are code rather than templates, one named function per task family.
+// Each takes a raw document (JSON) and returns the requests and choices of a Doc (gold is filled by the caller).
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/task.h"
+
+namespace wr {
+
+// HellaSwag (lm-eval hellaswag/utils.py): query = preprocess(activity_label + ": " + ctx_a + " " +
+// capitalize(ctx_b)), choices = preprocess(ending) for each ending.
+Doc preprocess_hellaswag(const nlohmann::json& doc, const std::string& delimiter);
+// HellaSwag's text clean-up: strip, " [title]" -> ". ", remove [..] tags (non-greedy), one pass of "  " -> " ".
+std::string hellaswag_clean(const std::string& text);
+// Python's str.capitalize() on ASCII: first letter upper case, the rest lower case.
+std::string python_capitalize(const std::string& s);
+
+// WinoGrande partial evaluation: one context per option, sentence[:i] + option, and one shared continuation
+// " " + sentence[i+1:].strip(), where i is the index of "_".
+Doc preprocess_winogrande(const nlohmann::json& doc, const std::string& delimiter);
+
+// LAMBADA: context = all but the last space-separated word, continuation = " " + last word.
+Doc preprocess_lambada(const nlohmann::json& doc);
+
+std::string python_strip(const std::string& s);
+std::string python_lstrip(const std::string& s);
+
+}  // namespace wr

@@ -1,0 +1,53 @@
+// Benchmark tasks as data: each tasks/defs/<name>.json (compiled into the binary) says where the original files
+// are, how to read them, and lm-evaluation-harness's rules for building requests (doc_to_text, doc_to_choice,
+// doc_to_target, target_delimiter, metric_list). Rules that are code live in named preprocessors (preprocess.h).
+// This file turns a definition plus its files into documents of (context, continuation) requests; it does not
+// score anything.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace wr {
+
+struct TaskFile {
+  std::string path;        // relative to the data directory, e.g. "arc/ARC-Easy-Test.jsonl"
+  std::string url;         // the original file (or the zip holding it)
+  std::string zip_member;  // the member to extract when url is a zip
+  std::string sha256;      // of the file at path; empty when not pinned
+  int64_t size = -1;
+};
+
+struct TaskDef {
+  std::string name, description, harness;  // harness: the lm-eval version and file whose rules this follows
+  double version = 0;
+  std::vector<TaskFile> files;
+  std::vector<std::string> metrics;  // acc, acc_norm, perplexity
+  nlohmann::json json;               // the whole definition
+  std::string source;                // "tasks/defs/<name>.json", for error messages
+};
+
+// One scoring request: log P(continuation | context).
+struct Request {
+  std::string context, continuation;
+};
+
+struct Doc {
+  int64_t id = 0;                    // position in the eval split
+  std::vector<Request> requests;     // one per choice (a single one for loglikelihood tasks such as LAMBADA)
+  std::vector<std::string> choices;  // choice strings, for acc_norm's length normalisation
+  int gold = -1;                     // index of the correct choice; -1 when the task has none
+};
+
+std::vector<std::string> task_names();
+// Throws wr::Error for an unknown name, suggesting the closest one.
+TaskDef load_task(const std::string& name);
+// Reads the task's files under data_dir and builds its documents (the first `limit` when limit > 0).
+std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit = 0);
+
+// The default data directory: $WR_DATA_DIR, else ~/.cache/wr/tasks.
+std::string default_data_dir();
+
+}  // namespace wr

@@ -1,0 +1,223 @@
+#include "tasks/task.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "tasks/preprocess.h"
+#include "tests/test_util.h"
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const wr::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+void write(const std::string& path, const std::string& content) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << content;
+}
+
+// ---- every definition parses and knows its harness rules ----
+
+TEST(TaskDefs, AllLoadAndNameTheirRules) {
+  auto names = wr::task_names();
+  EXPECT_GE(names.size(), 10u);
+  for (const auto& n : names) {
+    auto t = wr::load_task(n);
+    EXPECT_EQ(t.name, n);
+    EXPECT_FALSE(t.harness.empty()) << n;
+    EXPECT_FALSE(t.metrics.empty()) << n;
+    EXPECT_FALSE(t.files.empty()) << n;
+  }
+}
+
+TEST(TaskDefs, UnknownTaskSuggestsTheClosest) {
+  auto err = error_of([] { wr::load_task("arc_esay"); });
+  EXPECT_TRUE(contains(err, "unknown task 'arc_esay' (did you mean arc_easy?)")) << err;
+}
+
+// ---- the real files: counts and hand-worked requests ----
+
+struct Count {
+  const char* task;
+  size_t docs;
+};
+
+TEST(RealFiles, EveryTaskParsesItsFullSplit) {
+  WR_REQUIRE_SHARED("datasets/README.md");
+  const Count counts[] = {{"arc_easy", 2376},   {"arc_challenge", 1172}, {"piqa", 1838},       {"social_iqa", 1954},
+                          {"winogrande", 1267}, {"sciq", 1000},          {"openbookqa", 500},  {"boolq", 3270},
+                          {"lambada_openai", 5153}, {"hellaswag_llamacpp", 10042}};
+  for (const auto& c : counts) {
+    auto t = wr::load_task(c.task);
+    // the pinned sha256 of each file matches the real one
+    for (const auto& f : t.files)
+      if (!f.sha256.empty()) EXPECT_EQ(wr::sha256_file(wr::test::shared_path("datasets/" + f.path)), f.sha256) << f.path;
+    auto docs = wr::build_docs(t, wr::test::shared_path("datasets"));
+    EXPECT_EQ(docs.size(), c.docs) << c.task;
+  }
+}
+
+TEST(RealFiles, ArcFirstItemNumericLabelsAndOddChoiceCounts) {
+  WR_REQUIRE_SHARED("datasets/arc/ARC-Easy-Test.jsonl");
+  auto docs = wr::build_docs(wr::load_task("arc_easy"), wr::test::shared_path("datasets"));
+  const auto& d0 = docs[0];
+  EXPECT_EQ(d0.requests[0].context,
+            "Question: Which statement best explains why photosynthesis is the foundation of most food webs?\nAnswer:");
+  EXPECT_EQ(d0.requests[0].continuation, " Sunlight is the source of energy for nearly all ecosystems.");
+  EXPECT_EQ(d0.choices.size(), 4u);
+  EXPECT_EQ(d0.gold, 0);
+  EXPECT_EQ(docs[14].gold, 1);  // answerKey "2" with labels 1-4
+  EXPECT_EQ(docs[93].choices.size(), 3u);
+  EXPECT_EQ(docs[93].gold, 1);
+  EXPECT_EQ(docs[93].choices[1], "increase");
+  EXPECT_EQ(docs[500].choices.size(), 5u);
+  EXPECT_EQ(docs[500].choices[docs[500].gold], "oxygen");
+}
+
+TEST(RealFiles, WinograndePartialScoring) {
+  WR_REQUIRE_SHARED("datasets/winogrande/dev.jsonl");
+  auto docs = wr::build_docs(wr::load_task("winogrande"), wr::test::shared_path("datasets"), 2);
+  // "Sarah was a much better surgeon than Maria so _ always got the easier cases.", answer 2
+  EXPECT_EQ(docs[0].requests[0].context, "Sarah was a much better surgeon than Maria so Sarah");
+  EXPECT_EQ(docs[0].requests[1].context, "Sarah was a much better surgeon than Maria so Maria");
+  EXPECT_EQ(docs[0].requests[0].continuation, " always got the easier cases.");
+  EXPECT_EQ(docs[0].requests[1].continuation, " always got the easier cases.");
+  EXPECT_EQ(docs[0].gold, 1);
+  EXPECT_EQ(docs[1].gold, 0);
+}
+
+TEST(RealFiles, BoolqPiqaSiqaSciqLambada) {
+  WR_REQUIRE_SHARED("datasets/README.md");
+  const auto dir = wr::test::shared_path("datasets");
+  auto boolq = wr::build_docs(wr::load_task("boolq"), dir, 1);
+  EXPECT_EQ(boolq[0].requests[0].context.substr(0, 52), "Ethanol fuel -- All biomass goes through at least so");
+  EXPECT_TRUE(contains(boolq[0].requests[0].context, "\nQuestion: does ethanol take more energy make that produces?\nAnswer:"));
+  EXPECT_EQ(boolq[0].requests[0].continuation, " no");
+  EXPECT_EQ(boolq[0].gold, 0);  // label "false"
+  auto piqa = wr::build_docs(wr::load_task("piqa"), dir, 2);
+  EXPECT_EQ(piqa[0].requests[0].context, "Question: How do I ready a guinea pig cage for it's new occupants?\nAnswer:");
+  EXPECT_EQ(piqa[0].gold, 0);
+  EXPECT_EQ(piqa[1].gold, 1);
+  EXPECT_EQ(piqa[1].requests[1].continuation, " finish, woodgrain with  bobby pin ");  // kept verbatim
+  auto siqa = wr::build_docs(wr::load_task("social_iqa"), dir, 1);
+  EXPECT_EQ(siqa[0].requests[0].context,
+            "Q: Tracy didn't go home that evening and resisted Riley's attacks. What does Tracy need to do before this?\nA:");
+  EXPECT_EQ(siqa[0].gold, 2);  // label 3
+  auto sciq = wr::build_docs(wr::load_task("sciq"), dir, 1);
+  EXPECT_EQ(sciq[0].gold, 3);
+  EXPECT_EQ(sciq[0].requests[3].continuation, " oxidants");
+  EXPECT_TRUE(contains(sciq[0].requests[0].context,
+                       "\nQuestion: Compounds that are capable of accepting electrons, such as o 2 or f2, are called what?\nAnswer:"));
+  auto lambada = wr::build_docs(wr::load_task("lambada_openai"), dir, 1);
+  ASSERT_EQ(lambada[0].requests.size(), 1u);
+  EXPECT_EQ(lambada[0].requests[0].continuation, " signs");
+  EXPECT_EQ(lambada[0].requests[0].context.substr(lambada[0].requests[0].context.size() - 18), "I don't care about");
+}
+
+// ---- preprocessors: hand-worked against Python's semantics ----
+
+TEST(Preprocess, HellaswagQueryAndBracketCases) {
+  nlohmann::json doc = {{"activity_label", "Roof shingle removal"},
+                        {"ctx_a", "A man is sitting on a roof."},
+                        {"ctx_b", "he"},
+                        {"endings", {"is using wrap to wrap a pair of skis.", "is ripping level tiles off.",
+                                     "is holding a rubik's cube.", "starts pulling up roofing on a roof."}},
+                        {"label", 3}};
+  auto d = wr::preprocess_hellaswag(doc, " ");
+  EXPECT_EQ(d.requests[0].context, "Roof shingle removal: A man is sitting on a roof. He");
+  EXPECT_EQ(d.requests[3].continuation, " starts pulling up roofing on a roof.");
+  // expected values from Python: text.strip(); .replace(" [title]", ". "); re.sub("\\[.*?\\]", "", ...); .replace("  ", " ")
+  EXPECT_EQ(wr::hellaswag_clean("[header] How to make tea [title] Boil water.  Then  pour"),
+            " How to make tea. Boil water. Then pour");
+  EXPECT_EQ(wr::hellaswag_clean("  a [b] c   d [e]f "), "a c  d f");
+  EXPECT_EQ(wr::hellaswag_clean("x [step] y [title] z"), "x y. z");
+  EXPECT_EQ(wr::python_capitalize("he Is"), "He is");
+}
+
+// ---- malformed input: a clear error with file and line ----
+
+class Malformed : public ::testing::Test {
+ protected:
+  std::string dir = wr::test::temp_dir();
+  std::string arc = dir + "/arc/ARC-Easy-Test.jsonl";
+  const std::string good =
+      R"({"question":{"stem":"Q?","choices":[{"text":"a","label":"A"},{"text":"b","label":"B"}]},"answerKey":"B"})";
+  std::string build(const std::string& task) {
+    return error_of([&] { wr::build_docs(wr::load_task(task), dir); });
+  }
+};
+
+TEST_F(Malformed, BadJsonLineNamesFileAndLine) {
+  write(arc, good + "\n{\"question\": \n");
+  auto err = build("arc_easy");
+  EXPECT_TRUE(contains(err, arc + ":2: invalid JSON line")) << err;
+}
+
+TEST_F(Malformed, MissingFieldAndUnknownAnswer) {
+  write(arc, good + "\n" + R"({"question":{"stem":"Q?"},"answerKey":"A"})" + "\n");
+  auto err = build("arc_easy");
+  EXPECT_TRUE(contains(err, "document 2") && contains(err, "missing field 'choices'")) << err;
+  write(arc, R"({"question":{"stem":"Q?","choices":[{"text":"a","label":"A"}]},"answerKey":"E"})");
+  err = build("arc_easy");
+  EXPECT_TRUE(contains(err, "answer 'E' is not among the choice labels")) << err;
+}
+
+TEST_F(Malformed, EmptyChoices) {
+  write(arc, R"({"question":{"stem":"Q?","choices":[]},"answerKey":"A"})");
+  auto err = build("arc_easy");
+  EXPECT_TRUE(contains(err, arc) && contains(err, "no choices")) << err;
+}
+
+TEST_F(Malformed, LabelsFileOutOfRangeOrMisaligned) {
+  write(dir + "/piqa/valid.jsonl", R"({"goal":"g","sol1":"a","sol2":"b"})" "\n" R"({"goal":"h","sol1":"a","sol2":"b"})" "\n");
+  write(dir + "/piqa/valid-labels.lst", "0\n5\n");
+  auto err = build("piqa");
+  EXPECT_TRUE(contains(err, "document 2") && contains(err, "gold index 5 is out of range")) << err;
+  write(dir + "/piqa/valid-labels.lst", "0\n");
+  err = build("piqa");
+  EXPECT_TRUE(contains(err, "valid-labels.lst: 1 labels for 2 documents")) << err;
+}
+
+TEST_F(Malformed, MissingFileSaysHowToGetIt) {
+  auto err = build("sciq");
+  EXPECT_TRUE(contains(err, dir + "/sciq/test.json") && contains(err, "wr-eval tasks download sciq")) << err;
+}
+
+// Random corruptions of valid lines: build_docs either succeeds or throws wr::Error, nothing else.
+TEST_F(Malformed, RandomizedCorruptionNeverCrashes) {
+  std::mt19937 rng(2025);
+  const std::string base = good + "\n" + good + "\n";
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string s = base;
+    int edits = 1 + rng() % 4;
+    for (int e = 0; e < edits && !s.empty(); ++e) {
+      size_t pos = rng() % s.size();
+      switch (rng() % 3) {
+        case 0: s.erase(pos, 1 + rng() % 8); break;
+        case 1: s.insert(pos, 1, static_cast<char>(rng() % 256)); break;
+        default: s[pos] = "{}[]\":,AB0\n"[rng() % 11];
+      }
+    }
+    write(arc, s);
+    try {
+      wr::build_docs(wr::load_task("arc_easy"), dir);
+    } catch (const wr::Error&) {
+    } catch (const std::exception& e) {
+      FAIL() << "non-wr error on input " << nlohmann::json(s).dump() << ": " << e.what();
+    }
+  }
+}
+
+}  // namespace
