@@ -2,8 +2,10 @@
 // Why: Debian's libsentencepiece bundles its own protobuf-lite and exports those symbols; linked into the same
 // process as LibTorch's libprotobuf they interpose each other and the process crashes at start-up. Loaded
 // privately, each library keeps its own protobuf. Both sides share one libstdc++, so std types cross the boundary.
+// Nothing here may write to std::cerr: under RTLD_DEEPBIND the plugin sees libstdc++'s own std::cerr, not the
+// executable's initialised copy. That rules out SentencePiece's trainer (it logs), so tokenizer training lives in
+// wr-data, which does not link LibTorch.
 #include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 
 #include <string>
 #include <vector>
@@ -49,13 +51,6 @@ int wr_spm_info(void* sp, int which) {
     case 2: return p->eos_id();
     default: return p->unk_id();
   }
-}
-
-// Trains a model from a flag string ("--input=... --model_prefix=..."), as spm_train does.
-bool wr_spm_train(const std::string* flags, std::string* error) {
-  auto status = sentencepiece::SentencePieceTrainer::Train(*flags);
-  if (!status.ok()) *error = status.ToString();
-  return status.ok();
 }
 
 }  // extern "C"

@@ -18,7 +18,6 @@ struct Plugin {
   bool (*decode)(void*, const std::vector<int>*, std::string*, std::string*);
   void (*piece)(void*, int, std::string*);
   int (*info)(void*, int);
-  bool (*train)(const std::string*, std::string*);
 };
 
 const Plugin& plugin() {
@@ -48,7 +47,6 @@ const Plugin& plugin() {
     q.decode = reinterpret_cast<decltype(q.decode)>(sym("wr_spm_decode"));
     q.piece = reinterpret_cast<decltype(q.piece)>(sym("wr_spm_piece"));
     q.info = reinterpret_cast<decltype(q.info)>(sym("wr_spm_info"));
-    q.train = reinterpret_cast<decltype(q.train)>(sym("wr_spm_train"));
     return q;
   }();
   return p;
@@ -91,10 +89,5 @@ std::string Tokenizer::piece(int id) const {
 int Tokenizer::vocab_size() const { return plugin().info(sp_.get(), 0); }
 int Tokenizer::bos_id() const { return plugin().info(sp_.get(), 1); }
 int Tokenizer::eos_id() const { return plugin().info(sp_.get(), 2); }
-
-void train_sentencepiece(const std::string& flags) {
-  std::string error;
-  if (!plugin().train(&flags, &error)) fail("SentencePiece training failed: ", error);
-}
 
 }  // namespace wr

@@ -25,7 +25,4 @@ class Tokenizer {
   std::string bytes_;         // the serialized model, so a checkpoint can carry it
 };
 
-// Trains a SentencePiece model; flags as for spm_train ("--input=a.txt --model_prefix=m --vocab_size=8000 ...").
-void train_sentencepiece(const std::string& flags);
-
 }  // namespace wr

@@ -1,0 +1,45 @@
+#include "eval/report.h"
+
+#include <gtest/gtest.h>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "tests/test_util.h"
+
+namespace {
+
+std::vector<wr::TaskResult> one_result() {
+  wr::TaskResult r;
+  r.task.name = "arc_easy";
+  r.task.harness = "lm-evaluation-harness v0.4.x tasks/arc/arc_easy.yaml";
+  r.task.version = 1.0;
+  r.n_docs = 10;
+  r.metrics = {{"acc", 0.551, 0.0123}, {"acc_norm", 0.6, 0.01}};
+  return {r};
+}
+
+TEST(Report, CsvAppendsUnderOneHeader) {
+  auto path = wr::test::temp_dir() + "/results.csv";
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, true, 0, "2026-11-27T00:00:00Z"};
+  wr::append_csv(path, run, one_result());
+  wr::append_csv(path, run, one_result());
+  auto text = wr::read_file(path);
+  EXPECT_EQ(text.rfind(wr::kCsvHeader, 0), 0u);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
+  EXPECT_NE(text.find("\nlir,ckpt.pt,abc,1200,arc_easy,acc,0.551,0.0123,10,0,on,"), std::string::npos) << text;
+  wr::write_file_atomic(path, "other,header\n");
+  EXPECT_THROW(wr::append_csv(path, run, one_result()), wr::Error);
+  EXPECT_EQ(wr::read_file(path), "other,header\n");
+}
+
+TEST(Report, HarnessJsonLayout) {
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, true, 0, "d"};
+  auto j = wr::harness_json(run, {}, one_result());
+  EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc,none"].get<double>(), 0.551);
+  EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc_stderr,none"].get<double>(), 0.0123);
+  EXPECT_EQ(j["n-shot"]["arc_easy"], 0);
+  EXPECT_DOUBLE_EQ(j["versions"]["arc_easy"].get<double>(), 1.0);
+  EXPECT_TRUE(j["config"]["bos"].get<bool>());
+}
+
+}  // namespace

@@ -1,0 +1,170 @@
+#include "eval/score.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "eval/metrics.h"
+#include "model/common/error.h"
+#include "tests/eval/eval_fixtures.h"
+
+namespace {
+
+using wr::test::fixture_model;
+using wr::test::fixture_tokenizer;
+
+std::vector<int64_t> enc(const std::string& s) {
+  auto v = fixture_tokenizer().encode(s);
+  return {v.begin(), v.end()};
+}
+
+TEST(TokenizeRequest, HarnessRules) {
+  const auto& tok = fixture_tokenizer();
+  // trailing whitespace of the context moves into the continuation
+  auto r = wr::tokenize_request(tok, {"The cat likes ", "the ball."}, /*bos=*/false);
+  EXPECT_EQ(r.context, enc("The cat likes"));
+  auto whole = enc("The cat likes the ball.");
+  EXPECT_EQ(r.continuation, std::vector<int64_t>(whole.begin() + r.context.size(), whole.end()));
+  auto with_bos = wr::tokenize_request(tok, {"The cat likes", " the ball."}, /*bos=*/true);
+  EXPECT_EQ(with_bos.context.front(), tok.bos_id());
+  EXPECT_EQ(with_bos.continuation, r.continuation);
+  // an empty context becomes [BOS]
+  auto empty = wr::tokenize_request(tok, {"", "The cat"}, false);
+  EXPECT_EQ(empty.context, std::vector<int64_t>{tok.bos_id()});
+  EXPECT_EQ(empty.continuation, enc("The cat"));
+  EXPECT_THROW(wr::tokenize_request(tok, {"The cat", ""}, true), wr::Error);
+}
+
+// A model whose hidden states are all zero gives uniform next-token distributions: every continuation token
+// has log-probability exactly -ln(V).
+TEST(Score, UniformModelKnownAnswer) {
+  auto m = fixture_model();
+  torch::NoGradGuard ng;
+  m->model->embed_tokens->weight.zero_();
+  const double V = static_cast<double>(m->config.vocab_size);
+  std::vector<std::vector<wr::TokenizedRequest>> docs = {{{{1, 10, 11}, {12}}, {{1, 10, 11}, {13, 14, 15}}}};
+  for (bool share : {true, false}) {
+    wr::ScoreOptions opt;
+    opt.share = share;
+    auto s = wr::score_requests(m, docs, opt);
+    EXPECT_NEAR(s[0][0].logprob, -std::log(V), 1e-5);
+    EXPECT_NEAR(s[0][1].logprob, -3 * std::log(V), 1e-5);
+    EXPECT_TRUE(s[0][0].is_greedy == (12 == 0));  // argmax of a uniform row is token 0
+  }
+}
+
+// The reference path: one forward of ctx + cont per request, log-softmax, sum.
+wr::RequestScore naive(wr::Llama& m, const wr::TokenizedRequest& r) {
+  torch::NoGradGuard ng;
+  std::vector<int64_t> full = r.context;
+  full.insert(full.end(), r.continuation.begin(), r.continuation.end());
+  const int64_t keep = std::min<int64_t>(full.size(), m->config.max_seq_len + 1);
+  std::vector<int64_t> inp(full.end() - keep, full.end() - 1);
+  auto logp = torch::log_softmax(m->forward(torch::tensor(inp, torch::kInt64).unsqueeze(0))[0], -1);
+  wr::RequestScore s;
+  const int64_t n = r.continuation.size(), T = inp.size();
+  for (int64_t j = 0; j < n; ++j) {
+    auto row = logp[T - n + j];
+    s.logprob += row[r.continuation[j]].item<double>();
+    s.is_greedy = s.is_greedy && row.argmax().item<int64_t>() == r.continuation[j];
+  }
+  return s;
+}
+
+std::vector<std::vector<wr::TokenizedRequest>> sample_docs(bool bos) {
+  const auto& tok = fixture_tokenizer();
+  std::vector<std::vector<wr::Request>> raw = {
+      {{"The cat likes", " the ball."}, {"The cat likes", " a red apple."}, {"The cat likes", " water."}},
+      {{"Question: A dog sees\nAnswer:", " the question?"}, {"Question: A dog sees\nAnswer:", " an old map."}},
+      {{"My friend paints", " the blue sky."}, {"Our neighbour paints", " the blue sky."}},  // two contexts
+      {{"The river", " answers"}},
+  };
+  std::vector<std::vector<wr::TokenizedRequest>> docs;
+  for (const auto& d : raw) {
+    docs.emplace_back();
+    for (const auto& r : d) docs.back().push_back(wr::tokenize_request(tok, r, bos));
+  }
+  return docs;
+}
+
+TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
+  auto m = fixture_model();
+  for (bool bos : {true, false}) {
+    auto docs = sample_docs(bos);
+    for (bool share : {true, false})
+      for (int64_t budget : {1, 40, 4096}) {
+        wr::ScoreOptions opt;
+        opt.share = share;
+        opt.batch_tokens = budget;
+        auto s = wr::score_requests(m, docs, opt);
+        for (size_t d = 0; d < docs.size(); ++d)
+          for (size_t r = 0; r < docs[d].size(); ++r) {
+            auto ref = naive(m, docs[d][r]);
+            EXPECT_NEAR(s[d][r].logprob, ref.logprob, 1e-4) << "share " << share << " budget " << budget;
+            EXPECT_EQ(s[d][r].is_greedy, ref.is_greedy);
+          }
+      }
+  }
+}
+
+TEST(Score, LeftTruncationBeyondMaxLength) {
+  auto m = fixture_model(/*max_seq_len=*/8);
+  std::vector<std::vector<wr::TokenizedRequest>> docs = {
+      {{{1, 20, 21, 22, 23, 24, 25, 26, 27, 28}, {30, 31, 32}}, {{1, 20, 21, 22, 23, 24, 25, 26, 27, 28}, {33}}}};
+  for (bool share : {true, false}) {
+    wr::ScoreOptions opt;
+    opt.share = share;
+    auto s = wr::score_requests(m, docs, opt);
+    for (size_t r = 0; r < 2; ++r) EXPECT_NEAR(s[0][r].logprob, naive(m, docs[0][r]).logprob, 1e-4);
+  }
+}
+
+// ---- metrics ----
+
+wr::TaskDef task_with(std::vector<std::string> metrics) {
+  wr::TaskDef t;
+  t.name = "t";
+  t.metrics = std::move(metrics);
+  return t;
+}
+
+TEST(Metrics, AccAccNormTiesAndStderr) {
+  // doc 0: ll favours choice 1 ("bb", -2.0) but per character choice 0 ("aaaa", -3.0 -> -0.75) wins
+  // doc 1: an exact tie goes to the lowest index; doc 2 and 3: clear wins for the gold
+  std::vector<wr::Doc> docs(4);
+  docs[0].choices = {"aaaa", "bb"};
+  docs[0].gold = 0;
+  docs[1].choices = {"x", "y"};
+  docs[1].gold = 1;
+  docs[2].choices = {"é", "ab"};  // one code point vs two
+  docs[2].gold = 0;
+  docs[3].choices = {"p", "q"};
+  docs[3].gold = 1;
+  for (auto& d : docs) d.requests.resize(2);
+  std::vector<std::vector<wr::RequestScore>> s = {
+      {{-3.0, false}, {-2.0, false}}, {{-1.0, false}, {-1.0, false}}, {{-1.5, false}, {-1.0, false}},
+      {{-5.0, false}, {-1.0, false}}};
+  std::vector<wr::DocOutcome> out;
+  auto m = wr::compute_metrics(task_with({"acc", "acc_norm"}), docs, s, &out);
+  // acc: preds 1, 0 (tie), 1, 1 -> correct: no, no, no, yes = 0.25
+  EXPECT_DOUBLE_EQ(m[0].value, 0.25);
+  EXPECT_NEAR(m[0].stderr_, std::sqrt(0.25 * 0.75 / 3), 1e-12);
+  // acc_norm: doc0 -0.75 vs -1 -> 0 (yes); doc1 tie -> 0 (no); doc2 -1.5 vs -0.5 -> 1 (no); doc3 -> 1 (yes)
+  EXPECT_DOUBLE_EQ(m[1].value, 0.5);
+  EXPECT_EQ(out[1].pred, 0);
+  EXPECT_EQ(wr::utf8_length("é"), 1u);
+}
+
+TEST(Metrics, LoglikelihoodTaskPerplexityAndGreedyAcc) {
+  std::vector<wr::Doc> docs(2);
+  for (auto& d : docs) {
+    d.requests.resize(1);
+    d.choices = {"w"};
+  }
+  std::vector<std::vector<wr::RequestScore>> s = {{{-1.0, true}}, {{-3.0, false}}};
+  auto m = wr::compute_metrics(task_with({"perplexity", "acc"}), docs, s);
+  EXPECT_NEAR(m[0].value, std::exp(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(m[1].value, 0.5);
+}
+
+}  // namespace
