@@ -1,0 +1,42 @@
+#include "model/variance.h"
+
+#include <cmath>
+
+#include "model/common/error.h"
+
+namespace wr {
+namespace {
+
+MatrixStat stat_of(const std::string& name, int64_t layer, const torch::Tensor& w, double target) {
+  auto wd = w.detach().to(torch::kFloat64);
+  return {name, layer, wd.mean().item<double>(), wd.std(/*unbiased=*/true).item<double>(), target, false};
+}
+
+std::vector<MatrixStat> stats(Llama& model, const TvrConfig& tvr, bool apply) {
+  if (!(tvr.target > 0)) fail("TVR target must be positive, got ", tvr.target);
+  torch::NoGradGuard no_grad;
+  std::vector<MatrixStat> out;
+  for (const auto& m : layer_matrices(model)) {
+    MatrixStat s = stat_of(m.name, m.layer, m.weight, tvr_target(tvr, m.layer));
+    if (apply && s.std / s.target > tvr.threshold) {
+      // w <- mu + (target/sigma)(w - mu), in the weight's own dtype and device
+      m.weight.sub_(s.mean).mul_(s.target / s.std).add_(s.mean);
+      s.rescaled = true;
+    }
+    out.push_back(s);
+  }
+  out.push_back(stat_of("model.embed_tokens.weight", 0, model->model->embed_tokens->weight, 0));
+  if (model->lm_head) out.push_back(stat_of("lm_head.weight", 0, model->lm_head->weight, 0));
+  return out;
+}
+
+}  // namespace
+
+double tvr_target(const TvrConfig& tvr, int64_t layer) {
+  return tvr.depth_scaled ? tvr.target / std::sqrt(static_cast<double>(layer)) : tvr.target;
+}
+
+std::vector<MatrixStat> matrix_stats(Llama& model, const TvrConfig& tvr) { return stats(model, tvr, false); }
+std::vector<MatrixStat> apply_tvr(Llama& model, const TvrConfig& tvr) { return stats(model, tvr, true); }
+
+}  // namespace wr
