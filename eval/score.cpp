@@ -194,6 +194,15 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
     run_batch(model, batch, scores);
     for (const Row* r : batch) done += r->targets.size();
+    if (opt.stats) {
+      opt.stats->batches += 1;
+      opt.stats->padded_tokens += T * static_cast<int64_t>(batch.size());
+      for (const Row* r : batch) {
+        opt.stats->rows += 1;
+        opt.stats->model_tokens += r->tokens.size();
+        for (const auto& t : r->targets) opt.stats->scored_tokens += t.tokens.size();
+      }
+    }
     i += batch.size();
     if (opt.progress) opt.progress(done, total);
   }

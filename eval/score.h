@@ -32,11 +32,20 @@ struct RequestScore {
   bool is_greedy = true;   // the argmax token equals the continuation token at every position
 };
 
+// What a scoring call ran, for benchmarks: tokens through the model (padding excluded) and scored.
+struct ScoreStats {
+  int64_t rows = 0, batches = 0;
+  int64_t model_tokens = 0;   // tokens in all rows
+  int64_t padded_tokens = 0;  // batch x longest row, summed over batches
+  int64_t scored_tokens = 0;  // continuation tokens (log-softmax positions)
+};
+
 struct ScoreOptions {
   bool share = true;            // run each shared context once (false: the harness's one-sequence-per-request)
   int64_t batch_tokens = 4096;  // padded tokens per forward pass
   // Called after each batch with (requests scored so far, total requests).
   std::function<void(int64_t, int64_t)> progress;
+  ScoreStats* stats = nullptr;  // when set, accumulates what was run
 };
 
 // docs[d] holds document d's requests; the result has the same shape.

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "eval/compare.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
@@ -37,6 +38,7 @@ const std::vector<wr::Option> kOptions = {
     {"--dtype", "T", "model dtype: f32 or bf16 (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
     {"--n", "N", "tasks show: documents to print", "3", ""},
+    {"--samples", "A,B", "compare: per-sample logs of two runs for a paired significance test", "", ""},
     {"--help", "", "show this help", "", ""},
 };
 
@@ -44,6 +46,7 @@ const char* kSynopsis =
     "wr-eval --tasks T1,T2 [options] MODEL\n"
     "       wr-eval tasks list\n"
     "       wr-eval tasks show NAME [--n 3] [--data-dir DIR]\n"
+    "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
     "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -169,6 +172,10 @@ int main(int argc, char** argv) {
     auto args = wr::Args::parse(kOptions, argc, argv);
     if (args.flag("--help")) {
       std::cout << wr::usage(kSynopsis, kOptions);
+      return 0;
+    }
+    if (!args.positional.empty() && args.positional[0] == "compare") {
+      wr::compare_runs({args.positional.begin() + 1, args.positional.end()}, split(args.get("--samples"), ','));
       return 0;
     }
     if (!args.positional.empty() && args.positional[0] == "tasks") {

@@ -1,4 +1,5 @@
 #include "eval/report.h"
+#include "eval/compare.h"
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,30 @@ TEST(Report, HarnessJsonLayout) {
   EXPECT_EQ(j["n-shot"]["arc_easy"], 0);
   EXPECT_DOUBLE_EQ(j["versions"]["arc_easy"].get<double>(), 1.0);
   EXPECT_TRUE(j["config"]["bos"].get<bool>());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Compare, McNemarExactKnownValues) {
+  // b=0, c=5: 2 * 0.5^5 = 0.0625; b=c: 1; b=1, c=9: 2 * (1 + 10) / 1024
+  EXPECT_NEAR(wr::mcnemar_exact_p(0, 5), 0.0625, 1e-12);
+  EXPECT_NEAR(wr::mcnemar_exact_p(4, 4), 1.0, 1e-12);
+  EXPECT_NEAR(wr::mcnemar_exact_p(1, 9), 22.0 / 1024, 1e-12);
+}
+
+TEST(Compare, ReadsThePaperTable) {
+  testing::internal::CaptureStdout();
+  wr::compare_runs({std::string(WR_SOURCE_DIR) + "/results/paper_table.csv"}, {});
+  auto out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("hellaswag"), std::string::npos);
+  EXPECT_NE(out.find("55.1"), std::string::npos);
+  EXPECT_NE(out.find("mean (7 tasks)"), std::string::npos);
+  // the paper's means, 49.8 and 52.5, from the per-task numbers
+  EXPECT_NE(out.find("49.8"), std::string::npos) << out;
+  EXPECT_NE(out.find("52.5"), std::string::npos) << out;
+  EXPECT_NE(out.find("+2.7"), std::string::npos) << out;
 }
 
 }  // namespace

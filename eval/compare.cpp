@@ -1,0 +1,169 @@
+#include "eval/compare.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/report.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+std::vector<std::string> parse_csv_line(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else out.back() += c;
+    } else if (c == '"') quoted = true;
+    else if (c == ',') out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
+}
+
+struct Cell {
+  double value;
+  std::string metric;
+};
+
+// run -> task -> its headline metric, as the paper reports them: acc_norm for HellaSwag, acc (or exact_match)
+// for the rest.
+using RunTable = std::map<std::string, std::map<std::string, Cell>>;
+
+bool headline(const std::string& task, const std::string& metric) {
+  if (task.rfind("hellaswag", 0) == 0) return metric == "acc_norm";
+  return metric == "acc" || metric == "exact_match";
+}
+
+void read_csv(const std::string& path, RunTable& runs, std::vector<std::string>& order) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open ", path);
+  std::string line;
+  std::getline(in, line);
+  if (line != kCsvHeader) fail(path, ": not a wr-eval CSV (header differs)");
+  int64_t line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    auto f = parse_csv_line(line);
+    if (f.size() != 14) fail(path, ":", line_no, ": expected 14 fields, got ", f.size());
+    const std::string &run = f[0], &task = f[4], &metric = f[5];
+    if (!headline(task, metric)) continue;
+    char* end = nullptr;
+    double v = std::strtod(f[6].c_str(), &end);
+    if (f[6].empty() || *end) fail(path, ":", line_no, ": value '", f[6], "' is not a number");
+    if (!runs.count(run)) order.push_back(run);
+    runs[run][task] = {v, metric};
+  }
+}
+
+// task -> doc id -> correct, from a --log-samples file
+std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& path) {
+  std::map<std::string, std::map<int64_t, bool>> out;
+  std::ifstream in(path);
+  if (!in) fail("cannot open ", path);
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+      const std::string task = j.at("task");
+      const bool norm = task.rfind("hellaswag", 0) == 0;
+      const int gold = j.at("gold");
+      const bool correct = gold < 0 ? j.at("is_greedy").get<bool>() : (norm ? j.at("pred_norm") : j.at("pred")) == gold;
+      out[task][j.at("doc_id").get<int64_t>()] = correct;
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ":", line_no, ": ", e.what());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+double mcnemar_exact_p(int64_t b, int64_t c) {
+  const int64_t n = b + c;
+  if (n == 0) return 1.0;
+  const int64_t k = std::min(b, c);
+  // P(X <= k) for X ~ Binomial(n, 1/2), doubled, in log space for large n
+  double p = 0;
+  for (int64_t i = 0; i <= k; ++i)
+    p += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) - n * std::log(2.0));
+  return std::min(1.0, 2 * p);
+}
+
+void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<std::string>& samples) {
+  RunTable runs;
+  std::vector<std::string> order;
+  for (const auto& p : csv_paths) read_csv(p, runs, order);
+  if (order.empty()) fail("no results in ", csv_paths.size(), " file(s)");
+  std::set<std::string> tasks;
+  for (const auto& [run, t] : runs)
+    for (const auto& [task, cell] : t) tasks.insert(task);
+
+  std::printf("%-20s", "task");
+  for (const auto& r : order) std::printf(" %18.18s", r.c_str());
+  if (order.size() > 1) std::printf(" %8s", "delta");
+  std::printf("\n");
+  std::vector<double> sums(order.size(), 0);
+  int common = 0;
+  for (const auto& task : tasks) {
+    std::printf("%-20s", task.c_str());
+    bool all = true;
+    for (const auto& r : order) {
+      auto it = runs[r].find(task);
+      if (it == runs[r].end()) {
+        std::printf(" %18s", "-");
+        all = false;
+      } else {
+        std::printf(" %18.1f", 100 * it->second.value);
+      }
+    }
+    if (order.size() > 1 && all)
+      std::printf(" %+8.1f", 100 * (runs[order.back()][task].value - runs[order.front()][task].value));
+    std::printf("\n");
+    if (all) {
+      ++common;
+      for (size_t i = 0; i < order.size(); ++i) sums[i] += runs[order[i]][task].value;
+    }
+  }
+  if (common > 0) {
+    std::printf("%-20s", ("mean (" + std::to_string(common) + " tasks)").c_str());
+    for (double s : sums) std::printf(" %18.1f", 100 * s / common);
+    if (order.size() > 1) std::printf(" %+8.1f", 100 * (sums.back() - sums.front()) / common);
+    std::printf("\n");
+  }
+  if (samples.empty()) return;
+  if (samples.size() != 2) fail("--samples needs exactly two per-sample logs (A,B)");
+  auto a = read_samples(samples[0]), b = read_samples(samples[1]);
+  std::printf("\npaired test (exact McNemar) %s vs %s\n%-20s %6s %6s %6s %10s\n", samples[0].c_str(),
+              samples[1].c_str(), "task", "n", "A-only", "B-only", "p-value");
+  for (const auto& [task, docs_a] : a) {
+    if (!b.count(task)) continue;
+    int64_t n = 0, only_a = 0, only_b = 0;
+    for (const auto& [id, ca] : docs_a) {
+      auto it = b[task].find(id);
+      if (it == b[task].end()) continue;
+      ++n;
+      only_a += ca && !it->second;
+      only_b += !ca && it->second;
+    }
+    std::printf("%-20s %6ld %6ld %6ld %10.4g\n", task.c_str(), static_cast<long>(n), static_cast<long>(only_a),
+                static_cast<long>(only_b), mcnemar_exact_p(only_a, only_b));
+  }
+}
+
+}  // namespace wr

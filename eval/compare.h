@@ -1,0 +1,16 @@
+// wr-eval compare: a table of tasks x runs from result CSVs (ours, or results/paper_table.csv), with deltas
+// against the first run and the mean over the tasks every run has; given per-sample logs of two runs, an exact
+// McNemar test per task on the documents both scored, so a user can tell whether a difference is real.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace wr {
+
+// Two-sided exact McNemar p-value from the discordant counts (b: only A right, c: only B right).
+double mcnemar_exact_p(int64_t b, int64_t c);
+
+// Writes the comparison table to stdout. samples: empty, or one --log-samples JSONL per CSV, in the same order.
+void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<std::string>& samples);
+
+}  // namespace wr
