@@ -16,6 +16,7 @@ struct Row {
     size_t doc, req;
     std::vector<int64_t> at;      // row index whose logits predict each continuation token
     std::vector<int64_t> tokens;  // the continuation tokens
+    std::vector<size_t> copies;   // further requests of the same document with identical tokens
   };
   std::vector<Target> targets;
 };
@@ -65,8 +66,14 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
     for (int64_t i = 0; i < C; ++i) row.positions.push_back(i);
     row.segment.assign(C, 0);
     int32_t seg = 0;
+    std::map<std::vector<int64_t>, Row::Target*> seen;  // identical choices are scored once, so they tie exactly
+    row.targets.reserve(group.size());
     for (size_t r : group) {
       const auto& cont = reqs[r].continuation;
+      if (auto it = seen.find(cont); it != seen.end()) {
+        it->second->copies.push_back(r);
+        continue;
+      }
       ++seg;
       Row::Target t{doc, r, {C - 1}, cont};  // the context's last position predicts the first token
       for (size_t j = 0; j + 1 < cont.size(); ++j) {
@@ -76,6 +83,7 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
         row.segment.push_back(seg);
       }
       row.targets.push_back(std::move(t));
+      seen[cont] = &row.targets.back();
     }
     out.push_back(std::move(row));
   }
@@ -136,6 +144,7 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
         s.is_greedy = s.is_greedy && gr_a[i];
       }
       scores[tg.doc][tg.req] = s;
+      for (size_t copy : tg.copies) scores[tg.doc][copy] = s;
     }
 }
 
@@ -193,7 +202,8 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     const size_t n = std::max<int64_t>(1, opt.batch_tokens / std::max<int64_t>(T, 1));
     std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
     run_batch(model, batch, scores);
-    for (const Row* r : batch) done += r->targets.size();
+    for (const Row* r : batch)
+      for (const auto& t : r->targets) done += 1 + t.copies.size();
     if (opt.stats) {
       opt.stats->batches += 1;
       opt.stats->padded_tokens += T * static_cast<int64_t>(batch.size());

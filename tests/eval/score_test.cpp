@@ -78,6 +78,7 @@ std::vector<std::vector<wr::TokenizedRequest>> sample_docs(bool bos) {
       {{"Question: A dog sees\nAnswer:", " the question?"}, {"Question: A dog sees\nAnswer:", " an old map."}},
       {{"My friend paints", " the blue sky."}, {"Our neighbour paints", " the blue sky."}},  // two contexts
       {{"The river", " answers"}},
+      {{"The cat sees", " water."}, {"The cat sees", " the ball."}, {"The cat sees", " water."}},  // a repeated choice
   };
   std::vector<std::vector<wr::TokenizedRequest>> docs;
   for (const auto& d : raw) {
@@ -105,6 +106,13 @@ TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
           }
       }
   }
+}
+
+TEST(Score, IdenticalChoicesTieExactlyInSharedMode) {
+  auto m = fixture_model();
+  auto docs = sample_docs(true);
+  auto s = wr::score_requests(m, docs, {});
+  EXPECT_EQ(s.back()[0].logprob, s.back()[2].logprob);
 }
 
 TEST(Score, LeftTruncationBeyondMaxLength) {
