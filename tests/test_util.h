@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "model/common/error.h"
 
 namespace wr::test {
 
@@ -25,5 +28,17 @@ inline std::string temp_dir() {
   std::filesystem::create_directories(dir);
   return dir.string();
 }
+
+// The wr::Error message f throws, or "" when it throws nothing.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const wr::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace wr::test

@@ -25,18 +25,8 @@ torch::Tensor logits_of(wr::Llama& m) {
   return m->forward(random_tokens(2, 11, m->config.vocab_size, 9));
 }
 
-// Runs f and returns the wr::Error message (empty when nothing was thrown).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const wr::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using wr::test::contains;
+using wr::test::error_of;
 
 TEST(Checkpoint, FormatFromPathOrName) {
   EXPECT_EQ(wr::model_format("run/ckpt.pt"), wr::ModelFormat::native);
