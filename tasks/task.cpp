@@ -187,7 +187,10 @@ TaskDef load_task(const std::string& name) {
       for (const auto& f : t.json.at("files")) {
         TaskFile tf;
         tf.path = f.at("path").get<std::string>();
-        tf.url = f.at("url").get<std::string>();
+        tf.url = f.value("url", "");
+        tf.generated_by = f.value("generated_by", "");
+        if (tf.url.empty() == tf.generated_by.empty())
+          fail(t.source, ": file ", tf.path, " needs exactly one of 'url' and 'generated_by'");
         tf.zip_member = f.value("zip_member", "");
         if (f.contains("sha256") && !f["sha256"].is_null()) tf.sha256 = f["sha256"].get<std::string>();
         if (f.contains("size") && !f["size"].is_null()) tf.size = f["size"].get<int64_t>();

@@ -15,6 +15,7 @@ namespace wr {
 struct TaskFile {
   std::string path;        // relative to the data directory, e.g. "arc/ARC-Easy-Test.jsonl"
   std::string url;         // the original file (or the zip holding it)
+  std::string generated_by;  // instead of a url: the command that makes the file (synthetic tasks)
   std::string zip_member;  // the member to extract when url is a zip
   std::string sha256;      // of the file at path; empty when not pinned
   int64_t size = -1;

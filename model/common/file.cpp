@@ -62,34 +62,43 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-void write_file_atomic(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create ", tmp, ": ", std::strerror(errno));
-  try {
-    write_all(fd, data, tmp);
-    if (::fsync(fd) != 0) fail("cannot fsync ", tmp, ": ", std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail("cannot close ", tmp, ": ", std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
-  }
+AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create ", tmp_, ": ", std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(std::string_view data) { write_all(fd_, data, tmp_); }
+
+void AtomicFile::write_at(int64_t offset, std::string_view data) {
+  if (::pwrite(fd_, data.data(), data.size(), offset) != static_cast<ssize_t>(data.size()))
+    fail("cannot write ", tmp_, ": ", std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) fail("cannot fsync ", tmp_, ": ", std::strerror(errno));
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) fail("cannot close ", tmp_, ": ", std::strerror(errno));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot rename ", tmp_, " to ", path_, ": ", std::strerror(errno));
+  committed_ = true;
   // Make the rename itself durable.
-  std::string dir = std::filesystem::path(path).parent_path().string();
+  std::string dir = std::filesystem::path(path_).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  AtomicFile file(path);
+  file.write(data);
+  file.commit();
 }
 
 bool file_exists(const std::string& path) {

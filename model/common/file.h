@@ -8,7 +8,26 @@
 namespace wr {
 
 std::string read_file(const std::string& path);
-// Writes data to path.tmp.<pid>, fsyncs it, renames it over path and fsyncs the directory.
+
+// A file written in pieces that appears under its final name only on commit(): data goes to path.tmp.<pid>,
+// commit() fsyncs it, renames it over path and fsyncs the directory; destroying it uncommitted removes the temp.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(std::string_view data);
+  void write_at(int64_t offset, std::string_view data);  // overwrite already written bytes (a header)
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// AtomicFile with one write.
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);

@@ -1,0 +1,127 @@
+#include "trainer/corpus.h"
+
+#include <glob.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Decompressed bytes of a file in chunks: zstd frames for .zst, zlib's gzread otherwise (it reads plain
+// files unchanged, so .jsonl and .jsonl.gz share one path).
+void read_chunks(const std::string& path, const std::function<void(const char*, size_t)>& on_chunk,
+                 const std::function<void(int64_t)>& on_bytes) {
+  std::vector<char> in(1 << 20), out(1 << 20);
+  if (ends_with(path, ".zst")) {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+    if (!f) fail("cannot open ", path, ": ", std::strerror(errno));
+    std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> z(ZSTD_createDStream(), ZSTD_freeDStream);
+    ZSTD_initDStream(z.get());
+    size_t n;
+    while ((n = std::fread(in.data(), 1, in.size(), f.get())) > 0) {
+      if (on_bytes) on_bytes(static_cast<int64_t>(n));
+      ZSTD_inBuffer ib{in.data(), n, 0};
+      while (ib.pos < ib.size) {
+        ZSTD_outBuffer ob{out.data(), out.size(), 0};
+        size_t rc = ZSTD_decompressStream(z.get(), &ob, &ib);
+        if (ZSTD_isError(rc)) fail(path, ": zstd: ", ZSTD_getErrorName(rc));
+        on_chunk(out.data(), ob.pos);
+      }
+    }
+    if (std::ferror(f.get())) fail("cannot read ", path, ": ", std::strerror(errno));
+    return;
+  }
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) fail("cannot open ", path, ": ", std::strerror(errno));
+  gzbuffer(gz, 1 << 20);
+  int64_t raw_before = 0;
+  for (;;) {
+    int n = gzread(gz, out.data(), static_cast<unsigned>(out.size()));
+    if (n < 0) {
+      int err;
+      std::string msg = gzerror(gz, &err);
+      gzclose(gz);
+      fail(path, ": ", msg);
+    }
+    if (n == 0) break;
+    if (on_bytes) {
+      int64_t raw = gzoffset(gz);
+      on_bytes(raw - raw_before);
+      raw_before = raw;
+    }
+    on_chunk(out.data(), static_cast<size_t>(n));
+  }
+  gzclose(gz);
+}
+
+}  // namespace
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns) {
+  std::vector<std::string> files;
+  for (const auto& pattern : patterns) {
+    glob_t g{};
+    int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+    if (rc != 0) {
+      globfree(&g);
+      fail("input ", pattern, ": no such file");
+    }
+    for (size_t i = 0; i < g.gl_pathc; ++i) files.push_back(g.gl_pathv[i]);  // glob sorts
+    globfree(&g);
+  }
+  return files;
+}
+
+void read_documents(const std::string& path, const std::string& text_field,
+                    const std::function<void(std::string&&)>& on_doc, const std::function<void(int64_t)>& on_bytes) {
+  if (ends_with(path, ".txt")) {
+    std::string text = read_file(path);
+    if (on_bytes) on_bytes(static_cast<int64_t>(text.size()));
+    on_doc(std::move(text));
+    return;
+  }
+  if (!ends_with(path, ".jsonl") && !ends_with(path, ".jsonl.gz") && !ends_with(path, ".jsonl.zst"))
+    fail(path, ": unknown input type (expected .txt, .jsonl, .jsonl.gz or .jsonl.zst)");
+  std::string line;
+  int64_t line_no = 0;
+  auto on_line = [&]() {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ":", line_no, ": not valid JSON: ", e.what());
+    }
+    if (!j.is_object() || !j.contains(text_field) || !j[text_field].is_string())
+      fail(path, ":", line_no, ": expected an object with a string field \"", text_field, "\"");
+    on_doc(j[text_field].get<std::string>());
+  };
+  read_chunks(path, [&](const char* data, size_t n) {
+    const char* end = data + n;
+    while (data < end) {
+      const char* nl = static_cast<const char*>(std::memchr(data, '\n', static_cast<size_t>(end - data)));
+      line.append(data, nl ? nl : end);
+      if (!nl) break;
+      on_line();
+      line.clear();
+      data = nl + 1;
+    }
+  }, on_bytes);
+  if (!line.empty()) on_line();
+}
+
+}  // namespace wr

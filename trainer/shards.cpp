@@ -1,0 +1,180 @@
+#include "trainer/shards.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "model/common/error.h"
+
+namespace wr {
+namespace {
+
+std::string shard_header(uint32_t token_bytes, int64_t tokens, int64_t docs) {
+  std::string h(kShardHeaderBytes, '\0');
+  std::memcpy(h.data(), kShardMagic, 8);
+  uint32_t version = kShardVersion;
+  uint64_t t = static_cast<uint64_t>(tokens), d = static_cast<uint64_t>(docs);
+  std::memcpy(h.data() + 8, &version, 4);
+  std::memcpy(h.data() + 12, &token_bytes, 4);
+  std::memcpy(h.data() + 16, &t, 8);
+  std::memcpy(h.data() + 24, &d, 8);
+  return h;
+}
+
+}  // namespace
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+ShardWriter::ShardWriter(std::string dir, std::string split, uint32_t token_bytes, int64_t shard_tokens)
+    : dir_(std::move(dir)), split_(std::move(split)), token_bytes_(token_bytes), shard_tokens_(shard_tokens) {}
+
+void ShardWriter::open_shard() {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s_%06zu.bin", split_.c_str(), done_.size());
+  file_name_ = name;
+  file_ = std::make_unique<AtomicFile>(dir_ + "/" + file_name_);
+  file_->write(shard_header(token_bytes_, 0, 0));  // counts are filled in on close
+  tokens_ = docs_ = 0;
+}
+
+void ShardWriter::close_shard() {
+  file_->write(buffer_);
+  buffer_.clear();
+  file_->write_at(0, shard_header(token_bytes_, tokens_, docs_));
+  file_->commit();
+  file_.reset();
+  done_.push_back({file_name_, {tokens_, docs_}});
+}
+
+void ShardWriter::add_document(const std::vector<int>& tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (file_ && tokens_ > 0 && tokens_ + n > shard_tokens_) close_shard();
+  if (!file_) open_shard();
+  for (int id : tokens) {
+    uint32_t v = static_cast<uint32_t>(id);  // little-endian hosts only (x86-64, aarch64)
+    buffer_.append(reinterpret_cast<const char*>(&v), token_bytes_);
+  }
+  tokens_ += n;
+  docs_ += 1;
+  if (buffer_.size() >= (8u << 20)) {
+    file_->write(buffer_);
+    buffer_.clear();
+  }
+}
+
+nlohmann::json ShardWriter::finish() {
+  if (file_) close_shard();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [file, counts] : done_)
+    out.push_back({{"file", file}, {"tokens", counts.first}, {"documents", counts.second},
+                   {"sha256", sha256_file(dir_ + "/" + file)}});
+  return out;
+}
+
+nlohmann::json read_manifest(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  if (!file_exists(path)) fail(path, ": no such file (make shards with `wr-data tokenize --out ", dir, "`)");
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  if (m.value("format", "") != "wr-shards" || !m.contains("splits") || !m.contains("token_bytes"))
+    fail(path, ": not a wr-data manifest (expected \"format\": \"wr-shards\", \"splits\", \"token_bytes\")");
+  return m;
+}
+
+TokenStream::TokenStream(const std::string& dir, const std::string& split) {
+  manifest_ = read_manifest(dir);
+  token_bytes_ = manifest_["token_bytes"].get<uint32_t>();
+  if (!manifest_["splits"].contains(split) || manifest_["splits"][split].empty())
+    fail(dir, "/manifest.json: split \"", split, "\" has no shards");
+  for (const auto& entry : manifest_["splits"][split]) {
+    Shard s;
+    s.path = dir + "/" + entry.at("file").get<std::string>();
+    int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open shard ", s.path, ": ", std::strerror(errno));
+    struct stat st;
+    ::fstat(fd, &st);
+    s.map_bytes = static_cast<size_t>(st.st_size);
+    if (s.map_bytes < kShardHeaderBytes) {
+      ::close(fd);
+      fail(s.path, ": ", s.map_bytes, " bytes, shorter than the 32-byte shard header");
+    }
+    s.map = ::mmap(nullptr, s.map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (s.map == MAP_FAILED) fail("cannot map shard ", s.path, ": ", std::strerror(errno));
+    shards_.push_back(s);  // owned from here on, so the destructor unmaps it on any error below
+    const auto* h = static_cast<const unsigned char*>(s.map);
+    uint32_t version, tb;
+    uint64_t tokens;
+    std::memcpy(&version, h + 8, 4);
+    std::memcpy(&tb, h + 12, 4);
+    std::memcpy(&tokens, h + 16, 8);
+    if (std::memcmp(h, kShardMagic, 8) != 0) fail(s.path, ": not a wr token shard (bad magic)");
+    if (version != kShardVersion) fail(s.path, ": shard version ", version, ", expected ", kShardVersion);
+    if (tb != token_bytes_) fail(s.path, ": ", tb, " bytes per token, manifest says ", token_bytes_);
+    if (kShardHeaderBytes + tokens * tb != s.map_bytes)
+      fail(s.path, ": header says ", tokens, " tokens but the file has ", s.map_bytes, " bytes (truncated?)");
+    if (static_cast<int64_t>(tokens) != entry.at("tokens").get<int64_t>())
+      fail(s.path, ": ", tokens, " tokens, manifest says ", entry.at("tokens").get<int64_t>());
+    auto& back = shards_.back();
+    back.tokens = h + kShardHeaderBytes;
+    back.begin = total_;
+    back.size = static_cast<int64_t>(tokens);
+    total_ += back.size;
+  }
+}
+
+TokenStream::~TokenStream() {
+  for (auto& s : shards_)
+    if (s.map && s.map != MAP_FAILED) ::munmap(s.map, s.map_bytes);
+}
+
+void TokenStream::read(int64_t offset, int64_t n, int64_t* out) const {
+  if (offset < 0 || n < 0 || offset + n > total_) fail("token range [", offset, ", ", offset + n, ") outside the stream of ", total_);
+  size_t i = 0;
+  while (i + 1 < shards_.size() && shards_[i + 1].begin <= offset) ++i;
+  for (int64_t k = 0; k < n; ++i) {
+    const Shard& s = shards_[i];
+    for (int64_t p = offset + k - s.begin; p < s.size && k < n; ++p, ++k) {
+      if (token_bytes_ == 2) {
+        uint16_t v;
+        std::memcpy(&v, s.tokens + 2 * p, 2);
+        out[k] = v;
+      } else {
+        uint32_t v;
+        std::memcpy(&v, s.tokens + 4 * p, 4);
+        out[k] = v;
+      }
+    }
+  }
+}
+
+int64_t window_offset(const std::string& mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row,
+                      int64_t window, int64_t stream_size) {
+  if (window > stream_size) fail("the token stream has ", stream_size, " tokens, fewer than one window of ", window);
+  if (mode == "random") {
+    uint64_t h = mix64(mix64(seed) ^ mix64(static_cast<uint64_t>(batch) * 0x100000001b3ULL + static_cast<uint64_t>(row)));
+    return static_cast<int64_t>(h % static_cast<uint64_t>(stream_size - window + 1));
+  }
+  if (mode == "sequential") {
+    const int64_t stride = window - 1;
+    const int64_t per_pass = (stream_size - 1) / stride;  // whole windows in one pass over the stream
+    return ((batch * rows + row) % per_pass) * stride;
+  }
+  fail("data.mode \"", mode, "\": expected \"random\" or \"sequential\"");
+}
+
+}  // namespace wr

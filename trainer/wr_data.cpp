@@ -1,0 +1,142 @@
+// wr-data: corpora to what wr-train reads. Built without LibTorch (SentencePiece training cannot run in a
+// LibTorch process; see model/sentencepiece_shim.cpp).
+//   wr-data train-tokenizer --out tok.model [--vocab-size N] INPUTS...
+//   wr-data tokenize --tokenizer tok.model --out DIR [--eos] [--val-fraction F] INPUTS...
+//   wr-data synth --out DIR [--seed S]          the quickstart's invented corpus and task
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "model/common/cli.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "model/tokenizer.h"
+#include "trainer/corpus.h"
+#include "trainer/synth.h"
+#include "trainer/tokenize_corpus.h"
+#include "trainer/tokenizer_train.h"
+
+namespace {
+
+const std::vector<wr::Option> kOptions = {
+    {"--out", "PATH", "output: the .model file (train-tokenizer) or directory (tokenize, synth)", "", ""},
+    {"--tokenizer", "FILE", "SentencePiece model to encode with (tokenize)", "", ""},
+    {"--vocab-size", "N", "vocabulary size (train-tokenizer)", "8192", ""},
+    {"--max-sentences", "N", "lines sampled for tokenizer training", "2000000", ""},
+    {"--text-field", "NAME", "the JSON field holding a document's text", "text", ""},
+    {"--eos", "", "append EOS after every document (BOS always comes first)", "", ""},
+    {"--val-fraction", "F", "fraction of documents held out for validation", "0.005", ""},
+    {"--seed", "N", "seed of the train/validation split (tokenize) or of the invented world (synth)", "1", ""},
+    {"--shard-tokens", "N", "tokens per shard at most", "100000000", ""},
+    {"--documents", "N", "documents to invent (synth)", "12000", ""},
+    {"--threads", "N", "threads (0: all cores)", "0", "WR_THREADS"},
+    {"--help", "", "show this help", "", ""},
+};
+
+const char* kSynopsis =
+    "wr-data train-tokenizer --out tok.model [--vocab-size N] INPUTS...\n"
+    "       wr-data tokenize --tokenizer tok.model --out DIR [options] INPUTS...\n"
+    "       wr-data synth --out DIR [--seed S]\n"
+    "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst files or globs";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string required(const wr::Args& args, const std::string& name) {
+  if (args.get(name).empty()) wr::fail(name, " is required; see wr-data --help");
+  return args.get(name);
+}
+
+std::vector<std::string> inputs(const wr::Args& args) {
+  std::vector<std::string> in(args.positional.begin() + 1, args.positional.end());
+  if (in.empty()) wr::fail("no INPUTS given; see wr-data --help");
+  return in;
+}
+
+void train_tokenizer(const wr::Args& args) {
+  const std::string out = required(args, "--out");
+  wr::TokenizerTrainOptions opt;
+  opt.vocab_size = static_cast<int>(args.get_int("--vocab-size"));
+  opt.max_sentences = args.get_int("--max-sentences");
+  opt.text_field = args.get("--text-field");
+  opt.threads = static_cast<int>(args.get_int("--threads"));
+  const auto files = wr::expand_inputs(inputs(args));
+  auto t0 = std::chrono::steady_clock::now();
+  std::string model = wr::train_tokenizer(files, opt);
+  wr::write_file_atomic(out, model);
+  // The round trip that identity normalisation promises, checked on the first documents.
+  auto tok = wr::Tokenizer::from_file(out);
+  int checked = 0, mismatched = 0;
+  wr::read_documents(files[0], opt.text_field, [&](std::string&& doc) {
+    if (checked++ < 200 && tok.decode(tok.encode(doc)) != doc) ++mismatched;
+  });
+  std::printf("wrote %s: %d pieces, trained in %.1f s; decode(encode(doc)) == doc on %d of %d documents\n",
+              out.c_str(), tok.vocab_size(), seconds_since(t0), std::min(checked, 200) - mismatched, std::min(checked, 200));
+}
+
+void tokenize(const wr::Args& args) {
+  wr::TokenizeOptions opt;
+  opt.inputs = inputs(args);
+  opt.tokenizer = required(args, "--tokenizer");
+  opt.out_dir = required(args, "--out");
+  opt.text_field = args.get("--text-field");
+  opt.eos = args.flag("--eos");
+  opt.val_fraction = args.get_double("--val-fraction");
+  opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.shard_tokens = args.get_int("--shard-tokens");
+  auto t0 = std::chrono::steady_clock::now();
+  if (isatty(STDERR_FILENO)) {
+    opt.progress = [t0](int64_t bytes, int64_t docs, int64_t tokens) {
+      double s = std::max(seconds_since(t0), 1e-9);
+      std::fprintf(stderr, "\r%9ld docs %12ld tokens %8.1f MB  %6.1f MB/s %9.0f tokens/s ", static_cast<long>(docs),
+                   static_cast<long>(tokens), bytes / 1e6, bytes / 1e6 / s, tokens / s);
+    };
+  }
+  int64_t input_bytes = 0;
+  for (const auto& f : wr::expand_inputs(opt.inputs)) input_bytes += static_cast<int64_t>(std::filesystem::file_size(f));
+  auto m = wr::tokenize_corpus(opt);
+  if (opt.progress) std::fprintf(stderr, "\n");
+  const double s = seconds_since(t0);
+  const int64_t tokens = m["tokens"]["train"].get<int64_t>() + m["tokens"]["val"].get<int64_t>();
+  std::printf("wrote %s: train %ld docs %ld tokens in %zu shard(s), val %ld docs %ld tokens; "
+              "%.1f s, %.2f MB/s, %.0f tokens/s (%d threads)\n",
+              opt.out_dir.c_str(), m["documents"]["train"].get<long>(), m["tokens"]["train"].get<long>(),
+              m["splits"]["train"].size(), m["documents"]["val"].get<long>(), m["tokens"]["val"].get<long>(), s,
+              input_bytes / 1e6 / s, tokens / s, omp_get_max_threads());
+}
+
+void synth(const wr::Args& args) {
+  wr::SynthOptions opt;
+  opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.documents = static_cast<int>(args.get_int("--documents"));
+  const std::string out = required(args, "--out");
+  std::printf("wrote %s/corpus.jsonl and %s/synth/facts.jsonl: %s\n", out.c_str(), out.c_str(),
+              wr::write_synth(out, opt).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto args = wr::Args::parse(kOptions, argc, argv);
+    if (args.flag("--help") || args.positional.empty()) {
+      std::cout << wr::usage(kSynopsis, kOptions);
+      return args.flag("--help") ? 0 : 2;
+    }
+    if (args.get_int("--threads") > 0) omp_set_num_threads(static_cast<int>(args.get_int("--threads")));
+    const std::string cmd = args.positional[0];
+    if (cmd == "train-tokenizer") train_tokenizer(args);
+    else if (cmd == "tokenize") tokenize(args);
+    else if (cmd == "synth") synth(args);
+    else wr::fail("unknown command '", cmd, "' (expected train-tokenizer, tokenize or synth)");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wr-data: error: %s\n", e.what());
+    return 1;
+  }
+}
