@@ -1,0 +1,220 @@
+// wr-data's pieces without LibTorch: shards, corpus readers, tokenizer training, tokenize, synth.
+#include <gtest/gtest.h>
+#include <omp.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "model/common/file.h"
+#include "model/tokenizer.h"
+#include "tasks/task.h"
+#include "tests/test_util.h"
+#include "trainer/corpus.h"
+#include "trainer/shards.h"
+#include "trainer/synth.h"
+#include "trainer/tokenize_corpus.h"
+#include "trainer/tokenizer_train.h"
+
+namespace {
+
+using wr::test::contains;
+using wr::test::error_of;
+
+// Writes a split with ShardWriter and a minimal manifest naming it.
+void write_split(const std::string& dir, const std::vector<std::vector<int>>& docs, uint32_t token_bytes, int64_t shard_tokens) {
+  wr::ShardWriter w(dir, "train", token_bytes, shard_tokens);
+  for (const auto& d : docs) w.add_document(d);
+  nlohmann::json m = {{"format", "wr-shards"}, {"token_bytes", token_bytes}, {"splits", {{"train", w.finish()}}}};
+  wr::write_file_atomic(dir + "/manifest.json", m.dump());
+}
+
+TEST(Shards, RoundTripAcrossShardBoundaries) {
+  for (uint32_t tb : {2u, 4u}) {
+    const std::string dir = wr::test::temp_dir();
+    std::vector<std::vector<int>> docs;
+    std::vector<int64_t> all;
+    for (int d = 0; d < 9; ++d) {
+      std::vector<int> doc;
+      for (int i = 0; i <= d; ++i) doc.push_back(tb == 2 ? 65535 - 7 * d - i : 70000 + 1000 * d + i);
+      for (int t : doc) all.push_back(t);
+      docs.push_back(doc);
+    }
+    write_split(dir, docs, tb, /*shard_tokens=*/10);
+    wr::TokenStream s(dir, "train");
+    ASSERT_EQ(s.size(), static_cast<int64_t>(all.size()));
+    EXPECT_GE(s.manifest()["splits"]["train"].size(), 4u);  // documents never straddle: 1+2+3+4 | 5 | 6 | 7 | 8 | 9
+    std::vector<int64_t> got(all.size());
+    s.read(0, s.size(), got.data());
+    EXPECT_EQ(got, all);
+    std::vector<int64_t> mid(7);
+    s.read(8, 7, mid.data());  // crosses the first shard boundary
+    EXPECT_EQ(mid, std::vector<int64_t>(all.begin() + 8, all.begin() + 15));
+  }
+}
+
+TEST(Shards, DamagedFilesAreNamedErrors) {
+  const std::string dir = wr::test::temp_dir();
+  write_split(dir, {{1, 2, 3, 4, 5}}, 2, 100);
+  std::filesystem::resize_file(dir + "/train_000000.bin", 32 + 6);
+  std::string e = error_of([&] { wr::TokenStream s(dir, "train"); });
+  EXPECT_TRUE(contains(e, "train_000000.bin") && contains(e, "truncated")) << e;
+  e = error_of([&] { wr::TokenStream s(dir, "val"); });
+  EXPECT_TRUE(contains(e, "split \"val\"")) << e;
+  e = error_of([&] { wr::TokenStream s(dir + "/nowhere", "train"); });
+  EXPECT_TRUE(contains(e, "manifest.json") && contains(e, "wr-data tokenize")) << e;
+}
+
+TEST(Shards, WindowOffsets) {
+  const int64_t size = 1000, window = 65, rows = 8;
+  for (int64_t b = 0; b < 50; ++b) {
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t o = wr::window_offset("random", 7, b, rows, r, window, size);
+      EXPECT_GE(o, 0);
+      EXPECT_LE(o + window, size);
+      EXPECT_EQ(o, wr::window_offset("random", 7, b, rows, r, window, size));  // a pure function
+    }
+  }
+  EXPECT_NE(wr::window_offset("random", 7, 3, rows, 0, window, size), wr::window_offset("random", 8, 3, rows, 0, window, size));
+  // Sequential: each window starts where the previous one's inputs ended (one token of overlap), wrapping.
+  EXPECT_EQ(wr::window_offset("sequential", 0, 0, rows, 0, window, size), 0);
+  EXPECT_EQ(wr::window_offset("sequential", 0, 0, rows, 1, window, size), 64);
+  EXPECT_EQ(wr::window_offset("sequential", 0, 1, rows, 0, window, size), 8 * 64);
+  EXPECT_EQ(wr::window_offset("sequential", 0, 1, rows, 7, window, size), 0);  // 15 whole windows fit in 999 tokens
+  EXPECT_TRUE(contains(error_of([] { wr::window_offset("shuffled", 0, 0, 1, 0, 2, 10); }), "random"));
+  EXPECT_TRUE(contains(error_of([] { wr::window_offset("random", 0, 0, 1, 0, 20, 10); }), "fewer than one window"));
+}
+
+TEST(Corpus, JsonlPlainGzipAndZstdReadTheSame) {
+  const std::string dir = wr::test::temp_dir();
+  std::string jsonl;
+  std::vector<std::string> texts = {"first doc", "second\nwith a newline", "\"quoted\" \u00e9"};
+  for (const auto& t : texts) jsonl += nlohmann::json({{"body", t}}).dump() + "\n";
+  wr::write_file_atomic(dir + "/a.jsonl", jsonl);
+  gzFile gz = gzopen((dir + "/a.jsonl.gz").c_str(), "wb");
+  gzwrite(gz, jsonl.data(), static_cast<unsigned>(jsonl.size()));
+  gzclose(gz);
+  std::string zst(ZSTD_compressBound(jsonl.size()), '\0');
+  zst.resize(ZSTD_compress(zst.data(), zst.size(), jsonl.data(), jsonl.size(), 3));
+  wr::write_file_atomic(dir + "/a.jsonl.zst", zst);
+  for (const char* name : {"a.jsonl", "a.jsonl.gz", "a.jsonl.zst"}) {
+    std::vector<std::string> got;
+    wr::read_documents(dir + "/" + name, "body", [&](std::string&& d) { got.push_back(d); });
+    EXPECT_EQ(got, texts) << name;
+  }
+  wr::write_file_atomic(dir + "/b.txt", "a whole file\n\nis one document");
+  std::vector<std::string> got;
+  wr::read_documents(dir + "/b.txt", "body", [&](std::string&& d) { got.push_back(d); });
+  EXPECT_EQ(got, std::vector<std::string>{"a whole file\n\nis one document"});
+  EXPECT_EQ(wr::expand_inputs({dir + "/a.jsonl*"}).size(), 3u);
+  EXPECT_TRUE(contains(error_of([&] { wr::expand_inputs({dir + "/none*.jsonl"}); }), "none*.jsonl"));
+}
+
+TEST(Corpus, BadLinesNameFileAndLine) {
+  const std::string dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"cut\n");
+  auto e = error_of([&] { wr::read_documents(dir + "/bad.jsonl", "text", [](std::string&&) {}); });
+  EXPECT_TRUE(contains(e, "bad.jsonl:2") && contains(e, "not valid JSON")) << e;
+  wr::write_file_atomic(dir + "/field.jsonl", "{\"content\": \"x\"}\n");
+  e = error_of([&] { wr::read_documents(dir + "/field.jsonl", "text", [](std::string&&) {}); });
+  EXPECT_TRUE(contains(e, "field.jsonl:1") && contains(e, "\"text\"")) << e;
+  e = error_of([&] { wr::read_documents(dir + "/x.csv", "text", [](std::string&&) {}); });
+  EXPECT_TRUE(contains(e, "unknown input type")) << e;
+}
+
+// A tokenizer trained here with LLaMA's conventions, shared by the tests below.
+const std::string& trained_tokenizer() {
+  static const std::string path = [] {
+    const std::string dir = std::string(WR_TEST_TMP) + "/data-tokenizer";
+    std::filesystem::create_directories(dir);
+    std::string jsonl;
+    for (int i = 0; i < 400; ++i)
+      jsonl += nlohmann::json({{"text", "Document " + std::to_string(i) + " says:  the quick brown fox (" +
+                                            std::to_string(i * 37) + ")\njumps over the lazy dog."}}).dump() + "\n";
+    wr::write_file_atomic(dir + "/corpus.jsonl", jsonl);
+    wr::TokenizerTrainOptions opt;
+    opt.vocab_size = 380;
+    wr::write_file_atomic(dir + "/tok.model", wr::train_tokenizer({dir + "/corpus.jsonl"}, opt));
+    return dir + "/tok.model";
+  }();
+  return path;
+}
+
+TEST(TokenizerTraining, LlamaConventions) {
+  auto tok = wr::Tokenizer::from_file(trained_tokenizer());
+  EXPECT_EQ(tok.vocab_size(), 380);
+  EXPECT_EQ(tok.bos_id(), 1);
+  EXPECT_EQ(tok.eos_id(), 2);
+  // Identity normalisation: whitespace runs, newlines and unseen characters survive the round trip.
+  for (std::string text : {"the  quick\n\nfox", " leading space", "tabs\tand \u20ac euro", "digits 12345"})
+    EXPECT_EQ(tok.decode(tok.encode(text)), text);
+  // Digits are split one per piece; an unseen character falls back to bytes (3 for the euro sign).
+  auto ids = tok.encode("12345");
+  int digit_pieces = 0;
+  for (int id : ids) digit_pieces += tok.piece(id).find_first_of("0123456789") != std::string::npos;
+  EXPECT_EQ(digit_pieces, 5);
+  int byte_pieces = 0;
+  for (int id : tok.encode("\u20ac")) byte_pieces += tok.piece(id).rfind("<0x", 0) == 0;
+  EXPECT_EQ(byte_pieces, 3);
+}
+
+TEST(Tokenize, ShardsAreDeterministicAndIndependentOfThreads) {
+  const std::string dir = wr::test::temp_dir();
+  std::string jsonl;
+  for (int i = 0; i < 3000; ++i) jsonl += nlohmann::json({{"text", "the fox " + std::to_string(i)}}).dump() + "\n";
+  wr::write_file_atomic(dir + "/c.jsonl", jsonl);
+  auto run = [&](int threads, const std::string& out, bool eos) {
+    omp_set_num_threads(threads);
+    wr::TokenizeOptions opt;
+    opt.inputs = {dir + "/c.jsonl"};
+    opt.tokenizer = trained_tokenizer();
+    opt.out_dir = dir + "/" + out;
+    opt.val_fraction = 0.1;
+    opt.eos = eos;
+    opt.shard_tokens = 5000;
+    return wr::tokenize_corpus(opt);
+  };
+  auto one = run(1, "one", false), two = run(2, "two", false);
+  EXPECT_EQ(one["splits"], two["splits"]);  // file names, counts and sha256 of every shard
+  const int64_t val_docs = one["documents"]["val"], train_docs = one["documents"]["train"];
+  EXPECT_EQ(val_docs + train_docs, 3000);
+  EXPECT_NEAR(val_docs, 300, 60);
+  // Every document starts with BOS: the stream holds exactly one BOS per document, and it comes first.
+  auto tok = wr::Tokenizer::from_file(trained_tokenizer());
+  wr::TokenStream s(dir + "/one", "train");
+  std::vector<int64_t> all(s.size());
+  s.read(0, s.size(), all.data());
+  EXPECT_EQ(all[0], tok.bos_id());
+  EXPECT_EQ(std::count(all.begin(), all.end(), tok.bos_id()), train_docs);
+  EXPECT_EQ(std::count(all.begin(), all.end(), tok.eos_id()), 0);
+  auto with_eos = run(2, "eos", true);
+  EXPECT_EQ(with_eos["tokens"]["train"].get<int64_t>(), one["tokens"]["train"].get<int64_t>() + train_docs);
+  EXPECT_EQ(wr::sha256_file(dir + "/one/tokenizer.model"), wr::sha256_file(trained_tokenizer()));
+}
+
+TEST(Synth, DeterministicAndParsedByItsTask) {
+  const std::string a = wr::test::temp_dir() + "/a", b = wr::test::temp_dir() + "/b";
+  wr::SynthOptions opt;
+  opt.documents = 200;
+  wr::write_synth(a, opt);
+  wr::write_synth(b, opt);
+  EXPECT_EQ(wr::read_file(a + "/corpus.jsonl"), wr::read_file(b + "/corpus.jsonl"));
+  EXPECT_EQ(wr::read_file(a + "/synth/facts.jsonl"), wr::read_file(b + "/synth/facts.jsonl"));
+  auto docs = wr::build_docs(wr::load_task("synth_facts"), a);
+  ASSERT_EQ(docs.size(), 48u * 4u);
+  const auto first = nlohmann::json::parse(wr::read_file(a + "/synth/facts.jsonl").substr(0, wr::read_file(a + "/synth/facts.jsonl").find('\n')));
+  EXPECT_EQ(docs[0].requests[0].context, first["context"].get<std::string>());
+  EXPECT_EQ(docs[0].requests[1].continuation, " " + first["choices"][1].get<std::string>());
+  EXPECT_EQ(docs[0].gold, first["label"].get<int>());
+  // The corpus states the fact the question asks for, in the question's own words.
+  const std::string corpus = wr::read_file(a + "/corpus.jsonl");
+  int stated = 0;
+  for (const auto& d : docs) {
+    ASSERT_EQ(d.choices.size(), 4u);
+    stated += contains(corpus, d.requests[0].context + " " + d.choices[d.gold] + ".");
+  }
+  EXPECT_GT(stated, 0);
+}
+
+}  // namespace

@@ -1,0 +1,334 @@
+#include "trainer/train.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstring>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "eval/evaluate.h"
+#include "eval/report.h"
+#include "model/checkpoint.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "model/common/torch_compat.h"
+#include "model/init.h"
+#include "model/tokenizer.h"
+#include "trainer/flops.h"
+#include "trainer/shards.h"
+#include "trainer/telemetry.h"
+#include "trainer/train_config.h"
+
+namespace wr {
+namespace {
+
+namespace fs = std::filesystem;
+std::atomic<bool> g_stop{false};
+
+std::string checkpoint_path(const std::string& run_dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "ckpt_%08ld.pt", static_cast<long>(step));
+  return run_dir + "/" + name;
+}
+
+struct Batch {
+  torch::Tensor inputs, targets;  // [B, T] int64
+};
+
+// Micro-batch number `index` of the stream: rows of seq_len + 1 tokens, inputs and next-token targets.
+Batch make_batch(const TokenStream& stream, const std::string& mode, uint64_t seed, int64_t index, int64_t rows,
+                 int64_t seq_len, const torch::Device& device) {
+  const int64_t window = seq_len + 1;
+  auto buf = torch::empty({rows, window}, torch::kInt64);
+  for (int64_t r = 0; r < rows; ++r)
+    stream.read(window_offset(mode, seed, index, rows, r, window, stream.size()), window, buf[r].data_ptr<int64_t>());
+  buf = buf.to(device);
+  return {buf.slice(1, 0, seq_len), buf.slice(1, 1, window)};
+}
+
+torch::Tensor lm_loss(Llama& model, const Batch& b) {
+  auto logits = model->forward(b.inputs);
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
+                                              b.targets.reshape({-1}));
+}
+
+// Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
+double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  CudaBf16Autocast autocast(c.dtype == "bf16");
+  double sum = 0;
+  for (int64_t i = 0; i < c.val_batches; ++i)
+    sum += lm_loss(model, make_batch(val, "sequential", 0, i, c.micro_batch, c.seq_len, device)).item<double>();
+  return sum / static_cast<double>(c.val_batches);
+}
+
+// AdamW with weight decay on the matrices only: norm weights are never decayed, and the embeddings
+// (embed_tokens and lm_head) only when decay_embeddings.
+torch::optim::AdamW make_optimizer(Llama& model, const TrainConfig& c) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model->named_parameters()) {
+    const bool embedding = p.key().find("embed_tokens") != std::string::npos || p.key().find("lm_head") != std::string::npos;
+    (p.value().dim() >= 2 && (!embedding || c.decay_embeddings) ? decay : no_decay).push_back(p.value());
+  }
+  auto options = [&](double wd) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
+    o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
+    return o;
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, options(c.weight_decay));
+  groups.emplace_back(no_decay, options(0.0));
+  return torch::optim::AdamW(std::move(groups), *options(c.weight_decay));
+}
+
+std::string serialize_optimizer(torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream os;
+  archive.save_to(os);
+  return os.str();
+}
+
+void restore_optimizer(torch::optim::Optimizer& optimizer, const torch::Tensor& bytes, const torch::Device& device,
+                       const std::string& source) {
+  auto t = bytes.contiguous();
+  std::istringstream is(std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel())));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(is, device);
+    optimizer.load(archive);
+  } catch (const c10::Error& e) {
+    fail(source, ": unreadable optimizer state: ", e.what_without_backtrace());
+  }
+}
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+}  // namespace
+
+void request_stop() { g_stop = true; }
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  std::vector<std::string> out;
+  if (!is_directory(run_dir)) return out;
+  for (const auto& e : fs::directory_iterator(run_dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() == 16 && name.rfind("ckpt_", 0) == 0 && name.compare(13, 3, ".pt") == 0) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());  // zero-padded steps sort by name
+  return out;
+}
+
+TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
+  const TrainConfig c = train_config_from_json(resolved, "config");
+  auto log = opt.log ? opt.log : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
+  g_stop = false;
+  const int threads = set_threads(c.threads);
+  const torch::Device device(c.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) fail("run.device ", c.device, ": this LibTorch has no CUDA device");
+
+  // The run directory: writable before any work, and either fresh or resumed on purpose.
+  fs::create_directories(c.run_dir);
+  write_file_atomic(c.run_dir + "/.write-test", "");
+  fs::remove(c.run_dir + "/.write-test");
+  const auto existing = list_checkpoints(c.run_dir);
+  if (!opt.resume && !existing.empty())
+    fail(c.run_dir, " already holds checkpoints (", existing.back(), "); pass --resume to continue, or choose another run.dir");
+  if (opt.resume && existing.empty()) fail("--resume: no checkpoint in ", c.run_dir);
+
+  // Data and the tokenizer the shards were made with.
+  TokenStream train_data(c.data_dir, "train");
+  std::unique_ptr<TokenStream> val_data;
+  if (c.eval_interval > 0 && c.val_batches > 0) val_data = std::make_unique<TokenStream>(c.data_dir, "val");
+  const auto& manifest = train_data.manifest();
+  const std::string tokenizer_bytes = read_file(c.data_dir + "/" + manifest.value("tokenizer", "tokenizer.model"));
+  const int64_t data_vocab = manifest.at("vocab_size").get<int64_t>();
+  if (data_vocab > c.model.vocab_size)
+    fail("model.vocab_size ", c.model.vocab_size, " is smaller than the shards' tokenizer (", data_vocab, " pieces, ",
+         c.data_dir, "/manifest.json); set model.vocab_size=", data_vocab);
+
+  // Model and optimizer, then the checkpoint over them when resuming.
+  Llama model(c.model);
+  init_weights(model, c.init, c.seed);
+  model->to(device);
+  auto optimizer = make_optimizer(model, c);
+  int64_t step = 0, bad_steps = 0;
+  if (opt.resume) {
+    const std::string& path = existing.back();
+    std::map<std::string, torch::Tensor> extra;
+    LoadedModel loaded = load_native(path, &extra);
+    if (config_to_json(loaded.model->config) != config_to_json(c.model))
+      fail(path, ": its model config differs from the run's (", config_to_json(loaded.model->config).dump(), ")");
+    std::map<std::string, torch::Tensor> weights;
+    for (auto& [name, t] : state_dict(loaded.model)) weights[name] = t;
+    {
+      torch::NoGradGuard no_grad;
+      load_state_dict(model, weights, path);
+    }
+    if (!extra.count("optimizer")) fail(path, ": no optimizer state (not a wr-train checkpoint?)");
+    restore_optimizer(optimizer, extra.at("optimizer"), device, path);
+    step = loaded.meta.at("step").get<int64_t>();
+    bad_steps = loaded.meta.value("bad_steps", int64_t{0});
+    log(format("resumed %s at step %ld", path.c_str(), static_cast<long>(step)));
+  }
+  write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
+
+  std::vector<torch::Tensor> params;
+  for (auto& p : model->parameters()) params.push_back(p);
+  Telemetry telemetry(c.run_dir + "/telemetry.csv", opt.resume ? step : -1);
+  const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
+  // The probe for activation telemetry: the first seq_len tokens of the validation split (else train).
+  auto probe = torch::empty({1, c.seq_len}, torch::kInt64);
+  (val_data ? *val_data : train_data).read(0, std::min(c.seq_len, (val_data ? *val_data : train_data).size()), probe.data_ptr<int64_t>());
+  probe = probe.to(device);
+  const double flops_per_token = train_flops_per_token(c.model, c.seq_len);
+  const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
+  log(format("wr-train %s: %s, %.2fM parameters, %ld tokens/step, %ld steps, LibTorch %s, %d threads, %s, "
+             "matmul %.1f TFLOP/s%s",
+             c.run_name.c_str(), c.device.c_str(), c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
+             static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype.c_str(), peak_tflops,
+             c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
+
+  TrainSummary summary;
+  summary.step = step;
+  auto save = [&](int64_t at_step) {
+    const std::string path = checkpoint_path(c.run_dir, at_step);
+    auto opt_bytes = serialize_optimizer(optimizer);
+    auto bytes = torch::empty({static_cast<int64_t>(opt_bytes.size())}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr(), opt_bytes.data(), opt_bytes.size());
+    nlohmann::json meta = {{"step", at_step}, {"tokens", at_step * c.tokens_per_step()}, {"run", c.run_name},
+                           {"bad_steps", bad_steps}, {"wr_version", WR_VERSION}, {"config", resolved}};
+    save_native(path, model, meta, tokenizer_bytes, {{"optimizer", bytes}});
+    auto all = list_checkpoints(c.run_dir);  // pruned only once the new one is safely on disk
+    for (size_t i = 0; i + static_cast<size_t>(c.ckpt_keep) < all.size(); ++i) fs::remove(all[i]);
+    summary.checkpoint = path;
+  };
+  auto evaluate_now = [&](int64_t at_step) {
+    std::vector<TaskResult> results;
+    std::string line = format("eval step %ld:", static_cast<long>(at_step));
+    if (val_data) {
+      TaskResult val;
+      val.task.name = "val";
+      val.n_docs = c.val_batches * c.micro_batch;
+      val.metrics.push_back({"loss", validation_loss(model, *val_data, c, device), -1});
+      telemetry.add(at_step, "val", "loss", val.metrics[0].value);
+      line += format(" val loss %.4f", val.metrics[0].value);
+      results.push_back(val);
+    }
+    if (!c.eval_tasks.empty()) {
+      EvalOptions eo;
+      eo.tasks = c.eval_tasks;
+      eo.data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
+      eo.limit = c.eval_limit;
+      eo.bos = c.eval_bos;
+      for (auto& r : evaluate(model, tokenizer, eo)) {
+        for (const auto& m : r.metrics) line += format(" %s %s %.4f", r.task.name.c_str(), m.name.c_str(), m.value);
+        results.push_back(std::move(r));
+      }
+    }
+    RunInfo info;
+    info.run = c.run_name;
+    info.step = at_step;
+    info.bos = c.eval_bos;
+    info.date = utc_now_iso8601();
+    append_csv(c.run_dir + "/eval.csv", info, results);
+    log(line);
+  };
+
+  double interval_seconds = 0;
+  int64_t interval_tokens = 0;
+  while (step < c.steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = lr_at(c, step);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer.zero_grad();
+    double loss = 0;
+    for (int64_t micro = 0; micro < c.accumulation; ++micro) {
+      Batch b = make_batch(train_data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, device);
+      torch::Tensor l;
+      {
+        CudaBf16Autocast autocast(c.dtype == "bf16");
+        l = lm_loss(model, b) / static_cast<double>(c.accumulation);
+      }
+      l.backward();
+      loss += l.item<double>();
+    }
+    const double grad_norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, c.grad_clip)
+                                             : torch::nn::utils::clip_grad_norm_(params, 1e30);
+    const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
+    if (finite) {
+      optimizer.step();
+      bad_steps = 0;
+      summary.loss = loss;
+    } else {
+      ++bad_steps;
+      telemetry.add(step + 1, "train", "skipped", 1);
+      log(format("step %ld: non-finite loss %g / grad norm %g, update skipped (%ld in a row)", static_cast<long>(step + 1),
+                 loss, grad_norm, static_cast<long>(bad_steps)));
+      if (bad_steps >= c.max_bad_steps) {
+        telemetry.flush();
+        fail(bad_steps, " non-finite losses in a row at step ", step + 1, "; stopped. Last good checkpoint: ",
+             summary.checkpoint.empty() ? (existing.empty() ? "none" : existing.back()) : summary.checkpoint);
+      }
+    }
+    ++step;
+    summary.step = step;
+
+    // TVR after the optimizer step, never at step 0; the statistics logged are those from before rescaling.
+    int rescaled = -1;
+    if (finite && c.tvr_enabled && step % c.tvr_interval == 0) {
+      auto stats = apply_tvr(model, c.tvr);
+      rescaled = static_cast<int>(std::count_if(stats.begin(), stats.end(), [](const MatrixStat& m) { return m.rescaled; }));
+      telemetry.add_matrices(step, stats);
+    } else if (step % c.telemetry_interval == 0) {
+      telemetry.add_matrices(step, matrix_stats(model, c.tvr));
+    }
+    if (step % c.telemetry_interval == 0) {
+      auto acts = activation_stats(model, probe);
+      for (size_t l = 0; l < acts.size(); ++l) {
+        telemetry.add(step, "layer." + std::to_string(l + 1), "act_max", acts[l].first);
+        telemetry.add(step, "layer." + std::to_string(l + 1), "act_median", acts[l].second);
+      }
+    }
+    interval_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    interval_tokens += c.tokens_per_step();
+    if (step % c.log_interval == 0 || step == c.steps) {
+      const double tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
+      const double mfu = flops_per_token * tokens_per_s / (peak_tflops * 1e12);
+      telemetry.add(step, "train", "loss", loss);
+      telemetry.add(step, "train", "lr", lr);
+      telemetry.add(step, "train", "grad_norm", grad_norm);
+      telemetry.add(step, "train", "tokens_per_s", tokens_per_s);
+      telemetry.add(step, "train", "mfu", mfu);
+      log(format("step %6ld/%ld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%%%s", static_cast<long>(step),
+                 static_cast<long>(c.steps), loss, lr, grad_norm, tokens_per_s, 100 * mfu,
+                 rescaled >= 0 ? format(" | TVR rescaled %d/%ld", rescaled, static_cast<long>(7 * c.model.n_layers)).c_str() : ""));
+      interval_seconds = 0;
+      interval_tokens = 0;
+    }
+    telemetry.flush();
+    if (c.eval_interval > 0 && (step % c.eval_interval == 0 || step == c.steps)) evaluate_now(step);
+    const bool stop = g_stop.load();
+    if ((c.ckpt_interval > 0 && step % c.ckpt_interval == 0) || step == c.steps || stop) save(step);
+    if (stop) {
+      log(format("stopped on request at step %ld; checkpoint %s", static_cast<long>(step), summary.checkpoint.c_str()));
+      summary.interrupted = true;
+      break;
+    }
+  }
+  return summary;
+}
+
+}  // namespace wr

@@ -1,0 +1,38 @@
+// The pre-training loop: shards -> micro-batches -> AdamW with warmup + cosine, clipping and accumulation ->
+// TVR every `interval` steps -> telemetry, periodic evaluation, checkpoints. One function, read top to bottom.
+//
+// Exact resume: data windows are a pure function of (seed, micro-batch index) and nothing else draws random
+// numbers after initialisation, so a checkpoint needs only the weights, the optimizer state and the step to
+// continue bit for bit (on the CPU, with the same thread count).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace wr {
+
+struct TrainOptions {
+  bool resume = false;                              // continue from the run directory's newest checkpoint
+  std::function<void(const std::string&)> log;      // live lines; default: stdout
+};
+
+struct TrainSummary {
+  int64_t step = 0;         // optimizer steps done (skipped ones included)
+  double loss = 0;          // the last finite training loss
+  std::string checkpoint;   // the last checkpoint written
+  bool interrupted = false; // stopped by request_stop()
+};
+
+// Trains the run described by a resolved config (resolve_train_config). Throws wr::Error, leaving every
+// checkpoint written so far intact.
+TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt = {});
+
+// Asks a running train() to checkpoint after the current step and return. Async-signal-safe.
+void request_stop();
+
+// The run directory's checkpoints, oldest first.
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+}  // namespace wr

@@ -1,0 +1,199 @@
+#include "trainer/train_config.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "model/common/cli.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+// Every key wr-train knows, with its default. "model" is a configs/model file path or an inline object.
+const nlohmann::json& defaults() {
+  static const nlohmann::json d = nlohmann::json::parse(R"({
+    "comment": "",
+    "run": {"dir": "runs/run", "name": "", "seed": 1, "device": "cpu", "dtype": "f32", "threads": 0, "max_bad_steps": 5},
+    "model": {},
+    "init": {"scheme": "lir", "std": 0.006},
+    "data": {"dir": "", "mode": "random"},
+    "batch": {"seq_len": 256, "micro_batch": 16, "accumulation": 1},
+    "optimizer": {"lr": 6e-4, "min_lr": 6e-5, "beta1": 0.9, "beta2": 0.95, "eps": 1e-7, "weight_decay": 0.1,
+                  "decay_embeddings": true, "grad_clip": 1.0},
+    "schedule": {"steps": 1000, "warmup_steps": 100},
+    "tvr": {"enabled": true, "target": 0.01, "interval": 100, "threshold": 1.0, "depth_scaled": false},
+    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "data_dir": "", "bos": true},
+    "checkpoint": {"interval": 0, "keep": 3},
+    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0}
+  })");
+  return d;
+}
+
+std::vector<std::string> known_keys(const nlohmann::json& node, const std::string& prefix) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : node.items()) {
+    if (v.is_object()) for (auto& sub : known_keys(v, prefix + k + ".")) keys.push_back(sub);
+    else keys.push_back(prefix + k);
+  }
+  return keys;
+}
+
+// Merges `over` into `base`, rejecting keys the defaults do not have. Keys inside "model" are checked by
+// config_from_json instead (a model file path replaces the object; an object updates it key by key).
+void merge(nlohmann::json& base, const nlohmann::json& over, const std::string& prefix, const std::string& source,
+           bool check = true) {
+  if (!over.is_object()) fail(source, ": '", prefix.empty() ? "(top level)" : prefix, "' must be an object");
+  for (const auto& [k, v] : over.items()) {
+    const std::string key = prefix + k;
+    if (key == "model" && v.is_object() && base[k].is_object()) {
+      merge(base[k], v, key + ".", source, /*check=*/false);
+      continue;
+    }
+    if (check && !base.contains(k)) {
+      std::string hint = closest(key, known_keys(defaults(), ""));
+      fail(source, ": unknown key '", key, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+    }
+    if (!check || key == "model" || !base[k].is_object()) base[k] = v;
+    else merge(base[k], v, key + ".", source);
+  }
+}
+
+template <typename T>
+T get(const nlohmann::json& j, const char* section, const char* key, const std::string& source) {
+  try {
+    return j.at(section).at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(source, ": '", section, ".", key, "' has the wrong type (", j.at(section).at(key).dump(), ")");
+  }
+}
+
+// A model given as a file name becomes its contents, found relative to the working directory, then to the
+// config file's directory.
+void resolve_model(nlohmann::json& j, const std::string& config_path) {
+  if (j["model"].is_object()) {
+    j["model"] = config_to_json(config_from_json(j["model"], config_path.empty() ? "model" : config_path));
+    return;
+  }
+  if (!j["model"].is_string()) fail(config_path, ": 'model' must be a configs/model file name or an object");
+  std::string m = j["model"].get<std::string>();
+  if (!file_exists(m) && !config_path.empty()) {
+    std::string rel = (std::filesystem::path(config_path).parent_path() / m).string();
+    if (file_exists(rel)) m = rel;
+  }
+  j["model"] = config_to_json(load_config_file(m));
+}
+
+}  // namespace
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
+  TrainConfig c;
+  c.run_dir = get<std::string>(j, "run", "dir", source);
+  c.run_name = get<std::string>(j, "run", "name", source);
+  if (c.run_name.empty()) c.run_name = std::filesystem::path(c.run_dir).filename().string();
+  c.seed = get<uint64_t>(j, "run", "seed", source);
+  c.device = get<std::string>(j, "run", "device", source);
+  c.dtype = get<std::string>(j, "run", "dtype", source);
+  c.threads = get<int>(j, "run", "threads", source);
+  c.max_bad_steps = get<int>(j, "run", "max_bad_steps", source);
+  if (!j.at("model").is_object()) fail(source, ": 'model' is not resolved to an object");
+  c.model = config_from_json(j.at("model"), source + " (model)");
+  c.init.scheme = get<std::string>(j, "init", "scheme", source);
+  c.init.std = get<double>(j, "init", "std", source);
+  c.data_dir = get<std::string>(j, "data", "dir", source);
+  c.data_mode = get<std::string>(j, "data", "mode", source);
+  c.seq_len = get<int64_t>(j, "batch", "seq_len", source);
+  c.micro_batch = get<int64_t>(j, "batch", "micro_batch", source);
+  c.accumulation = get<int64_t>(j, "batch", "accumulation", source);
+  c.lr = get<double>(j, "optimizer", "lr", source);
+  c.min_lr = get<double>(j, "optimizer", "min_lr", source);
+  c.beta1 = get<double>(j, "optimizer", "beta1", source);
+  c.beta2 = get<double>(j, "optimizer", "beta2", source);
+  c.eps = get<double>(j, "optimizer", "eps", source);
+  c.weight_decay = get<double>(j, "optimizer", "weight_decay", source);
+  c.decay_embeddings = get<bool>(j, "optimizer", "decay_embeddings", source);
+  c.grad_clip = get<double>(j, "optimizer", "grad_clip", source);
+  c.steps = get<int64_t>(j, "schedule", "steps", source);
+  c.warmup_steps = get<int64_t>(j, "schedule", "warmup_steps", source);
+  c.tvr_enabled = get<bool>(j, "tvr", "enabled", source);
+  c.tvr.target = get<double>(j, "tvr", "target", source);
+  c.tvr_interval = get<int64_t>(j, "tvr", "interval", source);
+  c.tvr.threshold = get<double>(j, "tvr", "threshold", source);
+  c.tvr.depth_scaled = get<bool>(j, "tvr", "depth_scaled", source);
+  c.eval_interval = get<int64_t>(j, "eval", "interval", source);
+  c.val_batches = get<int64_t>(j, "eval", "val_batches", source);
+  c.eval_tasks = get<std::vector<std::string>>(j, "eval", "tasks", source);
+  c.eval_limit = get<int64_t>(j, "eval", "limit", source);
+  c.eval_data_dir = get<std::string>(j, "eval", "data_dir", source);
+  c.eval_bos = get<bool>(j, "eval", "bos", source);
+  c.ckpt_interval = get<int64_t>(j, "checkpoint", "interval", source);
+  c.ckpt_keep = get<int64_t>(j, "checkpoint", "keep", source);
+  c.log_interval = get<int64_t>(j, "log", "interval", source);
+  c.telemetry_interval = get<int64_t>(j, "log", "telemetry_interval", source);
+  c.peak_tflops = get<double>(j, "log", "peak_tflops", source);
+
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) fail(source, ": ", what);
+  };
+  need(c.dtype == "f32" || c.dtype == "bf16", "run.dtype must be \"f32\" or \"bf16\"");
+  need(c.dtype == "f32" || c.device.rfind("cuda", 0) == 0, "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
+  need(c.init.scheme == "normal" || c.init.scheme == "gpt2" || c.init.scheme == "lir", "init.scheme must be normal, gpt2 or lir");
+  need(c.init.std > 0, "init.std must be positive");
+  need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`)");
+  need(c.data_mode == "random" || c.data_mode == "sequential", "data.mode must be \"random\" or \"sequential\"");
+  need(c.seq_len >= 1 && c.seq_len <= c.model.max_seq_len, "batch.seq_len must be in [1, model.max_seq_len]");
+  need(c.micro_batch >= 1 && c.accumulation >= 1, "batch.micro_batch and batch.accumulation must be >= 1");
+  need(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr, "optimizer: need lr > 0 and 0 <= min_lr <= lr");
+  need(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1 && c.eps > 0, "optimizer: betas in [0, 1), eps > 0");
+  need(c.weight_decay >= 0 && c.grad_clip >= 0, "optimizer: weight_decay and grad_clip must be >= 0 (grad_clip 0: off)");
+  need(c.steps >= 1 && c.warmup_steps >= 0 && c.warmup_steps <= c.steps, "schedule: need steps >= 1 and 0 <= warmup_steps <= steps");
+  need(c.tvr.target > 0 && c.tvr.threshold > 0 && c.tvr_interval >= 1, "tvr: target, threshold and interval must be positive");
+  need(c.eval_interval >= 0 && c.val_batches >= 0 && c.eval_limit >= 0, "eval: interval, val_batches and limit must be >= 0");
+  need(c.ckpt_interval >= 0 && c.ckpt_keep >= 1, "checkpoint: interval >= 0 and keep >= 1");
+  need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");
+  need(c.max_bad_steps >= 1, "run.max_bad_steps must be >= 1");
+  return c;
+}
+
+nlohmann::json resolve_train_config(const std::string& path, const std::vector<std::string>& overrides, TrainConfig* out) {
+  nlohmann::json j = defaults();
+  if (!path.empty()) {
+    nlohmann::json file;
+    try {
+      file = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": not valid JSON: ", e.what());
+    }
+    merge(j, file, "", path);
+  }
+  resolve_model(j, path);
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) fail("override '", o, "': expected key=value, e.g. optimizer.lr=3e-4");
+    const std::string key = o.substr(0, eq), text = o.substr(eq + 1);
+    nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = text;
+    // "a.b.c=v" becomes {"a": {"b": {"c": v}}} and goes through the same key check as the file.
+    nlohmann::json nested = value;
+    for (size_t end = key.size(); end != std::string::npos;) {
+      size_t dot = key.rfind('.', end - 1);
+      std::string part = key.substr(dot == std::string::npos ? 0 : dot + 1, end - (dot == std::string::npos ? 0 : dot + 1));
+      nested = nlohmann::json{{part, nested}};
+      end = dot;
+    }
+    merge(j, nested, "", "override '" + o + "'");
+  }
+  resolve_model(j, path);
+  *out = train_config_from_json(j, path.empty() ? "wr-train config" : path);
+  return j;
+}
+
+double lr_at(const TrainConfig& c, int64_t step) {
+  if (step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  const int64_t decay_steps = c.steps - c.warmup_steps;
+  if (decay_steps <= 0) return c.lr;
+  const double progress = std::min(1.0, static_cast<double>(step - c.warmup_steps) / static_cast<double>(decay_steps));
+  return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+}  // namespace wr

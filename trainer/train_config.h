@@ -1,0 +1,64 @@
+// wr-train's configuration: one JSON file (configs/train/*.json) over built-in defaults, then command-line
+// overrides `section.key=value`. Every key must exist in the defaults: a misspelt key is an error naming it
+// (with the closest known key), never silently ignored. The resolved JSON is saved with the run.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+#include "model/init.h"
+#include "model/variance.h"
+
+namespace wr {
+
+struct TrainConfig {
+  // run
+  std::string run_dir, run_name;
+  uint64_t seed = 1;             // initialisation and data order
+  std::string device = "cpu";    // cpu | cuda | cuda:N
+  std::string dtype = "f32";     // f32 | bf16 (CUDA autocast, f32 master weights)
+  int threads = 0;               // CPU threads; 0: all cores
+  int max_bad_steps = 5;         // consecutive non-finite losses before the run stops
+  // model and init
+  ModelConfig model;
+  InitConfig init;
+  // data
+  std::string data_dir, data_mode = "random";
+  // batch: micro_batch sequences of seq_len tokens, accumulation micro-batches per optimizer step
+  int64_t seq_len = 256, micro_batch = 16, accumulation = 1;
+  // optimizer (AdamW) and schedule (linear warmup, cosine to min_lr)
+  double lr = 6e-4, min_lr = 6e-5, beta1 = 0.9, beta2 = 0.95, eps = 1e-7, weight_decay = 0.1, grad_clip = 1.0;
+  bool decay_embeddings = true;
+  int64_t steps = 1000, warmup_steps = 100;
+  // TVR (model/variance.h), applied after every `interval`-th optimizer step
+  bool tvr_enabled = false;
+  int64_t tvr_interval = 100;
+  TvrConfig tvr;
+  // periodic evaluation (0: never); validation loss on val_batches batches, tasks with `limit` documents each
+  int64_t eval_interval = 0, val_batches = 8, eval_limit = 0;
+  std::vector<std::string> eval_tasks;
+  std::string eval_data_dir;
+  bool eval_bos = true;
+  // checkpoints every `interval` steps (0: only at the end), the last `keep` kept
+  int64_t ckpt_interval = 0, ckpt_keep = 3;
+  // logging every `interval` steps, telemetry (matrix statistics, activations) every `telemetry_interval`
+  int64_t log_interval = 10, telemetry_interval = 100;
+  double peak_tflops = 0;  // the chip's peak for MFU (989 for H100/H200 bf16 dense); 0: the measured matmul rate
+
+  int64_t tokens_per_step() const { return seq_len * micro_batch * accumulation; }
+};
+
+// Loads path over the defaults, applies overrides ("optimizer.lr=3e-4"; the value is JSON, or a string when it
+// does not parse), resolves the model file, and returns the resolved JSON; *out receives the typed config.
+nlohmann::json resolve_train_config(const std::string& path, const std::vector<std::string>& overrides, TrainConfig* out);
+// The typed config of an already resolved JSON (a run's saved config.json).
+TrainConfig train_config_from_json(const nlohmann::json& resolved, const std::string& source);
+
+// Learning rate for optimizer step `step` (0-based): linear warmup to lr over warmup_steps, then cosine
+// decay to min_lr at `steps`.
+double lr_at(const TrainConfig& c, int64_t step);
+
+}  // namespace wr

@@ -1,0 +1,67 @@
+// wr-train: pre-train a LLaMA model from wr-data shards (see trainer/train.h).
+//   wr-train CONFIG.json [section.key=value ...]      a new run (configs/train/*.json)
+//   wr-train --resume RUN_DIR [section.key=value ...] continue a run from its newest checkpoint
+// SIGINT/SIGTERM: finish the current step, write a checkpoint, exit 0; a second signal kills.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "model/common/cli.h"
+#include "model/common/error.h"
+#include "model/common/file.h"
+#include "trainer/train.h"
+#include "trainer/train_config.h"
+
+namespace {
+
+const std::vector<wr::Option> kOptions = {
+    {"--resume", "", "continue from the newest checkpoint in the run directory", "", ""},
+    {"--print-config", "", "print the resolved config and exit", "", ""},
+    {"--help", "", "show this help", "", ""},
+};
+
+const char* kSynopsis =
+    "wr-train CONFIG.json [section.key=value ...]\n"
+    "       wr-train --resume RUN_DIR|CONFIG.json [section.key=value ...]\n"
+    "e.g.   wr-train configs/train/cpu-tiny.json data.dir=data/shards run.dir=runs/tiny optimizer.lr=1e-3";
+
+void on_signal(int) { wr::request_stop(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto args = wr::Args::parse(kOptions, argc, argv);
+    if (args.flag("--help") || args.positional.empty()) {
+      std::cout << wr::usage(kSynopsis, kOptions);
+      return args.flag("--help") ? 0 : 2;
+    }
+    std::string config = args.positional[0];
+    if (config.find('=') != std::string::npos) wr::fail("the first argument must be a config file or run directory, got '", config, "'");
+    if (wr::is_directory(config)) {
+      if (!args.flag("--resume")) wr::fail(config, " is a directory: pass --resume to continue that run, or a CONFIG.json");
+      config += "/config.json";
+    }
+    std::vector<std::string> overrides(args.positional.begin() + 1, args.positional.end());
+    wr::TrainConfig typed;
+    const auto resolved = wr::resolve_train_config(config, overrides, &typed);
+    if (args.flag("--print-config")) {
+      std::cout << resolved.dump(2) << "\n";
+      return 0;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;  // a second signal takes the default action
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    wr::TrainOptions opt;
+    opt.resume = args.flag("--resume");
+    auto summary = wr::train(resolved, opt);
+    std::printf("%s at step %ld, loss %.4f; checkpoint %s\n", summary.interrupted ? "interrupted" : "done",
+                static_cast<long>(summary.step), summary.loss, summary.checkpoint.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wr-train: error: %s\n", e.what());
+    return 1;
+  }
+}
