@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
+#include "trainer/flops.h"
 #include "eval/score.h"
 #include "model/checkpoint.h"
 #include "model/common/cli.h"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     auto args = wr::Args::parse(options, argc, argv);
     const int threads = wr::set_threads(args.get_int("--threads"));
     const std::string shared = args.get("--shared");
-    const double gemm = wr::bench::gemm_gflops(2048);
+    const double gemm = wr::matmul_tflops(torch::kCPU, torch::kFloat32, 2048) * 1e3;
     std::printf("torch %s, %d threads, BLAS %s\nfp32 matmul 2048^3: %.1f GFLOP/s\n\n", wr::torch_version().c_str(),
                 threads, wr::bench::loaded_blas().c_str(), gemm);
 

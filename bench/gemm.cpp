@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
+#include "trainer/flops.h"
 #include "model/common/cli.h"
 #include "model/common/torch_compat.h"
 
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
     std::printf("torch %s, %d threads\nBLAS: %s\n\n", wr::torch_version().c_str(), threads,
                 wr::bench::loaded_blas().c_str());
     std::printf("%8s %12s\n", "n", "GFLOP/s");
-    for (int64_t n : {256, 512, 1024, 2048}) std::printf("%8ld %12.1f\n", static_cast<long>(n), wr::bench::gemm_gflops(n));
+    for (int64_t n : {256, 512, 1024, 2048}) std::printf("%8ld %12.1f\n", static_cast<long>(n), wr::matmul_tflops(torch::kCPU, torch::kFloat32, n) * 1e3);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench-gemm: error: " << e.what() << "\n";

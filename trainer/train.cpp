@@ -19,6 +19,7 @@
 #include "model/init.h"
 #include "model/tokenizer.h"
 #include "trainer/flops.h"
+#include "trainer/optimizer.h"
 #include "trainer/shards.h"
 #include "trainer/telemetry.h"
 #include "trainer/train_config.h"
@@ -50,39 +51,17 @@ Batch make_batch(const TokenStream& stream, const std::string& mode, uint64_t se
   return {buf.slice(1, 0, seq_len), buf.slice(1, 1, window)};
 }
 
-torch::Tensor lm_loss(Llama& model, const Batch& b) {
-  auto logits = model->forward(b.inputs);
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
-                                              b.targets.reshape({-1}));
-}
-
 // Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
 double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   CudaBf16Autocast autocast(c.dtype == "bf16");
   double sum = 0;
   for (int64_t i = 0; i < c.val_batches; ++i)
-    sum += lm_loss(model, make_batch(val, "sequential", 0, i, c.micro_batch, c.seq_len, device)).item<double>();
+    sum += [&] {
+      Batch b = make_batch(val, "sequential", 0, i, c.micro_batch, c.seq_len, device);
+      return lm_loss(model, b.inputs, b.targets).item<double>();
+    }();
   return sum / static_cast<double>(c.val_batches);
-}
-
-// AdamW with weight decay on the matrices only: norm weights are never decayed, and the embeddings
-// (embed_tokens and lm_head) only when decay_embeddings.
-torch::optim::AdamW make_optimizer(Llama& model, const TrainConfig& c) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) {
-    const bool embedding = p.key().find("embed_tokens") != std::string::npos || p.key().find("lm_head") != std::string::npos;
-    (p.value().dim() >= 2 && (!embedding || c.decay_embeddings) ? decay : no_decay).push_back(p.value());
-  }
-  auto options = [&](double wd) {
-    auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
-    o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
-    return o;
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, options(c.weight_decay));
-  groups.emplace_back(no_decay, options(0.0));
-  return torch::optim::AdamW(std::move(groups), *options(c.weight_decay));
 }
 
 std::string serialize_optimizer(torch::optim::Optimizer& optimizer) {
@@ -260,7 +239,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       torch::Tensor l;
       {
         CudaBf16Autocast autocast(c.dtype == "bf16");
-        l = lm_loss(model, b) / static_cast<double>(c.accumulation);
+        l = lm_loss(model, b.inputs, b.targets) / static_cast<double>(c.accumulation);
       }
       l.backward();
       loss += l.item<double>();

@@ -1,0 +1,323 @@
+// wr-train: config checks, the schedule, and the training loop end to end on a tiny model: bitwise resume,
+// TVR in the loop, non-finite losses, stop requests (in-process and by SIGTERM), periodic evaluation.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "model/checkpoint.h"
+#include "model/common/file.h"
+#include "model/variance.h"
+#include "tests/eval/eval_fixtures.h"
+#include "tests/test_util.h"
+#include "trainer/synth.h"
+#include "trainer/tokenize_corpus.h"
+#include "trainer/train.h"
+#include "trainer/train_config.h"
+
+namespace {
+
+using wr::test::contains;
+using wr::test::error_of;
+
+// Shards of generated text, tokenized with the fixture tokenizer; made once.
+const std::string& fixture_shards() {
+  static const std::string dir = [] {
+    const std::string root = std::string(WR_TEST_TMP) + "/train-shards";
+    std::filesystem::create_directories(root);
+    const std::string model_path = root + "/tok.model";
+    wr::write_file_atomic(model_path, wr::test::fixture_tokenizer().model_bytes());
+    std::string jsonl;
+    const char* words[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
+    for (int d = 0; d < 400; ++d) {
+      std::string text;
+      for (int w = 0; w < 12; ++w) text += std::string(w ? " " : "") + words[(d * 7 + w * 3 + w * w) % 10];
+      jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
+    }
+    wr::write_file_atomic(root + "/corpus.jsonl", jsonl);
+    wr::TokenizeOptions opt;
+    opt.inputs = {root + "/corpus.jsonl"};
+    opt.tokenizer = model_path;
+    opt.out_dir = root + "/shards";
+    opt.val_fraction = 0.1;
+    wr::tokenize_corpus(opt);
+    return opt.out_dir;
+  }();
+  return dir;
+}
+
+// A resolved config for a 2-layer model on the fixture shards, in run directory `run_dir`.
+nlohmann::json tiny_config(const std::string& run_dir, std::vector<std::string> overrides = {}) {
+  const std::string path = run_dir + ".json";
+  nlohmann::json j = {
+      {"run", {{"dir", run_dir}, {"threads", 2}}},
+      {"model", {{"dim", 32}, {"n_layers", 2}, {"n_heads", 4}, {"n_kv_heads", 2}, {"ffn_dim", 64},
+                 {"vocab_size", wr::test::fixture_tokenizer().vocab_size()}, {"max_seq_len", 64}}},
+      {"init", {{"scheme", "lir"}, {"std", 0.02}}},
+      {"data", {{"dir", fixture_shards()}}},
+      {"batch", {{"seq_len", 32}, {"micro_batch", 4}, {"accumulation", 2}}},
+      {"optimizer", {{"lr", 1e-2}, {"min_lr", 1e-3}}},
+      {"schedule", {{"steps", 12}, {"warmup_steps", 3}}},
+      {"tvr", {{"enabled", true}, {"target", 0.01}, {"interval", 4}}},
+      {"log", {{"interval", 1}, {"telemetry_interval", 2}}},
+  };
+  wr::write_file_atomic(path, j.dump());
+  wr::TrainConfig c;
+  return wr::resolve_train_config(path, overrides, &c);
+}
+
+// The telemetry rows name,stat as {step: value}.
+std::map<int64_t, double> series(const std::string& run_dir, const std::string& name, const std::string& stat) {
+  std::istringstream in(wr::read_file(run_dir + "/telemetry.csv"));
+  std::string line;
+  std::map<int64_t, double> out;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string step, n, s, v;
+    std::getline(ss, step, ',');
+    std::getline(ss, n, ',');
+    std::getline(ss, s, ',');
+    std::getline(ss, v, ',');
+    if (n == name && s == stat) out[std::stoll(step)] = std::stod(v);
+  }
+  return out;
+}
+
+wr::TrainOptions quiet() {
+  wr::TrainOptions o;
+  o.log = [](const std::string&) {};
+  return o;
+}
+
+TEST(TrainConfig, UnknownKeysAreRejectedByName) {
+  const std::string dir = wr::test::temp_dir();
+  auto e = error_of([&] { tiny_config(dir + "/r", {"optimizer.lrr=1e-3"}); });
+  EXPECT_TRUE(contains(e, "'optimizer.lrr'") && contains(e, "did you mean 'optimizer.lr'")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"model.dimm=3"}); });
+  EXPECT_TRUE(contains(e, "dimm")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"optimizer.lr"}); });
+  EXPECT_TRUE(contains(e, "key=value")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"optimizer.lr=\"fast\""}); });
+  EXPECT_TRUE(contains(e, "optimizer.lr") && contains(e, "wrong type")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"run.dtype=bf16"}); });
+  EXPECT_TRUE(contains(e, "cuda")) << e;
+}
+
+TEST(TrainConfig, OverridesApply) {
+  const std::string dir = wr::test::temp_dir();
+  wr::TrainConfig c;
+  auto j = tiny_config(dir + "/r", {"optimizer.lr=0.5", "model.dim=64", "run.name=abc", "eval.tasks=[\"arc_easy\"]"});
+  c = wr::train_config_from_json(j, "test");
+  EXPECT_EQ(c.lr, 0.5);
+  EXPECT_EQ(c.model.dim, 64);
+  EXPECT_EQ(c.model.n_layers, 2);  // the rest of the model object is kept
+  EXPECT_EQ(c.run_name, "abc");
+  EXPECT_EQ(c.eval_tasks, std::vector<std::string>{"arc_easy"});
+}
+
+TEST(TrainConfig, ShippedConfigsResolve) {
+  for (const char* name : {"quickstart", "cpu-25m", "llama-1b-baseline", "llama-1b-lir-tvr"}) {
+    wr::TrainConfig c;
+    const std::string path = std::string(WR_SOURCE_DIR) + "/configs/train/" + name + ".json";
+    EXPECT_EQ(error_of([&] { wr::resolve_train_config(path, {"run.device=cpu", "run.dtype=f32"}, &c); }), "") << name;
+  }
+  wr::TrainConfig base, lir;
+  wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-baseline.json", {"run.device=cpu", "run.dtype=f32"}, &base);
+  wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-lir-tvr.json", {"run.device=cpu", "run.dtype=f32"}, &lir);
+  // The paper's two runs: 2048 x 4032 tokens a step, 100B tokens, 1B warmup tokens; they differ in init and TVR only.
+  EXPECT_EQ(base.tokens_per_step(), 2048 * 4032);
+  EXPECT_NEAR(static_cast<double>(base.steps * base.tokens_per_step()), 100e9, 0.01 * 100e9);
+  EXPECT_NEAR(static_cast<double>(base.warmup_steps * base.tokens_per_step()), 1e9, 0.01 * 1e9);
+  EXPECT_EQ(base.init.std, 0.02);
+  EXPECT_EQ(base.init.scheme, "normal");
+  EXPECT_FALSE(base.tvr_enabled);
+  EXPECT_EQ(lir.init.std, 0.006);
+  EXPECT_EQ(lir.init.scheme, "lir");
+  EXPECT_TRUE(lir.tvr_enabled);
+  EXPECT_EQ(lir.tvr.target, 0.01);
+  EXPECT_EQ(base.eps, 1e-7);
+  EXPECT_EQ(base.beta2, 0.95);
+  EXPECT_EQ(base.weight_decay, 0.1);
+  EXPECT_EQ(base.lr, 6e-4);
+  EXPECT_EQ(base.min_lr, 6e-5);
+}
+
+TEST(Schedule, WarmupThenCosine) {
+  wr::TrainConfig c;
+  c.lr = 1.0;
+  c.min_lr = 0.1;
+  c.steps = 110;
+  c.warmup_steps = 10;
+  EXPECT_DOUBLE_EQ(wr::lr_at(c, 0), 0.1);
+  EXPECT_DOUBLE_EQ(wr::lr_at(c, 4), 0.5);
+  EXPECT_DOUBLE_EQ(wr::lr_at(c, 10), 1.0);
+  EXPECT_NEAR(wr::lr_at(c, 60), 0.55, 1e-12);  // halfway through the decay: the mean of lr and min_lr
+  EXPECT_NEAR(wr::lr_at(c, 110), 0.1, 1e-12);
+  EXPECT_NEAR(wr::lr_at(c, 500), 0.1, 1e-12);
+}
+
+TEST(Train, ResumedRunIsBitwiseTheSame) {
+  const std::string dir = wr::test::temp_dir();
+  auto straight = wr::train(tiny_config(dir + "/straight"), quiet());
+  EXPECT_EQ(straight.step, 12);
+
+  // Stop after step 5 (a request, as SIGINT makes), then resume to the end.
+  wr::TrainOptions stop_at_5 = quiet();
+  stop_at_5.log = [](const std::string& line) {
+    if (line.rfind("step      5/", 0) == 0) wr::request_stop();
+  };
+  auto first = wr::train(tiny_config(dir + "/resumed"), stop_at_5);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.step, 5);
+  wr::TrainOptions resume = quiet();
+  resume.resume = true;
+  auto second = wr::train(tiny_config(dir + "/resumed"), resume);
+  EXPECT_EQ(second.step, 12);
+
+  auto a = series(dir + "/straight", "train", "loss"), b = series(dir + "/resumed", "train", "loss");
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_EQ(b.size(), 12u);  // the resumed run's telemetry reads as one run
+  for (auto& [step, loss] : a) EXPECT_EQ(loss, b[step]) << "step " << step;
+  auto wa = wr::load_native(straight.checkpoint), wb = wr::load_native(second.checkpoint);
+  auto sa = wr::state_dict(wa.model), sb = wr::state_dict(wb.model);
+  for (size_t i = 0; i < sa.size(); ++i) EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
+  EXPECT_EQ(wa.meta["step"], 12);
+  EXPECT_EQ(wa.meta["tokens"], 12 * 32 * 4 * 2);
+  EXPECT_EQ(wa.tokenizer_model, wr::test::fixture_tokenizer().model_bytes());
+}
+
+TEST(Train, TvrRescalesEveryIntervalAndLogsWhatItSaw) {
+  const std::string dir = wr::test::temp_dir();
+  auto s = wr::train(tiny_config(dir + "/r", {"schedule.steps=8"}), quiet());
+  // TVR ran at steps 4 and 8, not at 0: the checkpoint's matrices sit exactly at the target.
+  auto loaded = wr::load_native(s.checkpoint);
+  for (const auto& m : wr::layer_matrices(loaded.model)) {
+    EXPECT_NEAR(m.weight.std().item<double>(), 0.01, 1e-6) << m.name;
+  }
+  const std::string q = "model.layers.0.self_attn.q_proj.weight";
+  auto rescaled = series(dir + "/r", q, "rescaled"), ratio = series(dir + "/r", q, "std_over_target");
+  EXPECT_EQ(rescaled.count(0), 0u);
+  EXPECT_EQ(rescaled.at(4), 1);
+  EXPECT_EQ(rescaled.at(8), 1);
+  EXPECT_EQ(rescaled.at(2), 0);  // telemetry-only steps never rescale
+  EXPECT_GT(ratio.at(4), 1.0);    // logged before rescaling (LIR std 0.02 > target 0.01)
+  // Embeddings are logged, never rescaled.
+  EXPECT_GT(series(dir + "/r", "model.embed_tokens.weight", "std").at(8), 0.015);
+  // Activation telemetry: one max and median per layer, max >= median.
+  auto mx = series(dir + "/r", "layer.2", "act_max"), md = series(dir + "/r", "layer.2", "act_median");
+  ASSERT_EQ(mx.size(), 4u);
+  EXPECT_GE(mx.at(2), md.at(2));
+}
+
+TEST(Train, NonFiniteLossesSkipThenStopWithTheLastCheckpointIntact) {
+  const std::string dir = wr::test::temp_dir();
+  // lr 1e30: the first update throws every weight to +-1e30, so every later loss is inf or NaN.
+  auto cfg = tiny_config(dir + "/r", {"optimizer.lr=1e30", "optimizer.min_lr=1e30", "schedule.warmup_steps=0",
+                                      "checkpoint.interval=1", "run.max_bad_steps=3", "tvr.enabled=false"});
+  auto e = error_of([&] { wr::train(cfg, quiet()); });
+  EXPECT_TRUE(contains(e, "3 non-finite losses in a row at step 4")) << e;
+  EXPECT_TRUE(contains(e, "ckpt_00000003.pt")) << e;
+  auto skipped = series(dir + "/r", "train", "skipped");
+  EXPECT_EQ(skipped.size(), 3u);
+  EXPECT_EQ(skipped.count(2) + skipped.count(3) + skipped.count(4), 3u);
+  auto loaded = wr::load_native(dir + "/r/ckpt_00000003.pt");  // written after a skipped step: still loadable
+  EXPECT_EQ(loaded.meta["step"], 3);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/r/ckpt_00000004.pt"));
+}
+
+TEST(Train, RunDirectoryMistakesAreClearErrors) {
+  const std::string dir = wr::test::temp_dir();
+  wr::train(tiny_config(dir + "/r", {"schedule.steps=2", "schedule.warmup_steps=0"}), quiet());
+  auto e = error_of([&] { wr::train(tiny_config(dir + "/r"), quiet()); });
+  EXPECT_TRUE(contains(e, "already holds checkpoints") && contains(e, "--resume")) << e;
+  wr::TrainOptions resume = quiet();
+  resume.resume = true;
+  e = error_of([&] { wr::train(tiny_config(dir + "/fresh"), resume); });
+  EXPECT_TRUE(contains(e, "no checkpoint in")) << e;
+  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"model.vocab_size=100"}), quiet()); });
+  EXPECT_TRUE(contains(e, "model.vocab_size 100")) << e;
+  e = error_of([&] { wr::train(tiny_config("/proc/wr-no-such-dir/r"), quiet()); });
+  EXPECT_TRUE(contains(e, "/proc/wr-no-such-dir")) << e;
+}
+
+TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
+  const std::string dir = wr::test::temp_dir();
+  wr::SynthOptions so;
+  so.documents = 10;
+  wr::write_synth(dir + "/synth", so);
+  auto cfg = tiny_config(dir + "/r", {"schedule.steps=4", "eval.interval=2", "eval.val_batches=2",
+                                      "eval.tasks=[\"synth_facts\"]", "eval.limit=8", "eval.data_dir=" + dir + "/synth"});
+  wr::train(cfg, quiet());
+  std::istringstream in(wr::read_file(dir + "/r/eval.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line.rfind("run,checkpoint,checkpoint_sha256,step,task,metric", 0), 0u);
+  std::map<std::string, int> rows;  // "step,task,metric" -> count
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    rows[f[3] + "," + f[4] + "," + f[5]]++;
+    if (f[4] == "synth_facts") EXPECT_EQ(f[8], "8");  // n: the eval limit
+  }
+  for (const char* key : {"2,val,loss", "4,val,loss", "2,synth_facts,acc", "4,synth_facts,acc_norm"}) EXPECT_EQ(rows[key], 1) << key;
+  EXPECT_EQ(series(dir + "/r", "val", "loss").size(), 2u);
+}
+
+TEST(Train, SigtermCheckpointsAndExitsCleanly) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r", {"schedule.steps=100000", "tvr.enabled=false"});  // writes dir/r.json
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    execl(WR_TRAIN_BIN, WR_TRAIN_BIN, (dir + "/r.json").c_str(), nullptr);
+    _exit(127);
+  }
+  // Wait until it is training (telemetry has loss rows), then ask it to stop.
+  auto losses_logged = [&] {
+    return std::filesystem::exists(dir + "/r/telemetry.csv") ? series(dir + "/r", "train", "loss").size() : 0;
+  };
+  for (int i = 0; i < 1200 && losses_logged() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(series(dir + "/r", "train", "loss").size(), 3u) << "wr-train did not start training";
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto ckpts = wr::list_checkpoints(dir + "/r");
+  ASSERT_EQ(ckpts.size(), 1u);
+  auto loaded = wr::load_native(ckpts[0]);
+  const int64_t step = loaded.meta["step"];
+  EXPECT_GE(step, 3);
+  EXPECT_LT(step, 100000);
+}
+
+// The whole path on real text: ../shared/corpus -> tokenizer -> shards -> wr-train -> a checkpoint wr-eval scores.
+TEST(Pipeline, SharedCorpusToScoredCheckpoint) {
+  WR_REQUIRE_SHARED("corpus/brown.jsonl");
+  WR_REQUIRE_SHARED("datasets/arc/ARC-Easy-Test.jsonl");
+  const std::string dir = wr::test::temp_dir(), corpus = wr::test::shared_path("corpus/brown.jsonl");
+  auto run = [&](const std::string& cmd) {
+    EXPECT_EQ(std::system((cmd + " > " + dir + "/log.txt 2>&1").c_str()), 0) << cmd << "\n" << wr::read_file(dir + "/log.txt");
+  };
+  run(std::string(WR_DATA_BIN) + " train-tokenizer --vocab-size 1024 --max-sentences 20000 --out " + dir + "/tok.model " + corpus);
+  run(std::string(WR_DATA_BIN) + " tokenize --tokenizer " + dir + "/tok.model --out " + dir + "/shards " + corpus);
+  run(std::string(WR_TRAIN_BIN) + " " + WR_SOURCE_DIR + "/configs/train/quickstart.json run.dir=" + dir + "/run data.dir=" +
+      dir + "/shards model.vocab_size=1024 schedule.steps=6 schedule.warmup_steps=2 eval.interval=0 checkpoint.interval=0");
+  run(std::string(WR_EVAL_BIN) + " --tasks arc_easy --limit 10 --data-dir " + wr::test::shared_path("datasets") + " --output " +
+      dir + "/results.csv " + dir + "/run/ckpt_00000006.pt");
+  const std::string csv = wr::read_file(dir + "/results.csv");
+  EXPECT_TRUE(contains(csv, ",6,arc_easy,acc,")) << csv;  // step 6 from the checkpoint's meta
+}
+
+}  // namespace
