@@ -18,6 +18,7 @@
 #include "model/common/error.h"
 #include "model/common/file.h"
 #include "model/common/torch_compat.h"
+#include "tasks/download.h"
 
 namespace {
 
@@ -38,6 +39,9 @@ const std::vector<wr::Option> kOptions = {
     {"--dtype", "T", "model dtype: f32 or bf16 (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
     {"--n", "N", "tasks show: documents to print", "3", ""},
+    {"--offline", "", "never download: use the data directory or fail naming the missing file", "", "WR_OFFLINE"},
+    {"--mirror", "URL", "fetch <URL>/<original host>/<original path> instead of the original URLs", "", "WR_MIRROR"},
+    {"--url-map", "JSON", "a JSON object {original URL: replacement URL} for single files", "", "WR_URL_MAP"},
     {"--samples", "A,B", "compare: per-sample logs of two runs for a paired significance test", "", ""},
     {"--help", "", "show this help", "", ""},
 };
@@ -46,6 +50,7 @@ const char* kSynopsis =
     "wr-eval --tasks T1,T2 [options] MODEL\n"
     "       wr-eval tasks list\n"
     "       wr-eval tasks show NAME [--n 3] [--data-dir DIR]\n"
+    "       wr-eval tasks download NAME... [--data-dir DIR] [--mirror URL] [--offline]\n"
     "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
     "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
 
@@ -70,6 +75,45 @@ void check_writable(const std::string& path) {
     wr::fail("cannot write output ", path, ": directory ", dir.string(), " does not exist or is not writable");
 }
 
+wr::DownloadOptions download_options(const wr::Args& args) {
+  wr::DownloadOptions o;
+  o.data_dir = data_dir(args);
+  o.offline = args.flag("--offline");
+  o.mirror = args.get("--mirror");
+  if (!args.get("--url-map").empty()) {
+    const std::string path = args.get("--url-map");
+    try {
+      o.url_map = nlohmann::json::parse(wr::read_file(path)).get<std::map<std::string, std::string>>();
+    } catch (const nlohmann::json::exception& e) {
+      wr::fail(path, ": expected a JSON object of URL -> URL: ", e.what());
+    }
+  }
+  if (isatty(STDERR_FILENO)) {
+    auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto last = std::make_shared<std::string>();
+    o.progress = [start, last](const std::string& label, int64_t done, int64_t total) {
+      if (*last != label) *start = std::chrono::steady_clock::now(), *last = label;
+      double s = std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count());
+      if (total > 0)
+        std::fprintf(stderr, "\r%-32s %8.1f / %.1f MB %6.1f MB/s ", label.c_str(), done / 1e6, total / 1e6, done / 1e6 / s);
+      else
+        std::fprintf(stderr, "\r%-32s %8.1f MB %6.1f MB/s ", label.c_str(), done / 1e6, done / 1e6 / s);
+    };
+  }
+  return o;
+}
+
+// Fetches whatever the tasks need and the data directory lacks (or names it, offline).
+void ensure_task_files(const std::vector<std::string>& names, const wr::Args& args) {
+  const auto opt = download_options(args);
+  for (const auto& name : names) {
+    for (const auto& path : wr::download_task(wr::load_task(name), opt)) {
+      if (opt.progress) std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "fetched %s\n", path.c_str());
+    }
+  }
+}
+
 void tasks_command(const wr::Args& args) {
   const auto& p = args.positional;
   if (p.size() == 2 && p[1] == "list") {
@@ -79,7 +123,22 @@ void tasks_command(const wr::Args& args) {
     }
     return;
   }
+  if (p.size() >= 3 && p[1] == "download") {
+    std::vector<std::string> names;
+    for (size_t i = 2; i < p.size(); ++i)
+      for (auto& n : split(p[i], ',')) names.push_back(n == "all" ? "" : n);
+    if (std::count(names.begin(), names.end(), "")) {  // "all": every task with files to fetch
+      names.clear();
+      for (const auto& n : wr::task_names())
+        if (wr::load_task(n).files[0].generated_by.empty()) names.push_back(n);
+    }
+    for (const auto& n : names) wr::load_task(n);  // unknown names fail before any download
+    ensure_task_files(names, args);
+    for (const auto& n : names) std::printf("%-20s %zu documents in %s\n", n.c_str(), wr::build_docs(wr::load_task(n), data_dir(args)).size(), data_dir(args).c_str());
+    return;
+  }
   if (p.size() == 3 && p[1] == "show") {
+    ensure_task_files({p[2]}, args);
     auto t = wr::load_task(p[2]);
     auto docs = wr::build_docs(t, data_dir(args), args.get_int("--n"));
     std::cout << t.name << ": " << t.description << "\nrules: " << t.harness << "\n";
@@ -91,7 +150,7 @@ void tasks_command(const wr::Args& args) {
     }
     return;
   }
-  wr::fail("usage: wr-eval tasks list | tasks show NAME");
+  wr::fail("usage: wr-eval tasks list | tasks show NAME | tasks download NAME...");
 }
 
 // A one-line progress bar on a terminal; silent otherwise.
@@ -116,6 +175,7 @@ int run(const wr::Args& args) {
   const std::string bos = args.get("--bos");
   if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
   for (const char* o : {"--output", "--json", "--log-samples"}) check_writable(args.get(o));
+  ensure_task_files(tasks, args);
 
   wr::set_threads(args.get_int("--threads"));
   auto loaded = wr::load_model(path, args.get("--format"));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "model/common/torch_compat.h"
 #include "model/init.h"
 #include "model/tokenizer.h"
+#include "tasks/download.h"
 #include "trainer/flops.h"
 #include "trainer/optimizer.h"
 #include "trainer/shards.h"
@@ -138,6 +140,17 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     fail("model.vocab_size ", c.model.vocab_size, " is smaller than the shards' tokenizer (", data_vocab, " pieces, ",
          c.data_dir, "/manifest.json); set model.vocab_size=", data_vocab);
 
+  // The evaluation tasks' files, fetched now (or named, with WR_OFFLINE=1) rather than after hours of training.
+  const std::string eval_data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
+  if (c.eval_interval > 0) {
+    DownloadOptions dl;
+    dl.data_dir = eval_data_dir;
+    dl.offline = std::getenv("WR_OFFLINE") && std::string(std::getenv("WR_OFFLINE")) == "1";
+    dl.mirror = std::getenv("WR_MIRROR") ? std::getenv("WR_MIRROR") : "";
+    for (const auto& t : c.eval_tasks)
+      for (const auto& path : download_task(load_task(t), dl)) log("fetched " + path);
+  }
+
   // Model and optimizer, then the checkpoint over them when resuming.
   Llama model(c.model);
   init_weights(model, c.init, c.seed);
@@ -209,7 +222,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     if (!c.eval_tasks.empty()) {
       EvalOptions eo;
       eo.tasks = c.eval_tasks;
-      eo.data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
+      eo.data_dir = eval_data_dir;
       eo.limit = c.eval_limit;
       eo.bos = c.eval_bos;
       for (auto& r : evaluate(model, tokenizer, eo)) {

@@ -1,0 +1,253 @@
+#include "tasks/download.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+#ifdef WR_WITH_CURL
+#include <curl/curl.h>
+#endif
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "model/common/error.h"
+#include "model/common/file.h"
+
+namespace wr {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t file_size_or_zero(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+// fsync path, rename it over dest, fsync dest's directory: the last step of every write into the cache.
+void commit(const std::string& path, const std::string& dest) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    if (fd >= 0) ::close(fd);
+    fail("cannot fsync ", path, ": ", std::strerror(errno));
+  }
+  ::close(fd);
+  fs::create_directories(fs::path(dest).parent_path());
+  if (::rename(path.c_str(), dest.c_str()) != 0) fail("cannot rename ", path, " to ", dest, ": ", std::strerror(errno));
+  int dfd = ::open(fs::path(dest).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string basename_of_url(const std::string& url) {
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  return path.substr(path.find_last_of('/') + 1);
+}
+
+#ifdef WR_WITH_CURL
+enum class Outcome { ok, retry, fatal };
+
+struct Transfer {
+  FILE* file = nullptr;
+  std::string part;
+  int64_t resumed_from = 0;  // bytes already in the part file
+  bool checked_status = false;
+  long status = 0;
+  CURL* curl = nullptr;
+  const DownloadOptions* opt = nullptr;
+  std::string label;
+};
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  if (!t->checked_status) {
+    t->checked_status = true;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
+    if (t->status >= 400) return 0;  // an error page is never written into the cache
+    if (t->status == 200 && t->resumed_from > 0) {  // the server ignored Range: start over
+      if (::ftruncate(fileno(t->file), 0) != 0 || std::fseek(t->file, 0, SEEK_SET) != 0) return 0;
+      t->resumed_from = 0;
+    }
+  }
+  return std::fwrite(data, size, n, t->file) * size;
+}
+
+int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->opt->progress) t->opt->progress(t->label, t->resumed_from + now, total > 0 ? t->resumed_from + total : -1);
+  return 0;
+}
+
+// One HTTP attempt that appends to the part file, asking for the rest when part of it is already there.
+Outcome attempt(const std::string& url, Transfer& t, std::string* why) {
+  t.resumed_from = file_size_or_zero(t.part);
+  t.checked_status = false;
+  t.status = 0;
+  t.file = std::fopen(t.part.c_str(), t.resumed_from > 0 ? "ab" : "wb");
+  if (!t.file) fail("cannot write ", t.part, ": ", std::strerror(errno));
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  t.curl = curl.get();
+  const std::string range = std::to_string(t.resumed_from) + "-";
+  curl_easy_setopt(t.curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(t.curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(t.curl, CURLOPT_USERAGENT, "wr/" WR_VERSION);
+  curl_easy_setopt(t.curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(t.curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(t.curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(t.curl, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(t.curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(t.curl, CURLOPT_CONNECTTIMEOUT, t.opt->connect_timeout_s);
+  curl_easy_setopt(t.curl, CURLOPT_TIMEOUT, t.opt->total_timeout_s);
+  curl_easy_setopt(t.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stall: under 1 byte/s for stall_timeout_s
+  curl_easy_setopt(t.curl, CURLOPT_LOW_SPEED_TIME, t.opt->stall_timeout_s);
+  if (t.resumed_from > 0) curl_easy_setopt(t.curl, CURLOPT_RANGE, range.c_str());
+  const CURLcode rc = curl_easy_perform(t.curl);
+  if (!t.checked_status) curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &t.status);
+  const bool write_failed = std::fclose(t.file) != 0;
+  t.file = nullptr;
+  if (write_failed) fail("cannot write ", t.part, ": ", std::strerror(errno));
+  if (t.status == 416 && t.resumed_from > 0) return Outcome::ok;  // the part file already holds the whole body
+  if (t.status >= 400) {
+    *why = "HTTP " + std::to_string(t.status);
+    return t.status >= 500 || t.status == 429 || t.status == 408 ? Outcome::retry : Outcome::fatal;
+  }
+  if (rc == CURLE_OK) return Outcome::ok;
+  *why = curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_PARTIAL_FILE: case CURLE_RECV_ERROR: case CURLE_SEND_ERROR: case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+      return Outcome::retry;
+    default:
+      return Outcome::fatal;
+  }
+}
+#endif
+
+}  // namespace
+
+std::string effective_url(const std::string& url, const DownloadOptions& opt) {
+  if (auto it = opt.url_map.find(url); it != opt.url_map.end()) return it->second;
+  if (opt.mirror.empty()) return url;
+  const size_t scheme = url.find("://");
+  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);  // host/path
+  std::string mirror = opt.mirror;
+  while (!mirror.empty() && mirror.back() == '/') mirror.pop_back();
+  return mirror + "/" + rest;
+}
+
+void download_file(const std::string& url, const std::string& dest, const std::string& sha256, const DownloadOptions& opt) {
+  const std::string fetched = effective_url(url, opt);
+  if (opt.offline) fail("offline: ", dest, " is missing (it comes from ", fetched, ")");
+#ifdef WR_WITH_CURL
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  if (!curl_ready) fail("libcurl failed to initialise");
+  const std::string partial_dir = opt.data_dir + "/.partial";
+  fs::create_directories(partial_dir);
+  Transfer t;
+  t.opt = &opt;
+  t.label = fs::path(dest).filename().string();
+  // Named after the URL and the destination, so an interrupted download resumes on the next run.
+  t.part = partial_dir + "/" + t.label + "." + sha256_hex(fetched + "\n" + dest).substr(0, 12) + ".part";
+  std::string why;
+  for (int i = 0;; ++i) {
+    Outcome o = attempt(fetched, t, &why);
+    if (o == Outcome::ok) break;
+    if (o == Outcome::fatal) {
+      if (t.status >= 400) fs::remove(t.part);
+      fail(fetched, ": ", why);
+    }
+    if (i >= opt.retries) fail(fetched, ": ", why, " (gave up after ", i + 1, " attempts; the partial download is kept for resuming)");
+    std::this_thread::sleep_for(std::chrono::duration<double>(opt.backoff_s * std::pow(2.0, i)));
+  }
+  const std::string actual = sha256_file(t.part);
+  if (!sha256.empty() && actual != sha256) {
+    fs::remove(t.part);
+    fail(fetched, ": sha256 mismatch: expected ", sha256, ", got ", actual, "; nothing was cached");
+  }
+  commit(t.part, dest);
+#else
+  (void)sha256;
+  fail(dest, " is missing and this build has no downloader (configured with WR_WITH_CURL=OFF); fetch ", fetched);
+#endif
+}
+
+void extract_zip_member(const std::string& zip_path, const std::string& member, const std::string& dest) {
+  int err = 0;
+  std::unique_ptr<zip_t, int (*)(zip_t*)> zip(zip_open(zip_path.c_str(), ZIP_RDONLY, &err), zip_close);
+  if (!zip) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, err);
+    std::string msg = zip_error_strerror(&e);
+    zip_error_fini(&e);
+    fail(zip_path, ": not a readable zip: ", msg);
+  }
+  std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> in(zip_fopen(zip.get(), member.c_str(), 0), zip_fclose);
+  if (!in) fail(zip_path, ": no member '", member, "'");
+  AtomicFile out(dest);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    zip_int64_t n = zip_fread(in.get(), buf.data(), buf.size());
+    if (n < 0) fail(zip_path, ": cannot read member '", member, "': ", zip_file_strerror(in.get()));
+    if (n == 0) break;
+    out.write(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  out.commit();
+}
+
+std::vector<std::string> download_task(const TaskDef& task, const DownloadOptions& opt) {
+  std::vector<std::string> fetched;
+  for (const auto& f : task.files) {
+    const std::string dest = opt.data_dir + "/" + f.path;
+    if (file_exists(dest)) {
+      if (f.sha256.empty()) continue;
+      const std::string actual = sha256_file(dest);
+      if (actual == f.sha256) continue;
+      if (opt.offline) fail("offline: ", dest, " has sha256 ", actual, ", expected ", f.sha256, " (", task.source, ")");
+      fs::remove(dest);  // a stale or damaged copy is fetched again
+    }
+    if (!f.generated_by.empty())
+      fail(dest, " is missing; task ", task.name, " makes it locally: ", f.generated_by);
+    if (opt.offline)
+      fail("offline: ", dest, " is missing (task ", task.name, ": ", effective_url(f.url, opt),
+           f.zip_member.empty() ? "" : ", member " + f.zip_member, ")");
+    fs::create_directories(fs::path(dest).parent_path());
+    if (f.zip_member.empty()) {
+      download_file(f.url, dest, f.sha256, opt);
+    } else {
+      // The zip is kept, so the task's other members (and other tasks' members) come from the same download.
+      const std::string archive = opt.data_dir + "/.archives/" + basename_of_url(f.url);
+      if (!file_exists(archive)) {
+        fs::create_directories(opt.data_dir + "/.archives");
+        download_file(f.url, archive, "", opt);
+      }
+      const std::string tmp = dest + ".unzipped";
+      try {
+        extract_zip_member(archive, f.zip_member, tmp);
+      } catch (const Error&) {
+        fs::remove(tmp);
+        throw;
+      }
+      const std::string actual = sha256_file(tmp);
+      if (!f.sha256.empty() && actual != f.sha256) {
+        fs::remove(tmp);
+        fail(effective_url(f.url, opt), " member ", f.zip_member, ": sha256 mismatch: expected ", f.sha256, ", got ", actual,
+             "; nothing was cached (delete ", archive, " to fetch the zip again)");
+      }
+      commit(tmp, dest);
+    }
+    fetched.push_back(dest);
+  }
+  return fetched;
+}
+
+}  // namespace wr
