@@ -92,4 +92,19 @@ Doc preprocess_lambada(const nlohmann::json& doc) {
   return d;
 }
 
+Doc preprocess_copa(const nlohmann::json& doc, const std::string& delimiter) {
+  const std::string question = field(doc, "question");
+  if (question != "cause" && question != "effect") fail("'question' is '", question, "', expected \"cause\" or \"effect\"");
+  const std::string premise = python_strip(field(doc, "premise"));
+  if (premise.empty()) fail("'premise' is empty");
+  // Python's [:-1] drops one code point; premises end in an ASCII period.
+  const std::string context = premise.substr(0, premise.size() - 1) + (question == "cause" ? " because" : " therefore");
+  Doc d;
+  for (const char* key : {"choice1", "choice2"}) {
+    d.choices.push_back(field(doc, key));
+    d.requests.push_back({context, delimiter + d.choices.back()});
+  }
+  return d;
+}
+
 }  // namespace wr

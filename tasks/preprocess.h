@@ -24,6 +24,11 @@ Doc preprocess_winogrande(const nlohmann::json& doc, const std::string& delimite
 // LAMBADA: context = all but the last space-separated word, continuation = " " + last word.
 Doc preprocess_lambada(const nlohmann::json& doc);
 
+// COPA (lm-eval super_glue/copa, v0.4 default.yaml + utils.py): context = premise.strip() without its last
+// character (the period) + " because" (question "cause") or " therefore" ("effect"); choices choice1, choice2
+// as written. (lm-eval v0.3 lower-cased each choice's first letter; v0.4's doc_to_choice no longer does.)
+Doc preprocess_copa(const nlohmann::json& doc, const std::string& delimiter);
+
 std::string python_strip(const std::string& s);
 std::string python_lstrip(const std::string& s);
 

@@ -26,7 +26,8 @@ const std::set<std::string> kKnownKeys = {
     "task", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
     "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list"};
 
-// Values at a dotted path; "*" maps over an array ("question.choices.*.text").
+// Values at a dotted path; "*" maps over an array ("question.choices.*.text"), a number indexes one
+// ("question.choices.0.text").
 void collect(const nlohmann::json& node, const std::vector<std::string>& parts, size_t i,
              std::vector<const nlohmann::json*>& out) {
   if (i == parts.size()) {
@@ -36,6 +37,12 @@ void collect(const nlohmann::json& node, const std::vector<std::string>& parts, 
   if (parts[i] == "*") {
     if (!node.is_array()) fail("'", parts[i - 1], "' is not a list");
     for (const auto& x : node) collect(x, parts, i + 1, out);
+    return;
+  }
+  if (node.is_array() && !parts[i].empty() && parts[i].find_first_not_of("0123456789") == std::string::npos) {
+    const size_t k = std::stoul(parts[i]);
+    if (k >= node.size()) fail("'", i ? parts[i - 1] : "", "' has ", node.size(), " items, no item ", k);
+    collect(node[k], parts, i + 1, out);
     return;
   }
   if (!node.is_object() || !node.contains(parts[i])) fail("missing field '", parts[i], "'");
@@ -242,6 +249,7 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
       if (preprocess == "hellaswag") d = preprocess_hellaswag(doc, delimiter);
       else if (preprocess == "winogrande") d = preprocess_winogrande(doc, delimiter);
       else if (preprocess == "lambada") d = preprocess_lambada(doc);
+      else if (preprocess == "copa") d = preprocess_copa(doc, delimiter);
       else if (!preprocess.empty()) fail(task.source, ": unknown preprocess '", preprocess, "'");
       else {
         const std::string context = render(j.at("doc_to_text").get<std::string>(), doc);

@@ -214,3 +214,42 @@ TEST_F(Malformed, RandomizedCorruptionNeverCrashes) {
 }
 
 }  // namespace
+
+// ---- tasks whose files are not in ../shared: the first items of the original files, written out ----
+
+TEST(Fixtures, CopaConnectorAndChoices) {
+  const std::string dir = wr::test::temp_dir();
+  write(dir + "/copa/val.jsonl",
+        R"({"premise": "The man turned on the faucet.", "choice1": "The toilet filled with water.", "choice2": "Water flowed from the spout.", "question": "effect", "idx": 0, "label": 1})"
+        "\n"
+        R"({"premise": "The girl found a bug in her cereal. ", "choice1": "She poured milk in the bowl.", "choice2": "She lost her appetite.", "question": "effect", "idx": 1, "label": 1})"
+        "\n"
+        R"({"premise": "My body cast a shadow over the grass.", "choice1": "The sun was rising.", "choice2": "The grass was cut.", "question": "cause", "idx": 2, "label": 0})"
+        "\n");
+  auto docs = wr::build_docs(wr::load_task("copa"), dir);
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(docs[0].requests[0].context, "The man turned on the faucet therefore");
+  EXPECT_EQ(docs[0].requests[1].continuation, " Water flowed from the spout.");
+  EXPECT_EQ(docs[0].gold, 1);
+  EXPECT_EQ(docs[1].requests[0].context, "The girl found a bug in her cereal therefore");  // strip, then drop the period
+  EXPECT_EQ(docs[2].requests[0].context, "My body cast a shadow over the grass because");
+  EXPECT_EQ(docs[2].gold, 0);
+  write(dir + "/copa/val.jsonl", R"({"premise": "x.", "choice1": "a", "choice2": "b", "question": "why", "label": 0})" "\n");
+  auto e = error_of([&] { wr::build_docs(wr::load_task("copa"), dir); });
+  EXPECT_TRUE(contains(e, "val.jsonl") && contains(e, "cause")) << e;
+}
+
+TEST(Fixtures, CommonsenseQaLettersInThePrompt) {
+  const std::string dir = wr::test::temp_dir();
+  write(dir + "/commonsense_qa/dev_rand_split.jsonl",
+        R"({"answerKey": "A", "id": "1afa02df02c908a558b4036e80242fac", "question": {"question_concept": "revolving door", "choices": [{"label": "A", "text": "bank"}, {"label": "B", "text": "library"}, {"label": "C", "text": "department store"}, {"label": "D", "text": "mall"}, {"label": "E", "text": "new york"}], "stem": "A revolving door is convenient for two direction travel, but it also serves as a security measure at a what?"}})"
+        "\n");
+  auto docs = wr::build_docs(wr::load_task("commonsense_qa"), dir);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].requests[0].context,
+            "Question: A revolving door is convenient for two direction travel, but it also serves as a security measure at a what?\n"
+            "A. bank\nB. library\nC. department store\nD. mall\nE. new york\nAnswer:");
+  ASSERT_EQ(docs[0].requests.size(), 5u);
+  EXPECT_EQ(docs[0].requests[4].continuation, " E");
+  EXPECT_EQ(docs[0].gold, 0);
+}
