@@ -14,6 +14,8 @@ int argmax(const std::vector<double>& v) {
   return best;
 }
 
+}  // namespace
+
 MetricValue mean_with_stderr(const std::string& name, const std::vector<double>& xs) {
   MetricValue m{name, 0, -1};
   if (xs.empty()) return m;
@@ -27,7 +29,31 @@ MetricValue mean_with_stderr(const std::string& name, const std::vector<double>&
   return m;
 }
 
-}  // namespace
+std::string normalize_answer(const std::string& s) {
+  static const std::string punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";  // Python's string.punctuation
+  std::string out;
+  for (char c : s) {
+    if (punctuation.find(c) != std::string::npos) continue;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+bool exact_match_any(const std::string& prediction, const std::vector<std::string>& answers) {
+  const std::string p = normalize_answer(prediction);
+  for (const auto& a : answers)
+    if (normalize_answer(a) == p) return true;
+  return false;
+}
+
+std::string cut_generation(const std::string& text, const std::vector<std::string>& until) {
+  size_t end = text.size();
+  for (const auto& u : until)
+    if (!u.empty()) end = std::min(end, text.find(u));
+  const std::string kept = text.substr(0, end);
+  const size_t start = kept.find_first_not_of(" \t\n\r\f\v");
+  return start == std::string::npos ? "" : kept.substr(start);
+}
 
 size_t utf8_length(const std::string& s) {
   size_t n = 0;

@@ -25,6 +25,15 @@ struct DocOutcome {
 };
 
 size_t utf8_length(const std::string& s);
+MetricValue mean_with_stderr(const std::string& name, const std::vector<double>& values);
+
+// Generative tasks (TriviaQA), as lm-eval scores them: the generation is cut at the first stop string and
+// its leading whitespace removed (filter remove_whitespace); exact_match with ignore_case and
+// ignore_punctuation lower-cases (ASCII) and deletes Python's string.punctuation from both sides, and a
+// generation counts when it matches any of the answers.
+std::string cut_generation(const std::string& text, const std::vector<std::string>& until);
+std::string normalize_answer(const std::string& s);
+bool exact_match_any(const std::string& prediction, const std::vector<std::string>& answers);
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
                                          const std::vector<std::vector<RequestScore>>& scores,
                                          std::vector<DocOutcome>* outcomes = nullptr);

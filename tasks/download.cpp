@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #endif
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -133,7 +134,59 @@ Outcome attempt(const std::string& url, Transfer& t, std::string* why) {
 }
 #endif
 
+std::string percent_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else out += '%', out += hex[c >> 4], out += hex[c & 15];
+  }
+  return out;
+}
+
 }  // namespace
+
+void download_rows(const TaskFile& f, const std::string& dest, const DownloadOptions& opt) {
+  const auto& spec = f.datasets_server;
+  const int64_t expected = spec.at("rows").get<int64_t>(), page = 100;
+  const std::string query = f.url + "?dataset=" + percent_encode(spec.at("dataset").get<std::string>()) +
+                            "&config=" + percent_encode(spec.at("config").get<std::string>()) +
+                            "&split=" + percent_encode(spec.at("split").get<std::string>());
+  const std::string page_file = opt.data_dir + "/.partial/" + fs::path(dest).filename().string() + ".page";
+  std::string out;
+  for (int64_t offset = 0; offset < expected; offset += page) {
+    const std::string url = query + "&offset=" + std::to_string(offset) + "&length=" + std::to_string(page);
+    fs::create_directories(opt.data_dir + "/.partial");
+    download_file(url, page_file, "", opt);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(page_file));
+    } catch (const nlohmann::json::exception& e) {
+      fs::remove(page_file);
+      fail(effective_url(url, opt), ": not a datasets-server rows page: ", e.what());
+    }
+    fs::remove(page_file);
+    const auto where = effective_url(url, opt);
+    if (!j.contains("rows") || !j["rows"].is_array() || !j.contains("num_rows_total"))
+      fail(where, ": expected {\"rows\": [...], \"num_rows_total\": N}");
+    if (j["num_rows_total"].get<int64_t>() != expected)
+      fail(where, ": num_rows_total is ", j["num_rows_total"].get<int64_t>(), ", the task expects ", expected);
+    const int64_t want = std::min(page, expected - offset);
+    if (static_cast<int64_t>(j["rows"].size()) != want) fail(where, ": ", j["rows"].size(), " rows, expected ", want);
+    for (size_t k = 0; k < j["rows"].size(); ++k) {
+      const auto& r = j["rows"][k];
+      if (r.value("row_idx", int64_t{-1}) != offset + static_cast<int64_t>(k) || !r.contains("row"))
+        fail(where, ": row ", k, " is not row_idx ", offset + static_cast<int64_t>(k));
+      if (r.contains("truncated_cells") && !r["truncated_cells"].empty())
+        fail(where, ": row ", offset + static_cast<int64_t>(k), " has truncated cells");
+      out += r["row"].dump() + "\n";
+    }
+    if (opt.progress) opt.progress(fs::path(dest).filename().string(), offset + want, expected);
+  }
+  // Complete: the file and, beside it, its own sha256 (no upstream file to pin), checked on later runs.
+  write_file_atomic(dest, out);
+  write_file_atomic(dest + ".sha256", sha256_hex(out) + "\n");
+}
 
 std::string effective_url(const std::string& url, const DownloadOptions& opt) {
   if (auto it = opt.url_map.find(url); it != opt.url_map.end()) return it->second;
@@ -209,10 +262,12 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
   for (const auto& f : task.files) {
     const std::string dest = opt.data_dir + "/" + f.path;
     if (file_exists(dest)) {
-      if (f.sha256.empty()) continue;
+      std::string want = f.sha256;  // pinned, or recorded when a datasets-server download completed
+      if (want.empty() && file_exists(dest + ".sha256")) want = read_file(dest + ".sha256").substr(0, 64);
+      if (want.empty()) continue;
       const std::string actual = sha256_file(dest);
-      if (actual == f.sha256) continue;
-      if (opt.offline) fail("offline: ", dest, " has sha256 ", actual, ", expected ", f.sha256, " (", task.source, ")");
+      if (actual == want) continue;
+      if (opt.offline) fail("offline: ", dest, " has sha256 ", actual, ", expected ", want, " (", task.source, ")");
       fs::remove(dest);  // a stale or damaged copy is fetched again
     }
     if (!f.generated_by.empty())
@@ -221,7 +276,9 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
       fail("offline: ", dest, " is missing (task ", task.name, ": ", effective_url(f.url, opt),
            f.zip_member.empty() ? "" : ", member " + f.zip_member, ")");
     fs::create_directories(fs::path(dest).parent_path());
-    if (f.zip_member.empty()) {
+    if (!f.datasets_server.is_null()) {
+      download_rows(f, dest, opt);
+    } else if (f.zip_member.empty()) {
       download_file(f.url, dest, f.sha256, opt);
     } else {
       // The zip is kept, so the task's other members (and other tasks' members) come from the same download.

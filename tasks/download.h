@@ -41,6 +41,10 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
 // not empty, checks it. Exposed for the tests' fault injection.
 void download_file(const std::string& url, const std::string& dest, const std::string& sha256, const DownloadOptions& opt);
 
+// Reads a datasets-server split page by page into one JSONL file of rows at dest, checking num_rows_total,
+// row indexes and truncation, and records the file's sha256 beside it (dest.sha256).
+void download_rows(const TaskFile& f, const std::string& dest, const DownloadOptions& opt);
+
 // Extracts member of the zip at zip_path to dest (atomically).
 void extract_zip_member(const std::string& zip_path, const std::string& member, const std::string& dest);
 

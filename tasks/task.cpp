@@ -24,7 +24,8 @@ namespace {
 
 const std::set<std::string> kKnownKeys = {
     "task", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
-    "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list"};
+    "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list", "output_type",
+    "generation_kwargs", "doc_to_answers"};
 
 // Values at a dotted path; "*" maps over an array ("question.choices.*.text"), a number indexes one
 // ("question.choices.0.text").
@@ -201,9 +202,24 @@ TaskDef load_task(const std::string& name) {
         tf.zip_member = f.value("zip_member", "");
         if (f.contains("sha256") && !f["sha256"].is_null()) tf.sha256 = f["sha256"].get<std::string>();
         if (f.contains("size") && !f["size"].is_null()) tf.size = f["size"].get<int64_t>();
+        if (f.contains("datasets_server")) {
+          tf.datasets_server = f["datasets_server"];
+          for (const char* k : {"dataset", "config", "split", "rows"})
+            if (!tf.datasets_server.contains(k)) fail(t.source, ": datasets_server of ", tf.path, " lacks '", k, "'");
+        }
         t.files.push_back(tf);
       }
       if (t.files.empty()) fail(t.source, ": 'files' is empty");
+      const std::string output_type = t.json.value("output_type", "multiple_choice");
+      if (output_type == "generate_until") {
+        t.generative = true;
+        const auto& g = t.json.at("generation_kwargs");
+        t.until = g.at("until").get<std::vector<std::string>>();
+        t.max_gen_toks = g.value("max_gen_toks", int64_t{256});
+        if (!t.json.contains("doc_to_answers")) fail(t.source, ": generate_until needs 'doc_to_answers'");
+      } else if (output_type != "multiple_choice") {
+        fail(t.source, ": output_type '", output_type, "', expected multiple_choice or generate_until");
+      }
     } catch (const nlohmann::json::exception& e) {
       fail(t.source, ": ", e.what());
     }
@@ -251,7 +267,11 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
       else if (preprocess == "lambada") d = preprocess_lambada(doc);
       else if (preprocess == "copa") d = preprocess_copa(doc, delimiter);
       else if (!preprocess.empty()) fail(task.source, ": unknown preprocess '", preprocess, "'");
-      else {
+      else if (task.generative) {
+        d.choices = values_at(doc, j.at("doc_to_answers").get<std::string>());
+        if (d.choices.empty()) fail("no answers at '", j.at("doc_to_answers").get<std::string>(), "'");
+        d.requests.push_back({render(j.at("doc_to_text").get<std::string>(), doc), ""});
+      } else {
         const std::string context = render(j.at("doc_to_text").get<std::string>(), doc);
         const auto& choice_spec = j.at("doc_to_choice");
         if (choice_spec.is_string()) d.choices = values_at(doc, choice_spec.get<std::string>());

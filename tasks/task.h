@@ -16,6 +16,9 @@ struct TaskFile {
   std::string path;        // relative to the data directory, e.g. "arc/ARC-Easy-Test.jsonl"
   std::string url;         // the original file (or the zip holding it)
   std::string generated_by;  // instead of a url: the command that makes the file (synthetic tasks)
+  // Where no small original file exists: the Hugging Face datasets-server rows API at `url`, read in pages
+  // ({"dataset", "config", "split", "rows"}: rows is the expected num_rows_total); null otherwise.
+  nlohmann::json datasets_server;
   std::string zip_member;  // the member to extract when url is a zip
   std::string sha256;      // of the file at path; empty when not pinned
   int64_t size = -1;
@@ -28,6 +31,10 @@ struct TaskDef {
   std::vector<std::string> metrics;  // acc, acc_norm, perplexity
   nlohmann::json json;               // the whole definition
   std::string source;                // "tasks/defs/<name>.json", for error messages
+  // generate_until tasks (TriviaQA): greedy generation until one of `until`, scored by exact match.
+  bool generative = false;
+  std::vector<std::string> until;
+  int64_t max_gen_toks = 256;
 };
 
 // One scoring request: log P(continuation | context).
@@ -38,7 +45,8 @@ struct Request {
 struct Doc {
   int64_t id = 0;                    // position in the eval split
   std::vector<Request> requests;     // one per choice (a single one for loglikelihood tasks such as LAMBADA)
-  std::vector<std::string> choices;  // choice strings, for acc_norm's length normalisation
+  std::vector<std::string> choices;  // choice strings, for acc_norm's length normalisation; for generative
+                                     // tasks the accepted answers (one request with an empty continuation)
   int gold = -1;                     // index of the correct choice; -1 when the task has none
 };
 

@@ -192,4 +192,40 @@ TEST(Download, DamagedZipAndMissingMemberAreNamed) {
   EXPECT_FALSE(fs::exists(dir + "/b.txt"));
 }
 
+// TriviaQA has no small original file: the datasets-server rows API, paged, checked, cached as one file.
+TEST(Download, DatasetsServerPagesBecomeOneCheckedFile) {
+  const std::string dir = wr::test::temp_dir();
+  wr::test::HttpServer server;
+  wr::TaskFile f;
+  f.path = "triviaqa/rows.jsonl";
+  f.url = "https://datasets-server.huggingface.co/rows";
+  f.datasets_server = {{"dataset", "mandarjoshi/trivia_qa"}, {"config", "rc.nocontext"}, {"split", "validation"}, {"rows", 250}};
+  std::string expected;
+  auto page = [&](int64_t offset, int64_t n, int64_t total) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (int64_t i = offset; i < offset + n; ++i) {
+      nlohmann::json row = {{"question", "Q" + std::to_string(i)}, {"answer", {{"aliases", {"A" + std::to_string(i)}}}}};
+      rows.push_back({{"row_idx", i}, {"row", row}, {"truncated_cells", nlohmann::json::array()}});
+    }
+    return nlohmann::json({{"rows", rows}, {"num_rows_total", total}, {"partial", false}}).dump();
+  };
+  for (int64_t i = 0; i < 250; ++i)
+    expected += nlohmann::json({{"question", "Q" + std::to_string(i)}, {"answer", {{"aliases", {"A" + std::to_string(i)}}}}}).dump() + "\n";
+  const std::string base = "/datasets-server.huggingface.co/rows?dataset=mandarjoshi%2Ftrivia_qa&config=rc.nocontext&split=validation";
+  for (int64_t off : {0, 100, 200}) server.route(base + "&offset=" + std::to_string(off) + "&length=100", {page(off, std::min<int64_t>(100, 250 - off), 250)});
+  const std::string dest = dir + "/" + f.path;
+  std::filesystem::create_directories(std::filesystem::path(dest).parent_path());
+  wr::download_rows(f, dest, options(dir, server));
+  EXPECT_EQ(wr::read_file(dest), expected);
+  EXPECT_EQ(wr::read_file(dest + ".sha256"), wr::sha256_hex(expected) + "\n");
+  EXPECT_TRUE(cache_is_clean(dir));
+
+  // A server whose total disagrees with the task's count is an error naming the page; nothing is cached.
+  const std::string dest2 = dir + "/other.jsonl";
+  server.route(base + "&offset=0&length=100", {page(0, 100, 17944)});
+  auto e = error_of([&] { wr::download_rows(f, dest2, options(dir, server)); });
+  EXPECT_TRUE(contains(e, "num_rows_total is 17944") && contains(e, "offset=0")) << e;
+  EXPECT_FALSE(std::filesystem::exists(dest2));
+}
+
 }  // namespace
