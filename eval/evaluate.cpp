@@ -1,6 +1,9 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 
 #include "model/common/error.h"
 #include "model/generate.h"
@@ -45,7 +48,78 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
   res.metrics.push_back(mean_with_stderr("exact_match", em));
 }
 
+// One task: documents -> requests -> scores (or generations) -> metrics.
+TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::string& name) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TaskResult res;
+  res.task = load_task(name);
+  auto docs = build_docs(res.task, opt.data_dir.empty() ? default_data_dir() : opt.data_dir, opt.limit);
+  res.n_docs = docs.size();
+  if (res.task.generative) {
+    generate_task(model, tok, opt, docs, res);
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return res;
+  }
+  std::vector<std::vector<TokenizedRequest>> reqs(docs.size());
+  for (size_t d = 0; d < docs.size(); ++d)
+    for (const auto& r : docs[d].requests) {
+      try {
+        reqs[d].push_back(tokenize_request(tok, r, opt.bos));
+      } catch (const Error& e) {
+        fail(name, " document ", docs[d].id, ": ", e.what());
+      }
+      res.tokens_scored += reqs[d].back().continuation.size();
+    }
+  auto scores = score_requests(model, reqs, opt.score);
+  std::vector<DocOutcome> outcomes;
+  res.metrics = compute_metrics(res.task, docs, scores, &outcomes);
+  if (opt.log_samples)
+    for (size_t d = 0; d < docs.size(); ++d)
+      for (size_t r = 0; r < docs[d].requests.size(); ++r)
+        res.samples.push_back({{"task", name},
+                               {"doc_id", docs[d].id},
+                               {"request", r},
+                               {"context", docs[d].requests[r].context},
+                               {"continuation", docs[d].requests[r].continuation},
+                               {"context_tokens", reqs[d][r].context},
+                               {"continuation_tokens", reqs[d][r].continuation},
+                               {"ll", scores[d][r].logprob},
+                               {"is_greedy", scores[d][r].is_greedy},
+                               {"pred", outcomes[d].pred},
+                               {"pred_norm", outcomes[d].pred_norm},
+                               {"gold", docs[d].gold}});
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
 }  // namespace
+
+std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subs) {
+  std::map<std::string, std::pair<double, int64_t>> correct;  // category ("" for all) -> (correct, documents)
+  for (const auto& r : subs) {
+    for (const auto& m : r.metrics) {
+      if (m.name != "acc") continue;
+      for (const std::string& key : {group.category_of.at(r.task.name), std::string()}) {
+        correct[key].first += m.value * static_cast<double>(r.n_docs);
+        correct[key].second += r.n_docs;
+      }
+    }
+  }
+  std::vector<TaskResult> out;
+  for (const auto& [category, cn] : correct) {
+    TaskResult g;
+    g.task = group;
+    g.task.name = category.empty() ? group.name : group.name + "_" + category;
+    g.n_docs = cn.second;
+    const double p = cn.first / static_cast<double>(std::max<int64_t>(cn.second, 1));
+    g.metrics.push_back({"acc", p, cn.second > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(cn.second - 1)) : -1});
+    for (const auto& r : subs)
+      if (category.empty() || group.category_of.at(r.task.name) == category) g.seconds += r.seconds, g.tokens_scored += r.tokens_scored;
+    out.push_back(std::move(g));
+  }
+  std::rotate(out.begin(), out.begin() + 1, out.end());  // the overall mean ("" sorts first) goes last
+  return out;
+}
 
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt) {
   if (tok.vocab_size() > model->config.vocab_size)
@@ -54,47 +128,16 @@ std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalO
   model->eval();
   std::vector<TaskResult> results;
   for (const auto& name : opt.tasks) {
-    const auto t0 = std::chrono::steady_clock::now();
-    TaskResult res;
-    res.task = load_task(name);
-    auto docs = build_docs(res.task, opt.data_dir.empty() ? default_data_dir() : opt.data_dir, opt.limit);
-    res.n_docs = docs.size();
-    if (res.task.generative) {
-      generate_task(model, tok, opt, docs, res);
-      res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      results.push_back(std::move(res));
+    const TaskDef task = load_task(name);
+    if (task.subtasks.empty()) {
+      results.push_back(evaluate_task(model, tok, opt, name));
       continue;
     }
-    std::vector<std::vector<TokenizedRequest>> reqs(docs.size());
-    for (size_t d = 0; d < docs.size(); ++d)
-      for (const auto& r : docs[d].requests) {
-        try {
-          reqs[d].push_back(tokenize_request(tok, r, opt.bos));
-        } catch (const Error& e) {
-          fail(name, " document ", docs[d].id, ": ", e.what());
-        }
-        res.tokens_scored += reqs[d].back().continuation.size();
-      }
-    auto scores = score_requests(model, reqs, opt.score);
-    std::vector<DocOutcome> outcomes;
-    res.metrics = compute_metrics(res.task, docs, scores, &outcomes);
-    if (opt.log_samples)
-      for (size_t d = 0; d < docs.size(); ++d)
-        for (size_t r = 0; r < docs[d].requests.size(); ++r)
-          res.samples.push_back({{"task", name},
-                                 {"doc_id", docs[d].id},
-                                 {"request", r},
-                                 {"context", docs[d].requests[r].context},
-                                 {"continuation", docs[d].requests[r].continuation},
-                                 {"context_tokens", reqs[d][r].context},
-                                 {"continuation_tokens", reqs[d][r].continuation},
-                                 {"ll", scores[d][r].logprob},
-                                 {"is_greedy", scores[d][r].is_greedy},
-                                 {"pred", outcomes[d].pred},
-                                 {"pred_norm", outcomes[d].pred_norm},
-                                 {"gold", docs[d].gold}});
-    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    results.push_back(std::move(res));
+    std::vector<TaskResult> subs;
+    for (const auto& sub : task.subtasks) subs.push_back(evaluate_task(model, tok, opt, sub));
+    auto groups = group_results(task, subs);
+    results.insert(results.end(), subs.begin(), subs.end());
+    results.insert(results.end(), groups.begin(), groups.end());
   }
   if (was_training) model->train();
   return results;

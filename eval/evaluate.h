@@ -30,6 +30,11 @@ struct TaskResult {
   int64_t tokens_scored = 0;            // continuation tokens
 };
 
+// A group (MMLU) expands to its subtasks' results followed by group_results.
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
+
+// acc per category and over the whole group, as means over documents (lm-eval's weight_by_size), the stderr
+// from the pooled 0/1 outcomes; categories in name order, the whole group ("mmlu") last.
+std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subtasks);
 
 }  // namespace wr

@@ -148,13 +148,14 @@ std::string percent_encode(const std::string& s) {
 
 void download_rows(const TaskFile& f, const std::string& dest, const DownloadOptions& opt) {
   const auto& spec = f.datasets_server;
-  const int64_t expected = spec.at("rows").get<int64_t>(), page = 100;
+  const int64_t page = 100;
+  int64_t expected = spec.at("rows").is_null() ? -1 : spec.at("rows").get<int64_t>();  // null: the first page says
   const std::string query = f.url + "?dataset=" + percent_encode(spec.at("dataset").get<std::string>()) +
                             "&config=" + percent_encode(spec.at("config").get<std::string>()) +
                             "&split=" + percent_encode(spec.at("split").get<std::string>());
   const std::string page_file = opt.data_dir + "/.partial/" + fs::path(dest).filename().string() + ".page";
   std::string out;
-  for (int64_t offset = 0; offset < expected; offset += page) {
+  for (int64_t offset = 0; expected < 0 || offset < expected; offset += page) {
     const std::string url = query + "&offset=" + std::to_string(offset) + "&length=" + std::to_string(page);
     fs::create_directories(opt.data_dir + "/.partial");
     download_file(url, page_file, "", opt);
@@ -169,6 +170,7 @@ void download_rows(const TaskFile& f, const std::string& dest, const DownloadOpt
     const auto where = effective_url(url, opt);
     if (!j.contains("rows") || !j["rows"].is_array() || !j.contains("num_rows_total"))
       fail(where, ": expected {\"rows\": [...], \"num_rows_total\": N}");
+    if (expected < 0) expected = j["num_rows_total"].get<int64_t>();
     if (j["num_rows_total"].get<int64_t>() != expected)
       fail(where, ": num_rows_total is ", j["num_rows_total"].get<int64_t>(), ", the task expects ", expected);
     const int64_t want = std::min(page, expected - offset);
@@ -259,6 +261,8 @@ void extract_zip_member(const std::string& zip_path, const std::string& member, 
 
 std::vector<std::string> download_task(const TaskDef& task, const DownloadOptions& opt) {
   std::vector<std::string> fetched;
+  for (const auto& sub : task.subtasks)
+    for (auto& path : download_task(load_task(sub), opt)) fetched.push_back(std::move(path));
   for (const auto& f : task.files) {
     const std::string dest = opt.data_dir + "/" + f.path;
     if (file_exists(dest)) {

@@ -1,5 +1,6 @@
 #include "tasks/task.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -25,7 +26,7 @@ namespace {
 const std::set<std::string> kKnownKeys = {
     "task", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
     "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list", "output_type",
-    "generation_kwargs", "doc_to_answers"};
+    "generation_kwargs", "doc_to_answers", "subtasks", "subtask_template"};
 
 // Values at a dotted path; "*" maps over an array ("question.choices.*.text"), a number indexes one
 // ("question.choices.0.text").
@@ -177,53 +178,84 @@ std::vector<std::string> task_names() {
   return names;
 }
 
+namespace {
+
+TaskDef task_from_json(const nlohmann::json& json, const std::string& name, const std::string& source) {
+  TaskDef t;
+  t.source = source;
+  try {
+    t.json = json;
+    for (const auto& [key, v] : t.json.items())
+      if (!kKnownKeys.count(key)) fail(t.source, ": unknown key '", key, "'");
+    t.name = t.json.at("task").get<std::string>();
+    if (t.name != name) fail(t.source, ": 'task' is '", t.name, "', expected '", name, "'");
+    t.description = t.json.value("description", "");
+    t.version = t.json.at("metadata").at("version").get<double>();
+    t.harness = t.json.at("metadata").at("harness").get<std::string>();
+    if (t.json.contains("subtasks")) {  // a group
+      for (const auto& [subject, category] : t.json.at("subtasks").items()) {
+        t.subtasks.push_back(name + "_" + subject);
+        t.category_of[name + "_" + subject] = category.get<std::string>();
+      }
+      t.metrics = {"acc"};
+      return t;
+    }
+    t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
+    for (const auto& f : t.json.at("files")) {
+      TaskFile tf;
+      tf.path = f.at("path").get<std::string>();
+      tf.url = f.value("url", "");
+      tf.generated_by = f.value("generated_by", "");
+      if (tf.url.empty() == tf.generated_by.empty())
+        fail(t.source, ": file ", tf.path, " needs exactly one of 'url' and 'generated_by'");
+      tf.zip_member = f.value("zip_member", "");
+      if (f.contains("sha256") && !f["sha256"].is_null()) tf.sha256 = f["sha256"].get<std::string>();
+      if (f.contains("size") && !f["size"].is_null()) tf.size = f["size"].get<int64_t>();
+      if (f.contains("datasets_server")) {
+        tf.datasets_server = f["datasets_server"];
+        for (const char* k : {"dataset", "config", "split", "rows"})
+          if (!tf.datasets_server.contains(k)) fail(t.source, ": datasets_server of ", tf.path, " lacks '", k, "'");
+      }
+      t.files.push_back(tf);
+    }
+    if (t.files.empty()) fail(t.source, ": 'files' is empty");
+    const std::string output_type = t.json.value("output_type", "multiple_choice");
+    if (output_type == "generate_until") {
+      t.generative = true;
+      const auto& g = t.json.at("generation_kwargs");
+      t.until = g.at("until").get<std::vector<std::string>>();
+      t.max_gen_toks = g.value("max_gen_toks", int64_t{256});
+      if (!t.json.contains("doc_to_answers")) fail(t.source, ": generate_until needs 'doc_to_answers'");
+    } else if (output_type != "multiple_choice") {
+      fail(t.source, ": output_type '", output_type, "', expected multiple_choice or generate_until");
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(t.source, ": ", e.what());
+  }
+  return t;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
 TaskDef load_task(const std::string& name) {
   for (size_t i = 0; i < kEmbeddedDefCount; ++i) {
-    if (name != kEmbeddedDefs[i].name) continue;
-    TaskDef t;
-    t.source = "tasks/defs/" + name + ".json";
-    try {
-      t.json = nlohmann::json::parse(kEmbeddedDefs[i].json);
-      for (const auto& [key, v] : t.json.items())
-        if (!kKnownKeys.count(key)) fail(t.source, ": unknown key '", key, "'");
-      t.name = t.json.at("task").get<std::string>();
-      if (t.name != name) fail(t.source, ": 'task' is '", t.name, "', expected '", name, "'");
-      t.description = t.json.value("description", "");
-      t.version = t.json.at("metadata").at("version").get<double>();
-      t.harness = t.json.at("metadata").at("harness").get<std::string>();
-      t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
-      for (const auto& f : t.json.at("files")) {
-        TaskFile tf;
-        tf.path = f.at("path").get<std::string>();
-        tf.url = f.value("url", "");
-        tf.generated_by = f.value("generated_by", "");
-        if (tf.url.empty() == tf.generated_by.empty())
-          fail(t.source, ": file ", tf.path, " needs exactly one of 'url' and 'generated_by'");
-        tf.zip_member = f.value("zip_member", "");
-        if (f.contains("sha256") && !f["sha256"].is_null()) tf.sha256 = f["sha256"].get<std::string>();
-        if (f.contains("size") && !f["size"].is_null()) tf.size = f["size"].get<int64_t>();
-        if (f.contains("datasets_server")) {
-          tf.datasets_server = f["datasets_server"];
-          for (const char* k : {"dataset", "config", "split", "rows"})
-            if (!tf.datasets_server.contains(k)) fail(t.source, ": datasets_server of ", tf.path, " lacks '", k, "'");
-        }
-        t.files.push_back(tf);
-      }
-      if (t.files.empty()) fail(t.source, ": 'files' is empty");
-      const std::string output_type = t.json.value("output_type", "multiple_choice");
-      if (output_type == "generate_until") {
-        t.generative = true;
-        const auto& g = t.json.at("generation_kwargs");
-        t.until = g.at("until").get<std::vector<std::string>>();
-        t.max_gen_toks = g.value("max_gen_toks", int64_t{256});
-        if (!t.json.contains("doc_to_answers")) fail(t.source, ": generate_until needs 'doc_to_answers'");
-      } else if (output_type != "multiple_choice") {
-        fail(t.source, ": output_type '", output_type, "', expected multiple_choice or generate_until");
-      }
-    } catch (const nlohmann::json::exception& e) {
-      fail(t.source, ": ", e.what());
-    }
-    return t;
+    const std::string def_name = kEmbeddedDefs[i].name, source = "tasks/defs/" + def_name + ".json";
+    if (name == def_name) return task_from_json(nlohmann::json::parse(kEmbeddedDefs[i].json), name, source);
+    // A subtask of a group: <group>_<subject>.
+    if (name.rfind(def_name + "_", 0) != 0) continue;
+    const auto group = nlohmann::json::parse(kEmbeddedDefs[i].json);
+    const std::string subject = name.substr(def_name.size() + 1);
+    if (!group.contains("subtasks") || !group["subtasks"].contains(subject)) continue;
+    std::string words = subject;
+    std::replace(words.begin(), words.end(), '_', ' ');
+    std::string text = group.at("subtask_template").dump();
+    replace_all(text, "{subject_words}", words);
+    replace_all(text, "{subject}", subject);
+    return task_from_json(nlohmann::json::parse(text), name, source + " (subtask " + subject + ")");
   }
   std::string hint = closest(name, task_names());
   fail("unknown task '", name, "'", hint.empty() ? "" : " (did you mean " + hint + "?)", "; see wr-eval tasks list");
@@ -237,6 +269,7 @@ std::string default_data_dir() {
 
 std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit) {
   const nlohmann::json& j = task.json;
+  if (!task.subtasks.empty()) fail(task.name, " is a group of ", task.subtasks.size(), " tasks (", task.subtasks[0], ", ...)");
   const std::string docs_path = data_dir + "/" + task.files[0].path;
   if (!file_exists(docs_path))
     fail(task.name, ": missing data file ", docs_path, " (run: wr-eval tasks download ", task.name, ")");

@@ -5,6 +5,7 @@
 // score anything.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct TaskDef {
   std::string source;                // "tasks/defs/<name>.json", for error messages
   // generate_until tasks (TriviaQA): greedy generation until one of `until`, scored by exact match.
   bool generative = false;
+  // A group (MMLU): its subtasks' names ("mmlu_abstract_algebra", ...) and the category of each; no files.
+  std::vector<std::string> subtasks;
+  std::map<std::string, std::string> category_of;
   std::vector<std::string> until;
   int64_t max_gen_toks = 256;
 };
@@ -51,7 +55,8 @@ struct Doc {
 };
 
 std::vector<std::string> task_names();
-// Throws wr::Error for an unknown name, suggesting the closest one.
+// Throws wr::Error for an unknown name, suggesting the closest one. A group's subtasks ("mmlu_anatomy") load by
+// name too: their definition is the group's subtask_template with {subject} and {subject_words} filled in.
 TaskDef load_task(const std::string& name);
 // Reads the task's files under data_dir and builds its documents (the first `limit` when limit > 0).
 std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit = 0);

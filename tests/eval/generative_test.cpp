@@ -85,4 +85,26 @@ TEST(Generative, KnownAnswerThroughTheTriviaqaRules) {
   EXPECT_NEAR(r.metrics[0].stderr_, 0.5, 1e-12);  // sqrt(p(1-p)/(n-1)) with p = 0.5, n = 2
 }
 
+TEST(Groups, MmluMeansAreWeightedBySize) {
+  const auto group = wr::load_task("mmlu");
+  auto result = [](const std::string& name, double acc, int64_t n) {
+    wr::TaskResult r;
+    r.task.name = name;
+    r.n_docs = n;
+    r.metrics.push_back({"acc", acc, -1});
+    return r;
+  };
+  auto out = wr::group_results(group, {result("mmlu_anatomy", 0.5, 2), result("mmlu_astronomy", 1.0 / 3, 3),
+                                       result("mmlu_philosophy", 1.0, 4)});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].task.name, "mmlu_humanities");
+  EXPECT_EQ(out[1].task.name, "mmlu_stem");
+  EXPECT_EQ(out[2].task.name, "mmlu");
+  EXPECT_NEAR(out[1].metrics[0].value, 2.0 / 5, 1e-12);  // (1 + 1) correct of 5, not the mean of 0.5 and 0.333
+  EXPECT_EQ(out[1].n_docs, 5);
+  EXPECT_NEAR(out[2].metrics[0].value, 6.0 / 9, 1e-12);
+  EXPECT_NEAR(out[2].metrics[0].stderr_, std::sqrt((6.0 / 9) * (3.0 / 9) / 8), 1e-12);
+  EXPECT_DOUBLE_EQ(out[0].metrics[0].value, 1.0);
+}
+
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "model/common/error.h"
@@ -31,7 +32,8 @@ TEST(TaskDefs, AllLoadAndNameTheirRules) {
     EXPECT_EQ(t.name, n);
     EXPECT_FALSE(t.harness.empty()) << n;
     EXPECT_FALSE(t.metrics.empty()) << n;
-    EXPECT_FALSE(t.files.empty()) << n;
+    EXPECT_NE(t.files.empty(), t.subtasks.empty()) << n;  // a task has files, a group has subtasks
+    for (const auto& sub : t.subtasks) EXPECT_FALSE(wr::load_task(sub).files.empty()) << sub;
   }
 }
 
@@ -252,4 +254,30 @@ TEST(Fixtures, CommonsenseQaLettersInThePrompt) {
   ASSERT_EQ(docs[0].requests.size(), 5u);
   EXPECT_EQ(docs[0].requests[4].continuation, " E");
   EXPECT_EQ(docs[0].gold, 0);
+}
+
+TEST(Fixtures, MmluGroupAndSubtaskPrompt) {
+  auto group = wr::load_task("mmlu");
+  ASSERT_EQ(group.subtasks.size(), 57u);
+  std::map<std::string, int> per_category;
+  for (const auto& [sub, cat] : group.category_of) per_category[cat]++;
+  EXPECT_EQ(per_category, (std::map<std::string, int>{{"humanities", 13}, {"other", 13}, {"social_sciences", 12}, {"stem", 19}}));
+  auto sub = wr::load_task("mmlu_high_school_us_history");
+  EXPECT_EQ(sub.files[0].path, "mmlu/high_school_us_history.jsonl");
+  EXPECT_EQ(sub.files[0].datasets_server["config"], "high_school_us_history");
+  const std::string dir = wr::test::temp_dir();
+  write(dir + "/mmlu/anatomy.jsonl",
+        R"({"question": "What is the embryological origin of the hyoid bone? ", "subject": "anatomy", "choices": ["The first pharyngeal arch", "The first and second pharyngeal arches", "The second pharyngeal arch", "The second and third pharyngeal arches"], "answer": 3})"
+        "\n");
+  auto docs = wr::build_docs(wr::load_task("mmlu_anatomy"), dir);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].requests[0].context,
+            "The following are multiple choice questions (with answers) about anatomy.\n\n"
+            "What is the embryological origin of the hyoid bone?\nA. The first pharyngeal arch\n"
+            "B. The first and second pharyngeal arches\nC. The second pharyngeal arch\n"
+            "D. The second and third pharyngeal arches\nAnswer:");
+  EXPECT_EQ(docs[0].requests[3].continuation, " D");
+  EXPECT_EQ(docs[0].gold, 3);
+  EXPECT_TRUE(contains(error_of([&] { wr::build_docs(group, dir); }), "group of 57"));
+  EXPECT_TRUE(contains(error_of([] { wr::load_task("mmlu_anatomyy"); }), "unknown task"));
 }
