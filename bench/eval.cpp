@@ -13,6 +13,7 @@
 #include "trainer/flops.h"
 #include "eval/score.h"
 #include "model/checkpoint.h"
+#include "model/common/allocator.h"
 #include "model/common/cli.h"
 #include "model/common/torch_compat.h"
 #include "model/init.h"
@@ -54,6 +55,7 @@ long peak_rss_mb() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  wr::keep_freed_memory();
   const std::vector<wr::Option> options = {
       {"--limit", "N", "documents per task", "300", ""},
       {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},

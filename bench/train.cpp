@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
+#include "model/common/allocator.h"
 #include "model/common/cli.h"
 #include "model/common/torch_compat.h"
 #include "model/init.h"
@@ -58,6 +59,7 @@ double python_tokens_per_s(const std::string& python, const wr::ModelConfig& c, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  wr::keep_freed_memory();
   const std::vector<wr::Option> options = {
       {"--steps", "N", "timed steps", "10", ""},
       {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},

@@ -14,6 +14,7 @@
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
+#include "model/common/allocator.h"
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
@@ -228,6 +229,7 @@ int run(const wr::Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  wr::keep_freed_memory();
   try {
     auto args = wr::Args::parse(kOptions, argc, argv);
     if (args.flag("--help")) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "model/common/allocator.h"
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
@@ -30,6 +31,7 @@ void on_signal(int) { wr::request_stop(); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  wr::keep_freed_memory();
   try {
     auto args = wr::Args::parse(kOptions, argc, argv);
     if (args.flag("--help") || args.positional.empty()) {

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Scores llama2.c's stories260K (a 260K-parameter TinyStories model: chance-level on these benchmarks, expected)
-# on the first 500 documents of every task whose files are in ../shared/datasets, with BOS on and off, in both
-# scoring modes, and checks that the two modes give the same per-request log-likelihoods and predictions.
-# Usage (from the repository root, after scripts/setup): results/stories260K/run.sh
+# on every document of every task whose files are in ../shared/datasets (or the first LIMIT), with BOS on and
+# off, in both scoring modes, and checks that the two modes give the same per-request log-likelihoods and
+# predictions; the check's lines go to agreement.txt.
+# Usage (from the repository root, after scripts/setup): results/stories260K/run.sh [LIMIT]
 set -euo pipefail
 E=build/eval/wr-eval; D=../shared/datasets; S=../shared/models/stories260K; OUT=results/stories260K
 T=arc_easy,arc_challenge,hellaswag_llamacpp,piqa,social_iqa,winogrande,sciq,openbookqa,boolq,lambada_openai
-rm -f $OUT/results.csv
+LIMIT=${1:-0}
+rm -f $OUT/results.csv $OUT/agreement.txt
 for bos in on off; do
   for mode in shared no-share; do
     flag=""; [ $mode = no-share ] && flag=--no-share
-    $E --tasks $T --limit 500 --data-dir $D --tokenizer $S/tok512.model $S/stories260K.bin --bos $bos $flag \
+    $E --tasks $T --limit $LIMIT --offline --data-dir $D --tokenizer $S/tok512.model $S/stories260K.bin --bos $bos $flag \
        --run stories260K-bos-$bos-$mode --output $OUT/results.csv --log-samples /tmp/wr-samples-$bos-$mode.jsonl
   done
-  python3 - "$bos" <<'PY'
+  python3 - "$bos" <<'PY' | tee -a $OUT/agreement.txt
 import json, sys
 bos = sys.argv[1]
 a = [json.loads(l) for l in open(f"/tmp/wr-samples-{bos}-shared.jsonl")]
