@@ -53,7 +53,9 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   const auto t0 = std::chrono::steady_clock::now();
   TaskResult res;
   res.task = load_task(name);
-  auto docs = build_docs(res.task, opt.data_dir.empty() ? default_data_dir() : opt.data_dir, opt.limit);
+  const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
+  auto docs = build_docs(res.task, data_dir, opt.limit);
+  if (opt.num_fewshot > 0) add_fewshot(docs, build_docs(res.task, data_dir), res.task, opt.num_fewshot, opt.fewshot_seed);
   res.n_docs = docs.size();
   if (res.task.generative) {
     generate_task(model, tok, opt, docs, res);

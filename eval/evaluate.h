@@ -17,6 +17,8 @@ struct EvalOptions {
   std::string data_dir;   // where the tasks' files are (default_data_dir())
   int64_t limit = 0;      // first N documents of each task; 0: all
   bool bos = true;        // prepend BOS to every context
+  int num_fewshot = 0;    // examples before each context (add_fewshot in tasks/task.h)
+  uint64_t fewshot_seed = 1234;
   bool log_samples = false;
   ScoreOptions score;
 };

@@ -30,6 +30,8 @@ const std::vector<wr::Option> kOptions = {
     {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
     {"--limit", "N", "score only the first N documents of each task (0: all)", "0", ""},
     {"--bos", "on|off", "prepend BOS to every context", "on", ""},
+    {"--num-fewshot", "K", "K examples from the same split before each context (0: zero-shot, the paper's setting)", "0", ""},
+    {"--seed", "N", "seed of the few-shot draws", "1234", ""},
     {"--no-share", "", "score every request as its own sequence (the harness's way) instead of sharing contexts", "", ""},
     {"--batch-tokens", "N", "padded tokens per forward pass", "4096", "WR_BATCH_TOKENS"},
     {"--output", "CSV", "append one row per task and metric to this CSV", "", ""},
@@ -192,6 +194,9 @@ int run(const wr::Args& args) {
   opt.data_dir = data_dir(args);
   opt.limit = args.get_int("--limit");
   opt.bos = bos == "on";
+  opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
+  opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
+  if (opt.num_fewshot < 0) wr::fail("--num-fewshot must be >= 0");
   opt.log_samples = !args.get("--log-samples").empty();
   opt.score.share = !args.flag("--no-share");
   opt.score.batch_tokens = args.get_int("--batch-tokens");
@@ -211,6 +216,7 @@ int run(const wr::Args& args) {
   if (!wr::is_directory(path)) info.checkpoint_sha256 = wr::sha256_file(path);
   info.step = loaded.meta.value("step", int64_t{-1});
   info.bos = opt.bos;
+  info.num_fewshot = opt.num_fewshot;
   info.date = wr::utc_now_iso8601();
 
   std::printf("%-16s %-11s %8s %8s %6s %8s\n", "task", "metric", "value", "stderr", "n", "docs/s");

@@ -61,6 +61,14 @@ TaskDef load_task(const std::string& name);
 // Reads the task's files under data_dir and builds its documents (the first `limit` when limit > 0).
 std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit = 0);
 
+// k-shot contexts, by the harness's layout: each request's context becomes
+//   ex_1 + fewshot_delimiter + ... + ex_k + fewshot_delimiter + context
+// where an example is another document's gold request, context + continuation (for generative tasks its first
+// answer after target_delimiter). The examples come from `pool` (the whole eval split) minus the document
+// itself, drawn without replacement by a generator seeded with (seed, document id), so a document's shots do
+// not depend on --limit. (The harness samples training-split examples with Python's random; the draws differ.)
+void add_fewshot(std::vector<Doc>& docs, const std::vector<Doc>& pool, const TaskDef& task, int k, uint64_t seed);
+
 // The default data directory: $WR_DATA_DIR, else ~/.cache/wr/tasks.
 std::string default_data_dir();
 

@@ -281,3 +281,39 @@ TEST(Fixtures, MmluGroupAndSubtaskPrompt) {
   EXPECT_TRUE(contains(error_of([&] { wr::build_docs(group, dir); }), "group of 57"));
   EXPECT_TRUE(contains(error_of([] { wr::load_task("mmlu_anatomyy"); }), "unknown task"));
 }
+
+TEST(Fixtures, FewShotContextsFollowTheHarnessLayout) {
+  const std::string dir = wr::test::temp_dir();
+  std::string lines;
+  for (int i = 0; i < 6; ++i)
+    lines += nlohmann::json({{"goal", "g" + std::to_string(i)}, {"sol1", "a" + std::to_string(i)}, {"sol2", "b" + std::to_string(i)}}).dump() + "\n";
+  write(dir + "/piqa/valid.jsonl", lines);
+  write(dir + "/piqa/valid-labels.lst", "0\n1\n0\n1\n0\n1\n");
+  const auto task = wr::load_task("piqa");
+  const auto pool = wr::build_docs(task, dir);
+  auto docs = wr::build_docs(task, dir, 2);
+  wr::add_fewshot(docs, pool, task, 2, 1234);
+  for (const auto& d : docs) {
+    // "Question: gX\nAnswer: <gold solution of X>\n\nQuestion: gY\nAnswer: <gold of Y>\n\nQuestion: g<d>\nAnswer:"
+    const std::string& c = d.requests[0].context;
+    EXPECT_EQ(c, d.requests[1].context);  // every request of a document gets the same shots
+    const std::string own = "\n\nQuestion: g" + std::to_string(d.id) + "\nAnswer:";
+    EXPECT_TRUE(c.size() > own.size() && c.substr(c.size() - own.size()) == own) << c;
+    EXPECT_EQ(std::count(c.begin(), c.end(), '?'), 0);
+    size_t shots = 0;
+    for (const auto& e : pool) {
+      const std::string shot = "Question: g" + std::to_string(e.id) + "\nAnswer: " + (e.gold == 0 ? "a" : "b") + std::to_string(e.id) + "\n\n";
+      if (contains(c, shot)) {
+        EXPECT_NE(e.id, d.id);  // never the document itself
+        ++shots;
+      }
+    }
+    EXPECT_EQ(shots, 2u) << c;
+  }
+  // Deterministic per document and seed, whatever the limit.
+  auto all = wr::build_docs(task, dir);
+  wr::add_fewshot(all, pool, task, 2, 1234);
+  EXPECT_EQ(all[1].requests[0].context, docs[1].requests[0].context);
+  auto e = error_of([&] { wr::add_fewshot(all, pool, task, 6, 1); });
+  EXPECT_TRUE(contains(e, "needs 6 other documents")) << e;
+}
