@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdarg>
-#include <cstdlib>
-#include <cstring>
 #include <chrono>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -182,8 +182,9 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   Telemetry telemetry(c.run_dir + "/telemetry.csv", opt.resume ? step : -1);
   const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
   // The probe for activation telemetry: the first seq_len tokens of the validation split (else train).
-  auto probe = torch::empty({1, c.seq_len}, torch::kInt64);
-  (val_data ? *val_data : train_data).read(0, std::min(c.seq_len, (val_data ? *val_data : train_data).size()), probe.data_ptr<int64_t>());
+  const TokenStream& probe_source = val_data ? *val_data : train_data;
+  auto probe = torch::zeros({1, c.seq_len}, torch::kInt64);
+  probe_source.read(0, std::min(c.seq_len, probe_source.size()), probe.data_ptr<int64_t>());
   probe = probe.to(device);
   const double flops_per_token = train_flops_per_token(c.model, c.seq_len);
   const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
