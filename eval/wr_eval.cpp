@@ -147,6 +147,11 @@ void tasks_command(const wr::Args& args) {
     std::cout << t.name << ": " << t.description << "\nrules: " << t.harness << "\n";
     for (const auto& d : docs) {
       std::cout << "\n--- doc " << d.id << " (gold " << d.gold << ")\n";
+      if (t.generative) {
+        std::cout << "context: " << nlohmann::json(d.requests[0].context).dump() << "\ngenerate until "
+                  << nlohmann::json(t.until).dump() << "; accepted answers: " << nlohmann::json(d.choices).dump() << "\n";
+        continue;
+      }
       for (size_t i = 0; i < d.requests.size(); ++i)
         std::cout << "[" << i << "] context: " << nlohmann::json(d.requests[i].context).dump()
                   << "\n    continuation: " << nlohmann::json(d.requests[i].continuation).dump() << "\n";
