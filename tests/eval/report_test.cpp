@@ -43,6 +43,26 @@ TEST(Report, HarnessJsonLayout) {
   EXPECT_TRUE(j["config"]["bos"].get<bool>());
 }
 
+TEST(Report, HarnessJsonGroups) {
+  const auto group = wr::load_task("mmlu");
+  wr::TaskResult anatomy, philosophy;
+  anatomy.task = wr::load_task("mmlu_anatomy");
+  anatomy.n_docs = 2;
+  anatomy.metrics = {{"acc", 0.5, -1}};
+  philosophy.task = wr::load_task("mmlu_philosophy");
+  philosophy.n_docs = 2;
+  philosophy.metrics = {{"acc", 1.0, -1}};
+  auto results = std::vector<wr::TaskResult>{anatomy, philosophy};
+  for (auto& g : wr::group_results(group, results)) results.push_back(g);
+  auto j = wr::harness_json(wr::RunInfo{}, {}, results);
+  EXPECT_DOUBLE_EQ(j["groups"]["mmlu"]["acc,none"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["groups"]["mmlu_stem"]["acc,none"].get<double>(), 0.5);
+  EXPECT_EQ(j["group_subtasks"]["mmlu"].size(), 57u);
+  EXPECT_EQ(j["group_subtasks"]["mmlu_humanities"].size(), 13u);
+  EXPECT_EQ(j["results"].count("mmlu_anatomy"), 1u);
+  EXPECT_EQ(j["groups"].count("mmlu_anatomy"), 0u);
+}
+
 }  // namespace
 
 namespace {
