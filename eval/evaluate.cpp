@@ -54,8 +54,13 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   TaskResult res;
   res.task = load_task(name);
   const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
-  auto docs = build_docs(res.task, data_dir, opt.limit);
-  if (opt.num_fewshot > 0) add_fewshot(docs, build_docs(res.task, data_dir), res.task, opt.num_fewshot, opt.fewshot_seed);
+  // Few-shot examples come from the whole split, so it is read once and the scored documents cut from it.
+  auto docs = build_docs(res.task, data_dir, opt.num_fewshot > 0 ? 0 : opt.limit);
+  if (opt.num_fewshot > 0) {
+    const auto pool = docs;
+    if (opt.limit > 0 && static_cast<size_t>(opt.limit) < docs.size()) docs.resize(static_cast<size_t>(opt.limit));
+    add_fewshot(docs, pool, res.task, opt.num_fewshot, opt.fewshot_seed);
+  }
   res.n_docs = docs.size();
   if (res.task.generative) {
     generate_task(model, tok, opt, docs, res);

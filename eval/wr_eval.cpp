@@ -129,20 +129,32 @@ void tasks_command(const wr::Args& args) {
   if (p.size() >= 3 && p[1] == "download") {
     std::vector<std::string> names;
     for (size_t i = 2; i < p.size(); ++i)
-      for (auto& n : split(p[i], ',')) names.push_back(n == "all" ? "" : n);
-    if (std::count(names.begin(), names.end(), "")) {  // "all": every task with files to fetch
+      for (auto& n : split(p[i], ',')) names.push_back(n);
+    if (std::count(names.begin(), names.end(), "all")) {  // every task with files to fetch
       names.clear();
-      for (const auto& n : wr::task_names())
-        if (wr::load_task(n).files[0].generated_by.empty()) names.push_back(n);
+      for (const auto& n : wr::task_names()) {
+        const auto t = wr::load_task(n);
+        if (!t.subtasks.empty() || t.files[0].generated_by.empty()) names.push_back(n);
+      }
     }
     for (const auto& n : names) wr::load_task(n);  // unknown names fail before any download
     ensure_task_files(names, args);
-    for (const auto& n : names) std::printf("%-20s %zu documents in %s\n", n.c_str(), wr::build_docs(wr::load_task(n), data_dir(args)).size(), data_dir(args).c_str());
+    for (const auto& n : names) {
+      const auto t = wr::load_task(n);
+      for (const auto& leaf : t.subtasks.empty() ? std::vector<std::string>{n} : t.subtasks)
+        std::printf("%-20s %zu documents in %s\n", leaf.c_str(), wr::build_docs(wr::load_task(leaf), data_dir(args)).size(),
+                    data_dir(args).c_str());
+    }
     return;
   }
   if (p.size() == 3 && p[1] == "show") {
-    ensure_task_files({p[2]}, args);
     auto t = wr::load_task(p[2]);
+    if (!t.subtasks.empty()) {  // a group: its members, each shown by name
+      std::cout << t.name << ": " << t.description << "\n";
+      for (const auto& sub : t.subtasks) std::cout << "  " << sub << " (" << t.category_of.at(sub) << ")\n";
+      return;
+    }
+    ensure_task_files({p[2]}, args);
     auto docs = wr::build_docs(t, data_dir(args), args.get_int("--n"));
     std::cout << t.name << ": " << t.description << "\nrules: " << t.harness << "\n";
     for (const auto& d : docs) {

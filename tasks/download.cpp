@@ -32,23 +32,6 @@ int64_t file_size_or_zero(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
 }
 
-// fsync path, rename it over dest, fsync dest's directory: the last step of every write into the cache.
-void commit(const std::string& path, const std::string& dest) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    if (fd >= 0) ::close(fd);
-    fail("cannot fsync ", path, ": ", std::strerror(errno));
-  }
-  ::close(fd);
-  fs::create_directories(fs::path(dest).parent_path());
-  if (::rename(path.c_str(), dest.c_str()) != 0) fail("cannot rename ", path, " to ", dest, ": ", std::strerror(errno));
-  int dfd = ::open(fs::path(dest).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 std::string basename_of_url(const std::string& url) {
   std::string path = url.substr(0, url.find_first_of("?#"));
   return path.substr(path.find_last_of('/') + 1);
@@ -229,14 +212,15 @@ void download_file(const std::string& url, const std::string& dest, const std::s
     fs::remove(t.part);
     fail(fetched, ": sha256 mismatch: expected ", sha256, ", got ", actual, "; nothing was cached");
   }
-  commit(t.part, dest);
+  fs::create_directories(fs::path(dest).parent_path());
+  rename_durably(t.part, dest);
 #else
   (void)sha256;
   fail(dest, " is missing and this build has no downloader (configured with WR_WITH_CURL=OFF); fetch ", fetched);
 #endif
 }
 
-void extract_zip_member(const std::string& zip_path, const std::string& member, const std::string& dest) {
+std::string read_zip_member(const std::string& zip_path, const std::string& member) {
   int err = 0;
   std::unique_ptr<zip_t, int (*)(zip_t*)> zip(zip_open(zip_path.c_str(), ZIP_RDONLY, &err), zip_close);
   if (!zip) {
@@ -248,15 +232,14 @@ void extract_zip_member(const std::string& zip_path, const std::string& member, 
   }
   std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> in(zip_fopen(zip.get(), member.c_str(), 0), zip_fclose);
   if (!in) fail(zip_path, ": no member '", member, "'");
-  AtomicFile out(dest);
-  std::string buf(1 << 20, '\0');
+  std::string data, buf(1 << 20, '\0');
   for (;;) {
     zip_int64_t n = zip_fread(in.get(), buf.data(), buf.size());
     if (n < 0) fail(zip_path, ": cannot read member '", member, "': ", zip_file_strerror(in.get()));
     if (n == 0) break;
-    out.write(std::string_view(buf.data(), static_cast<size_t>(n)));
+    data.append(buf.data(), static_cast<size_t>(n));
   }
-  out.commit();
+  return data;
 }
 
 std::vector<std::string> download_task(const TaskDef& task, const DownloadOptions& opt) {
@@ -291,20 +274,12 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
         fs::create_directories(opt.data_dir + "/.archives");
         download_file(f.url, archive, "", opt);
       }
-      const std::string tmp = dest + ".unzipped";
-      try {
-        extract_zip_member(archive, f.zip_member, tmp);
-      } catch (const Error&) {
-        fs::remove(tmp);
-        throw;
-      }
-      const std::string actual = sha256_file(tmp);
-      if (!f.sha256.empty() && actual != f.sha256) {
-        fs::remove(tmp);
+      const std::string data = read_zip_member(archive, f.zip_member);  // benchmark members are a few MB
+      const std::string actual = sha256_hex(data);
+      if (!f.sha256.empty() && actual != f.sha256)
         fail(effective_url(f.url, opt), " member ", f.zip_member, ": sha256 mismatch: expected ", f.sha256, ", got ", actual,
              "; nothing was cached (delete ", archive, " to fetch the zip again)");
-      }
-      commit(tmp, dest);
+      write_file_atomic(dest, data);
     }
     fetched.push_back(dest);
   }

@@ -45,7 +45,7 @@ void download_file(const std::string& url, const std::string& dest, const std::s
 // row indexes and truncation, and records the file's sha256 beside it (dest.sha256).
 void download_rows(const TaskFile& f, const std::string& dest, const DownloadOptions& opt);
 
-// Extracts member of the zip at zip_path to dest (atomically).
-void extract_zip_member(const std::string& zip_path, const std::string& member, const std::string& dest);
+// The bytes of member in the zip at zip_path.
+std::string read_zip_member(const std::string& zip_path, const std::string& member);
 
 }  // namespace wr

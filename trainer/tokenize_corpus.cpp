@@ -69,6 +69,7 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
       {"val_fraction", opt.val_fraction},
       {"seed", opt.seed},
       {"inputs", files},
+      {"input_bytes", bytes},
       {"text_field", opt.text_field},
       {"documents", {{"train", split_docs[0]}, {"val", split_docs[1]}}},
       {"tokens", {{"train", split_tokens[0]}, {"val", split_tokens[1]}}},

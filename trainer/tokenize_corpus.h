@@ -25,7 +25,8 @@ struct TokenizeOptions {
   std::function<void(int64_t, int64_t, int64_t)> progress;
 };
 
-// Writes the shards, tokenizer.model and manifest.json (last, so a directory with a manifest is complete).
+// Writes the shards, tokenizer.model and manifest.json (last, so a directory with a manifest is complete); the
+// manifest records input_bytes, the bytes read from the input files as stored (compressed or not).
 // Returns the manifest.
 nlohmann::json tokenize_corpus(const TokenizeOptions& opt);
 

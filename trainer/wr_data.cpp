@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
 #include "model/common/cli.h"
@@ -97,8 +96,6 @@ void tokenize(const wr::Args& args) {
                    static_cast<long>(tokens), bytes / 1e6, bytes / 1e6 / s, tokens / s);
     };
   }
-  int64_t input_bytes = 0;
-  for (const auto& f : wr::expand_inputs(opt.inputs)) input_bytes += static_cast<int64_t>(std::filesystem::file_size(f));
   auto m = wr::tokenize_corpus(opt);
   if (opt.progress) std::fprintf(stderr, "\n");
   const double s = seconds_since(t0);
@@ -107,7 +104,7 @@ void tokenize(const wr::Args& args) {
               "%.1f s, %.2f MB/s, %.0f tokens/s (%d threads)\n",
               opt.out_dir.c_str(), m["documents"]["train"].get<long>(), m["tokens"]["train"].get<long>(),
               m["splits"]["train"].size(), m["documents"]["val"].get<long>(), m["tokens"]["val"].get<long>(), s,
-              input_bytes / 1e6 / s, tokens / s, omp_get_max_threads());
+              m["input_bytes"].get<int64_t>() / 1e6 / s, tokens / s, omp_get_max_threads());
 }
 
 void synth(const wr::Args& args) {

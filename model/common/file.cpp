@@ -84,10 +84,20 @@ void AtomicFile::commit() {
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) fail("cannot close ", tmp_, ": ", std::strerror(errno));
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot rename ", tmp_, " to ", path_, ": ", std::strerror(errno));
+  rename_durably(tmp_, path_);
   committed_ = true;
-  // Make the rename itself durable.
-  std::string dir = std::filesystem::path(path_).parent_path().string();
+}
+
+void rename_durably(const std::string& from, const std::string& to) {
+  int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    fail("cannot fsync ", from, ": ", std::strerror(err));
+  }
+  ::close(fd);
+  if (::rename(from.c_str(), to.c_str()) != 0) fail("cannot rename ", from, " to ", to, ": ", std::strerror(errno));
+  std::string dir = std::filesystem::path(to).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

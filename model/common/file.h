@@ -27,6 +27,10 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Makes a finished file durable under its final name: fsync `from`, rename it over `to`, fsync the directory.
+// AtomicFile::commit ends with it; so does a download that was appended to across attempts.
+void rename_durably(const std::string& from, const std::string& to);
+
 // AtomicFile with one write.
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
