@@ -247,7 +247,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     const double lr = lr_at(c, step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer.zero_grad();
-    double loss = 0;
+    // Summed on the device and read once per step: an item() per micro-batch would stall a GPU every time.
+    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     for (int64_t micro = 0; micro < c.accumulation; ++micro) {
       Batch b = make_batch(train_data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, device);
       torch::Tensor l;
@@ -256,8 +257,9 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
         l = lm_loss(model, b.inputs, b.targets) / static_cast<double>(c.accumulation);
       }
       l.backward();
-      loss += l.item<double>();
+      loss_sum += l.detach().to(torch::kFloat64);
     }
+    const double loss = loss_sum.item<double>();
     const double grad_norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, c.grad_clip)
                                              : torch::nn::utils::clip_grad_norm_(params, 1e30);
     const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
