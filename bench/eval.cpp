@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
       wr::Llama* model;
     } models[] = {{"stories260K", &stories}, {"cpu-25m", &m25}};
 
-    std::printf("%-12s %-19s %6s %-9s %9s %8s %8s %8s %7s %8s\n", "model", "task", "docs", "mode", "seconds",
-                "tok/s", "docs/s", "speedup", "GFLOP/s", "of-gemm");
+    std::printf("%-12s %-19s %6s %-9s %8s %8s %9s %8s %8s %8s %7s %8s\n", "model", "task", "docs", "mode", "tokens",
+                "padded", "seconds", "tok/s", "docs/s", "speedup", "GFLOP/s", "of-gemm");
     for (const char* task_name : {"hellaswag_llamacpp", "arc_easy"}) {
       auto docs = wr::build_docs(wr::load_task(task_name), shared + "/datasets", args.get_int("--limit"));
       std::vector<std::vector<wr::TokenizedRequest>> reqs(docs.size());
@@ -93,8 +93,9 @@ int main(int argc, char** argv) {
         Timed shared_t = time_scoring(*e.model, reqs, true);
         for (const auto* t : {&unshared, &shared_t}) {
           const double gflops = forward_flops((*e.model)->config, t->stats) / t->seconds / 1e9;
-          std::printf("%-12s %-19s %6zu %-9s %9.2f %8.0f %8.1f %8s %7.1f %7.0f%%\n", e.name, task_name, docs.size(),
-                      t == &unshared ? "no-share" : "shared", t->seconds, t->stats.scored_tokens / t->seconds,
+          std::printf("%-12s %-19s %6zu %-9s %8ld %8ld %9.2f %8.0f %8.1f %8s %7.1f %7.0f%%\n", e.name, task_name,
+                      docs.size(), t == &unshared ? "no-share" : "shared", long(t->stats.model_tokens),
+                      long(t->stats.padded_tokens), t->seconds, t->stats.scored_tokens / t->seconds,
                       docs.size() / t->seconds,
                       t == &unshared ? "1.00x" : (std::to_string(unshared.seconds / shared_t.seconds).substr(0, 4) + "x").c_str(),
                       gflops, 100.0 * gflops / gemm);

@@ -41,7 +41,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& mask, bool causal, torch::Tensor* cache_k,
+                                     const torch::Tensor& bias, bool causal, torch::Tensor* cache_k,
                                      torch::Tensor* cache_v) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);  // [B,H,T,hd]
@@ -61,7 +61,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = k.repeat_interleave(n_heads / n_kv_heads, 1);
     v = v.repeat_interleave(n_heads / n_kv_heads, 1);
   }
-  auto y = attention(q, k, v, mask.defined() ? mask.unsqueeze(1) : mask, causal);  // [B,H,T,hd]
+  auto y = attention(q, k, v, bias, causal);  // [B,H,T,hd]
   return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}));
 }
 
@@ -126,6 +126,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
     mask = (k_pos.unsqueeze(0) <= q_pos.unsqueeze(1)).unsqueeze(0).expand({B, T, past + T});
     causal = false;
   }
+  const torch::Tensor bias = mask.defined() ? attention_bias(mask, x.scalar_type()) : torch::Tensor();
   if (args.cache && args.cache->k.empty()) {
     args.cache->k.resize(config.n_layers);
     args.cache->v.resize(config.n_layers);
@@ -134,7 +135,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
 
   for (int64_t i = 0; i < config.n_layers; ++i) {
     auto& blk = layer(i);
-    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, mask, causal,
+    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal,
                            args.cache ? &args.cache->k[i] : nullptr, args.cache ? &args.cache->v[i] : nullptr);
     x = x + blk.mlp(blk.post_attention_layernorm(x));
     if (args.layer_outputs) args.layer_outputs->push_back(x);

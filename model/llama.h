@@ -35,9 +35,10 @@ TORCH_MODULE(RMSNorm);
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
-  // x [B,T,dim]; cos/sin [B,1,T,head_dim]; cache_k/v: this layer's entries in a KVCache, or null.
+  // x [B,T,dim]; cos/sin [B,1,T,head_dim]; bias: attention_bias() of the mask, or undefined (then causal says
+  // whether to hide later keys); cache_k/v: this layer's entries in a KVCache, or null.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, bool causal, torch::Tensor* cache_k, torch::Tensor* cache_v);
+                        const torch::Tensor& bias, bool causal, torch::Tensor* cache_k, torch::Tensor* cache_v);
   torch::nn::Linear q_proj{nullptr};  // (n_heads*head_dim, dim)
   torch::nn::Linear k_proj{nullptr};  // (n_kv_heads*head_dim, dim)
   torch::nn::Linear v_proj{nullptr};  // (n_kv_heads*head_dim, dim)

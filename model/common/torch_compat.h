@@ -15,20 +15,29 @@
 
 namespace wr {
 
-// Softmax attention over q [B,H,T,hd], k and v [B,H,S,hd] (same head count). mask: bool [B,1,T,S], true where a
-// query may attend, or undefined. causal applies only without a mask and means key j <= query i (T == S).
+// The additive form of a bool attention mask [B,T,S] (true where query t may see key s): [B,1,T,S] of 0 and -inf
+// in dtype. Built once per forward pass and added to every layer's scores.
+inline torch::Tensor attention_bias(const torch::Tensor& mask, torch::ScalarType dtype) {
+  return torch::zeros(mask.sizes(), mask.options().dtype(dtype))
+      .masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity())
+      .unsqueeze(1);
+}
+
+// Softmax attention over q [B,H,T,hd], k and v [B,H,S,hd] (same head count). bias: attention_bias(), or undefined.
+// causal applies only without a bias and means key j <= query i (T == S).
 inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask, bool causal) {
+                               const torch::Tensor& bias, bool causal) {
 #if WR_TORCH_AT_LEAST(2, 0)
-  if (mask.defined()) return at::scaled_dot_product_attention(q, k, v, mask);
+  if (bias.defined()) return at::scaled_dot_product_attention(q, k, v, bias.to(q.scalar_type()));
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
 #else
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-  if (mask.defined()) {
-    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  // In place where possible: at evaluation batch sizes the [B,H,T,S] score passes cost as much as the matmuls.
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+  if (bias.defined()) {
+    scores.add_(bias.to(scores.scalar_type()));
   } else if (causal) {
-    auto keep = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).tril();
-    scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity());
+    auto hide = torch::ones({q.size(-2), k.size(-2)}, q.options().dtype(torch::kBool)).triu(1);
+    scores.masked_fill_(hide, -std::numeric_limits<float>::infinity());
   }
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif
