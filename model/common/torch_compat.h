@@ -31,7 +31,20 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
   if (bias.defined()) return at::scaled_dot_product_attention(q, k, v, bias.to(q.scalar_type()));
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
 #else
-  // In place where possible: at evaluation batch sizes the [B,H,T,S] score passes cost as much as the matmuls.
+  // A few rows at a time, so that each [rows,H,T,S] block of scores stays in cache: the mask and softmax passes
+  // over one block for the whole batch cost as much as the two matmuls. Measured with BLIS on the 2-core
+  // development machine, 8 heads of 64: 1.8x faster attention at T=256..512, the same at T=128.
+  const int64_t row_bytes = q.size(1) * q.size(2) * k.size(2) * static_cast<int64_t>(sizeof(float));
+  const int64_t rows = std::max<int64_t>(1, (int64_t{4} << 20) / row_bytes);
+  if (q.size(0) > rows) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < q.size(0); b += rows) {
+      auto part = [&](const torch::Tensor& t) { return t.size(0) == 1 ? t : t.slice(0, b, b + rows); };
+      parts.push_back(attention(part(q), part(k), part(v), bias.defined() ? part(bias) : bias, causal));
+    }
+    return torch::cat(parts, 0);
+  }
+  // In place where possible: every pass over the scores is memory-bound.
   auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
   if (bias.defined()) {
     scores.add_(bias.to(scores.scalar_type()));
