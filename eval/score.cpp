@@ -184,10 +184,12 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
   torch::NoGradGuard no_grad;
   std::vector<Row> rows;
   std::vector<std::vector<RequestScore>> scores(docs.size());
-  int64_t total = 0;
+  std::vector<size_t> unscored(docs.size());  // a document is done when all its requests are scored
+  int64_t docs_done = 0;
   for (size_t d = 0; d < docs.size(); ++d) {
     scores[d].resize(docs[d].size());
-    total += docs[d].size();
+    unscored[d] = docs[d].size();
+    docs_done += docs[d].empty();
     document_rows(docs[d], d, model->config.max_seq_len, opt.share, rows);
   }
   std::vector<const Row*> order;
@@ -195,7 +197,6 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
   std::stable_sort(order.begin(), order.end(),
                    [](const Row* a, const Row* b) { return a->tokens.size() > b->tokens.size(); });
 
-  int64_t done = 0;
   for (size_t i = 0; i < order.size();) {
     // longest first, so the first row of a batch sets its padded length
     const int64_t T = order[i]->tokens.size();
@@ -203,7 +204,10 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
     run_batch(model, batch, scores);
     for (const Row* r : batch)
-      for (const auto& t : r->targets) done += 1 + t.copies.size();
+      for (const auto& t : r->targets) {
+        unscored[t.doc] -= 1 + t.copies.size();
+        docs_done += unscored[t.doc] == 0;
+      }
     if (opt.stats) {
       opt.stats->batches += 1;
       opt.stats->padded_tokens += T * static_cast<int64_t>(batch.size());
@@ -214,7 +218,7 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
       }
     }
     i += batch.size();
-    if (opt.progress) opt.progress(done, total);
+    if (opt.progress) opt.progress(docs_done, static_cast<int64_t>(docs.size()));
   }
   return scores;
 }

@@ -43,7 +43,7 @@ struct ScoreStats {
 struct ScoreOptions {
   bool share = true;            // run each shared context once (false: the harness's one-sequence-per-request)
   int64_t batch_tokens = 4096;  // padded tokens per forward pass
-  // Called after each batch with (requests scored so far, total requests).
+  // Called after each batch with (documents whose requests are all scored, documents).
   std::function<void(int64_t, int64_t)> progress;
   ScoreStats* stats = nullptr;  // when set, accumulates what was run
 };

@@ -180,7 +180,7 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   return [task, start](int64_t done, int64_t total) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double rate = done / std::max(s, 1e-9);
-    std::fprintf(stderr, "\r%-16s %7ld/%-7ld requests %8.1f req/s  ETA %5.0fs ", task.c_str(), static_cast<long>(done),
+    std::fprintf(stderr, "\r%-16s %7ld/%-7ld docs %8.1f docs/s  ETA %5.0fs ", task.c_str(), static_cast<long>(done),
                  static_cast<long>(total), rate, (total - done) / std::max(rate, 1e-9));
     if (done == total) std::fprintf(stderr, "\n");
   };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "eval/metrics.h"
@@ -97,7 +98,15 @@ TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
         wr::ScoreOptions opt;
         opt.share = share;
         opt.batch_tokens = budget;
+        std::vector<int64_t> reported;  // documents done after each batch: never decreasing, all at the end
+        opt.progress = [&](int64_t done, int64_t total) {
+          EXPECT_EQ(total, static_cast<int64_t>(docs.size()));
+          reported.push_back(done);
+        };
         auto s = wr::score_requests(m, docs, opt);
+        ASSERT_FALSE(reported.empty());
+        EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+        EXPECT_EQ(reported.back(), static_cast<int64_t>(docs.size()));
         for (size_t d = 0; d < docs.size(); ++d)
           for (size_t r = 0; r < docs[d].size(); ++r) {
             auto ref = naive(m, docs[d][r]);
