@@ -128,9 +128,14 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
   return out;
 }
 
-std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt) {
+void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string& model_path) {
   if (tok.vocab_size() > model->config.vocab_size)
-    fail("tokenizer has ", tok.vocab_size(), " pieces but the model's vocab_size is ", model->config.vocab_size);
+    fail(model_path, ": the tokenizer has ", tok.vocab_size(), " pieces but the model's vocab_size is ",
+         model->config.vocab_size, " (pass the tokenizer the model was trained with: --tokenizer)");
+}
+
+std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt) {
+  check_tokenizer_fits(model, tok, "model");
   const bool was_training = model->is_training();
   model->eval();
   std::vector<TaskResult> results;

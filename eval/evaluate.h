@@ -32,6 +32,9 @@ struct TaskResult {
   int64_t tokens_scored = 0;            // continuation tokens
 };
 
+// Fails naming model_path when the tokenizer has ids the model has no embedding for.
+void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string& model_path);
+
 // A group (MMLU) expands to its subtasks' results followed by group_results.
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
 

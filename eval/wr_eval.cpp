@@ -186,6 +186,17 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   };
 }
 
+torch::Device parse_device(const std::string& name) {
+  if (name != "cpu" && name.rfind("cuda", 0) != 0) wr::fail("--device expects cpu, cuda or cuda:N, got '", name, "'");
+  if (name != "cpu" && !torch::cuda::is_available())
+    wr::fail("--device ", name, ": no CUDA device is visible to this LibTorch build (", wr::torch_version(), ")");
+  try {
+    return torch::Device(name);
+  } catch (const std::exception&) {
+    wr::fail("--device expects cpu, cuda or cuda:N, got '", name, "'");
+  }
+}
+
 int run(const wr::Args& args) {
   if (args.positional.size() != 1) wr::fail("expected one MODEL argument; see wr-eval --help");
   const std::string path = args.positional[0];
@@ -195,17 +206,20 @@ int run(const wr::Args& args) {
   const std::string bos = args.get("--bos");
   if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
   for (const char* o : {"--output", "--json", "--log-samples"}) check_writable(args.get(o));
-  ensure_task_files(tasks, args);
+  const std::string dtype = args.get("--dtype");
+  if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
+  if (args.get_int("--num-fewshot") < 0) wr::fail("--num-fewshot must be >= 0");
+  const torch::Device device = parse_device(args.get("--device"));
 
+  // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
   wr::set_threads(args.get_int("--threads"));
   auto loaded = wr::load_model(path, args.get("--format"));
   auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
              : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, path)
              : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer TOK.model");
-  torch::Device device(args.get("--device"));
-  const std::string dtype = args.get("--dtype");
-  if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
+  wr::check_tokenizer_fits(loaded.model, tok, path);
   loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+  ensure_task_files(tasks, args);
 
   wr::EvalOptions opt;
   opt.data_dir = data_dir(args);
@@ -213,7 +227,6 @@ int run(const wr::Args& args) {
   opt.bos = bos == "on";
   opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
-  if (opt.num_fewshot < 0) wr::fail("--num-fewshot must be >= 0");
   opt.log_samples = !args.get("--log-samples").empty();
   opt.score.share = !args.flag("--no-share");
   opt.score.batch_tokens = args.get_int("--batch-tokens");
@@ -222,8 +235,7 @@ int run(const wr::Args& args) {
   for (const auto& t : tasks) {
     opt.tasks = {t};
     opt.score.progress = progress_bar(t);
-    auto r = wr::evaluate(loaded.model, tok, opt);
-    results.push_back(std::move(r[0]));
+    for (auto& r : wr::evaluate(loaded.model, tok, opt)) results.push_back(std::move(r));  // a group: all its rows
   }
   opt.tasks = tasks;
 
