@@ -39,8 +39,8 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
     const bool match = exact_match_any(answer, docs[d].choices);
     em.push_back(match ? 1.0 : 0.0);
     res.tokens_scored += static_cast<int64_t>(ids.size());
-    if (opt.log_samples)
-      res.samples.push_back({{"task", task.name}, {"doc_id", docs[d].id}, {"context", docs[d].requests[0].context},
+    if (opt.on_sample)
+      opt.on_sample({{"task", task.name}, {"doc_id", docs[d].id}, {"context", docs[d].requests[0].context},
                              {"context_tokens", prompt}, {"generation", text}, {"answer", answer},
                              {"answers", docs[d].choices}, {"exact_match", match}});
     if (opt.score.progress) opt.score.progress(static_cast<int64_t>(d + 1), static_cast<int64_t>(docs.size()));
@@ -67,34 +67,48 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
   }
-  std::vector<std::vector<TokenizedRequest>> reqs(docs.size());
-  for (size_t d = 0; d < docs.size(); ++d)
-    for (const auto& r : docs[d].requests) {
-      try {
-        reqs[d].push_back(tokenize_request(tok, r, opt.bos));
-      } catch (const Error& e) {
-        fail(name, " document ", docs[d].id, ": ", e.what());
+  // Documents are scored a chunk at a time: the packed rows, token ids and sample lines of one chunk are all
+  // that is held, whatever the task's size; a chunk is large enough for length-sorted batches to fill.
+  constexpr size_t kChunkDocs = 1024;
+  std::vector<std::vector<RequestScore>> scores(docs.size());
+  for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
+    const size_t end = std::min(docs.size(), begin + kChunkDocs);
+    std::vector<std::vector<TokenizedRequest>> reqs(end - begin);
+    for (size_t d = begin; d < end; ++d)
+      for (const auto& r : docs[d].requests) {
+        try {
+          reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos));
+        } catch (const Error& e) {
+          fail(name, " document ", docs[d].id, ": ", e.what());
+        }
+        res.tokens_scored += reqs[d - begin].back().continuation.size();
       }
-      res.tokens_scored += reqs[d].back().continuation.size();
-    }
-  auto scores = score_requests(model, reqs, opt.score);
-  std::vector<DocOutcome> outcomes;
-  res.metrics = compute_metrics(res.task, docs, scores, &outcomes);
-  if (opt.log_samples)
-    for (size_t d = 0; d < docs.size(); ++d)
+    ScoreOptions chunk_opt = opt.score;
+    if (opt.score.progress)
+      chunk_opt.progress = [&](int64_t done, int64_t) {
+        opt.score.progress(static_cast<int64_t>(begin) + done, static_cast<int64_t>(docs.size()));
+      };
+    auto chunk = score_requests(model, reqs, chunk_opt);
+    for (size_t d = begin; d < end; ++d) {
+      scores[d] = std::move(chunk[d - begin]);
+      if (!opt.on_sample) continue;
+      const DocOutcome o = doc_outcome(docs[d], scores[d]);
       for (size_t r = 0; r < docs[d].requests.size(); ++r)
-        res.samples.push_back({{"task", name},
-                               {"doc_id", docs[d].id},
-                               {"request", r},
-                               {"context", docs[d].requests[r].context},
-                               {"continuation", docs[d].requests[r].continuation},
-                               {"context_tokens", reqs[d][r].context},
-                               {"continuation_tokens", reqs[d][r].continuation},
-                               {"ll", scores[d][r].logprob},
-                               {"is_greedy", scores[d][r].is_greedy},
-                               {"pred", outcomes[d].pred},
-                               {"pred_norm", outcomes[d].pred_norm},
-                               {"gold", docs[d].gold}});
+        opt.on_sample({{"task", name},
+                       {"doc_id", docs[d].id},
+                       {"request", r},
+                       {"context", docs[d].requests[r].context},
+                       {"continuation", docs[d].requests[r].continuation},
+                       {"context_tokens", reqs[d - begin][r].context},
+                       {"continuation_tokens", reqs[d - begin][r].continuation},
+                       {"ll", scores[d][r].logprob},
+                       {"is_greedy", scores[d][r].is_greedy},
+                       {"pred", o.pred},
+                       {"pred_norm", o.pred_norm},
+                       {"gold", docs[d].gold}});
+    }
+  }
+  res.metrics = compute_metrics(res.task, docs, scores);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

@@ -2,6 +2,7 @@
 // in memory. wr-eval calls it on a loaded checkpoint and the trainer calls it periodically on the model it is
 // training (no checkpoint round trip). It never exits the process; errors are wr::Error.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,9 @@ struct EvalOptions {
   bool bos = true;        // prepend BOS to every context
   int num_fewshot = 0;    // examples before each context (add_fewshot in tasks/task.h)
   uint64_t fewshot_seed = 1234;
-  bool log_samples = false;
+  // Receives one JSON object per request (generative tasks: per document) as soon as its document is scored,
+  // so a --log-samples file is written as the run goes instead of held in memory; null: no samples.
+  std::function<void(const nlohmann::json&)> on_sample;
   ScoreOptions score;
 };
 
@@ -27,7 +30,6 @@ struct TaskResult {
   TaskDef task;
   int64_t n_docs = 0;
   std::vector<MetricValue> metrics;
-  std::vector<nlohmann::json> samples;  // per request, when log_samples
   double seconds = 0;
   int64_t tokens_scored = 0;            // continuation tokens
 };

@@ -61,11 +61,19 @@ size_t utf8_length(const std::string& s) {
   return n;
 }
 
+DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s) {
+  if (doc.requests.size() == 1) return {};
+  std::vector<double> lls, normed;
+  for (size_t i = 0; i < s.size(); ++i) {
+    lls.push_back(s[i].logprob);
+    normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, utf8_length(doc.choices[i]))));
+  }
+  return {argmax(lls), argmax(normed)};
+}
+
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
-                                         const std::vector<std::vector<RequestScore>>& scores,
-                                         std::vector<DocOutcome>* outcomes) {
+                                         const std::vector<std::vector<RequestScore>>& scores) {
   std::vector<double> acc, acc_norm, ll;
-  if (outcomes) outcomes->assign(docs.size(), {});
   for (size_t d = 0; d < docs.size(); ++d) {
     const Doc& doc = docs[d];
     const auto& s = scores[d];
@@ -74,15 +82,9 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
       ll.push_back(s[0].logprob);
       continue;
     }
-    std::vector<double> lls, normed;
-    for (size_t i = 0; i < s.size(); ++i) {
-      lls.push_back(s[i].logprob);
-      normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, utf8_length(doc.choices[i]))));
-    }
-    DocOutcome o{argmax(lls), argmax(normed)};
+    const DocOutcome o = doc_outcome(doc, s);
     acc.push_back(o.pred == doc.gold ? 1.0 : 0.0);
     acc_norm.push_back(o.pred_norm == doc.gold ? 1.0 : 0.0);
-    if (outcomes) (*outcomes)[d] = o;
   }
   std::vector<MetricValue> out;
   for (const auto& name : task.metrics) {

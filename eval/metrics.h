@@ -34,8 +34,9 @@ MetricValue mean_with_stderr(const std::string& name, const std::vector<double>&
 std::string cut_generation(const std::string& text, const std::vector<std::string>& until);
 std::string normalize_answer(const std::string& s);
 bool exact_match_any(const std::string& prediction, const std::vector<std::string>& answers);
+// The predictions for one multiple-choice document (both -1 for a single-request document).
+DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& scores);
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
-                                         const std::vector<std::vector<RequestScore>>& scores,
-                                         std::vector<DocOutcome>* outcomes = nullptr);
+                                         const std::vector<std::vector<RequestScore>>& scores);
 
 }  // namespace wr

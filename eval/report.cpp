@@ -102,11 +102,4 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
   return j;
 }
 
-void write_samples(const std::string& path, const std::vector<TaskResult>& results) {
-  std::string out;
-  for (const auto& r : results)
-    for (const auto& s : r.samples) out += s.dump() + "\n";
-  write_file_atomic(path, out);
-}
-
 }  // namespace wr

@@ -25,6 +25,5 @@ std::string utc_now_iso8601();
 // is an error. The file is rewritten atomically, so a crash leaves the old or the new version.
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results);
 nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results);
-void write_samples(const std::string& path, const std::vector<TaskResult>& results);
 
 }  // namespace wr

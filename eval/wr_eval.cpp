@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "eval/compare.h"
@@ -227,7 +228,11 @@ int run(const wr::Args& args) {
   opt.bos = bos == "on";
   opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
-  opt.log_samples = !args.get("--log-samples").empty();
+  std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
+  if (!args.get("--log-samples").empty()) {
+    samples.emplace(args.get("--log-samples"));
+    opt.on_sample = [&samples](const nlohmann::json& s) { samples->write(s.dump() + "\n"); };
+  }
   opt.score.share = !args.flag("--no-share");
   opt.score.batch_tokens = args.get_int("--batch-tokens");
 
@@ -257,7 +262,7 @@ int run(const wr::Args& args) {
   if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
   if (!args.get("--json").empty())
     wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");
-  if (opt.log_samples) wr::write_samples(args.get("--log-samples"), results);
+  if (samples) samples->commit();
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "model/checkpoint.h"
 #include "model/common/file.h"
@@ -119,6 +120,47 @@ TEST(EvalCli, GroupRowsReachCsvAndJson) {
   EXPECT_TRUE(json["groups"].contains("mmlu")) << json.dump(1);
   EXPECT_EQ(json["group_subtasks"]["mmlu"].size(), 57u);
   EXPECT_EQ(json["group_subtasks"]["mmlu_stem"].size(), 19u);
+}
+
+// More documents than one scoring chunk (1024): every request's sample line arrives once, its prediction is the
+// argmax of its document's log-likelihoods, and the CSV's acc is the mean of the samples' correct predictions.
+TEST(EvalCli, LogSamplesAgreeWithTheCsvAcrossChunks) {
+  const std::string dir = wr::test::temp_dir();
+  const int n_docs = 1100;
+  std::filesystem::create_directories(dir + "/data/mmlu");
+  {
+    std::ofstream out(dir + "/data/mmlu/anatomy.jsonl");
+    const char* words[] = {"bone", "river", "apple", "teacher", "blue", "map", "water"};
+    for (int i = 0; i < n_docs; ++i)
+      out << "{\"question\": \"Which " << words[i % 7] << " is " << words[(i / 7) % 7] << " " << i
+          << "?\", \"subject\": \"anatomy\", \"choices\": [\"" << words[i % 5] << "\", \"" << words[(i + 1) % 7]
+          << "\", \"the " << words[(i + 2) % 7] << "\", \"" << i << "\"], \"answer\": " << i % 4 << "}\n";
+  }
+  auto r = wr_eval("--tasks mmlu_anatomy --offline --data-dir " + dir + "/data --output " + dir + "/r.csv --log-samples " +
+                       dir + "/s.jsonl " + fixture_checkpoint(dir),
+                   dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::map<int64_t, std::vector<nlohmann::json>> by_doc;
+  std::ifstream in(dir + "/s.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto s = nlohmann::json::parse(line);
+    by_doc[s["doc_id"].get<int64_t>()].push_back(s);
+  }
+  ASSERT_EQ(by_doc.size(), static_cast<size_t>(n_docs));
+  int correct = 0;
+  for (const auto& [id, reqs] : by_doc) {
+    ASSERT_EQ(reqs.size(), 4u) << "doc " << id;
+    int best = 0;
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(reqs[i]["request"], i);
+      if (reqs[i]["ll"].get<double>() > reqs[best]["ll"].get<double>()) best = i;
+    }
+    EXPECT_EQ(reqs[0]["pred"], best) << "doc " << id;
+    correct += best == reqs[0]["gold"].get<int>();
+  }
+  const std::string csv = wr::read_file(dir + "/r.csv");
+  const std::string acc = std::to_string(static_cast<double>(correct) / n_docs).substr(0, 6);
+  EXPECT_TRUE(contains(csv, ",mmlu_anatomy,acc," + acc)) << csv << " expected acc " << acc;
 }
 
 }  // namespace

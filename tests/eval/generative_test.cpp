@@ -71,15 +71,16 @@ TEST(Generative, KnownAnswerThroughTheTriviaqaRules) {
   wr::EvalOptions opt;
   opt.tasks = {"triviaqa"};
   opt.data_dir = dir;
-  opt.log_samples = true;
+  std::vector<nlohmann::json> samples;
+  opt.on_sample = [&](const nlohmann::json& s) { samples.push_back(s); };
   auto results = wr::evaluate(model, tok, opt);
   ASSERT_EQ(results.size(), 1u);
   const auto& r = results[0];
-  ASSERT_EQ(r.samples.size(), 2u);
-  EXPECT_EQ(r.samples[0]["generation"], "the ball.");  // stopped at the first stop string
-  EXPECT_EQ(r.samples[0]["answer"], "the ball");
-  EXPECT_EQ(r.samples[0]["exact_match"], true);        // "The Ball" up to case
-  EXPECT_EQ(r.samples[1]["exact_match"], false);       // same prompt ending, same generation, other answer
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0]["generation"], "the ball.");  // stopped at the first stop string
+  EXPECT_EQ(samples[0]["answer"], "the ball");
+  EXPECT_EQ(samples[0]["exact_match"], true);        // "The Ball" up to case
+  EXPECT_EQ(samples[1]["exact_match"], false);       // same prompt ending, same generation, other answer
   EXPECT_EQ(r.metrics[0].name, "exact_match");
   EXPECT_DOUBLE_EQ(r.metrics[0].value, 0.5);
   EXPECT_NEAR(r.metrics[0].stderr_, 0.5, 1e-12);  // sqrt(p(1-p)/(n-1)) with p = 0.5, n = 2

@@ -161,14 +161,14 @@ TEST(Metrics, AccAccNormTiesAndStderr) {
   std::vector<std::vector<wr::RequestScore>> s = {
       {{-3.0, false}, {-2.0, false}}, {{-1.0, false}, {-1.0, false}}, {{-1.5, false}, {-1.0, false}},
       {{-5.0, false}, {-1.0, false}}};
-  std::vector<wr::DocOutcome> out;
-  auto m = wr::compute_metrics(task_with({"acc", "acc_norm"}), docs, s, &out);
+  auto m = wr::compute_metrics(task_with({"acc", "acc_norm"}), docs, s);
   // acc: preds 1, 0 (tie), 1, 1 -> correct: no, no, no, yes = 0.25
   EXPECT_DOUBLE_EQ(m[0].value, 0.25);
   EXPECT_NEAR(m[0].stderr_, std::sqrt(0.25 * 0.75 / 3), 1e-12);
   // acc_norm: doc0 -0.75 vs -1 -> 0 (yes); doc1 tie -> 0 (no); doc2 -1.5 vs -0.5 -> 1 (no); doc3 -> 1 (yes)
   EXPECT_DOUBLE_EQ(m[1].value, 0.5);
-  EXPECT_EQ(out[1].pred, 0);
+  EXPECT_EQ(wr::doc_outcome(docs[1], s[1]).pred, 0);
+  EXPECT_EQ(wr::doc_outcome(docs[2], s[2]).pred_norm, 1);
   EXPECT_EQ(wr::utf8_length("é"), 1u);
 }
 
