@@ -131,6 +131,23 @@ TEST(Score, Bfloat16CloseToFloat32) {
       EXPECT_NEAR(b[d][r].logprob, a[d][r].logprob, 0.005 * std::abs(a[d][r].logprob) + 0.02) << d << "," << r;
 }
 
+// wr-eval --device cuda: both scoring modes on the GPU give the CPU's log-likelihoods (skipped without CUDA).
+TEST(Score, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (this LibTorch or machine has none)";
+  auto cpu = fixture_model();
+  auto gpu = fixture_model();
+  gpu->to(torch::kCUDA);
+  auto docs = sample_docs(true);
+  for (bool share : {true, false}) {
+    wr::ScoreOptions opt;
+    opt.share = share;
+    auto a = wr::score_requests(cpu, docs, opt);
+    auto b = wr::score_requests(gpu, docs, opt);
+    for (size_t d = 0; d < docs.size(); ++d)
+      for (size_t r = 0; r < docs[d].size(); ++r) EXPECT_NEAR(b[d][r].logprob, a[d][r].logprob, 1e-3) << share;
+  }
+}
+
 TEST(Score, IdenticalChoicesTieExactlyInSharedMode) {
   auto m = fixture_model();
   auto docs = sample_docs(true);
