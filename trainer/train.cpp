@@ -140,13 +140,13 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     fail("model.vocab_size ", c.model.vocab_size, " is smaller than the shards' tokenizer (", data_vocab, " pieces, ",
          c.data_dir, "/manifest.json); set model.vocab_size=", data_vocab);
 
-  // The evaluation tasks' files, fetched now (or named, with WR_OFFLINE=1) rather than after hours of training.
+  // The evaluation tasks' files, fetched now (or named, when offline) rather than after hours of training.
   const std::string eval_data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
   if (c.eval_interval > 0) {
     DownloadOptions dl;
     dl.data_dir = eval_data_dir;
-    dl.offline = std::getenv("WR_OFFLINE") && std::string(std::getenv("WR_OFFLINE")) == "1";
-    dl.mirror = std::getenv("WR_MIRROR") ? std::getenv("WR_MIRROR") : "";
+    dl.offline = opt.offline;
+    dl.mirror = opt.mirror;
     for (const auto& t : c.eval_tasks)
       for (const auto& path : download_task(load_task(t), dl)) log("fetched " + path);
   }

@@ -16,6 +16,9 @@ namespace wr {
 struct TrainOptions {
   bool resume = false;                              // continue from the run directory's newest checkpoint
   std::function<void(const std::string&)> log;      // live lines; default: stdout
+  // How the evaluation tasks' files are fetched before training (wr-train --offline, --mirror; as in wr-eval).
+  bool offline = false;
+  std::string mirror;
 };
 
 struct TrainSummary {

@@ -18,13 +18,15 @@ namespace {
 const std::vector<wr::Option> kOptions = {
     {"--resume", "", "continue from the newest checkpoint in the run directory", "", ""},
     {"--print-config", "", "print the resolved config and exit", "", ""},
+    {"--offline", "", "never download the evaluation tasks' files: fail naming the missing one", "", "WR_OFFLINE"},
+    {"--mirror", "URL", "fetch task files from <URL>/<original host>/<original path>", "", "WR_MIRROR"},
     {"--help", "", "show this help", "", ""},
 };
 
 const char* kSynopsis =
     "wr-train CONFIG.json [section.key=value ...]\n"
     "       wr-train --resume RUN_DIR|CONFIG.json [section.key=value ...]\n"
-    "e.g.   wr-train configs/train/cpu-tiny.json data.dir=data/shards run.dir=runs/tiny optimizer.lr=1e-3";
+    "e.g.   wr-train configs/train/cpu-25m.json data.dir=data/shards run.dir=runs/tiny optimizer.lr=1e-3";
 
 void on_signal(int) { wr::request_stop(); }
 
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
     wr::TrainOptions opt;
     opt.resume = args.flag("--resume");
+    opt.offline = args.flag("--offline");
+    opt.mirror = args.get("--mirror");
     auto summary = wr::train(resolved, opt);
     std::printf("%s at step %ld, loss %.4f; checkpoint %s\n", summary.interrupted ? "interrupted" : "done",
                 static_cast<long>(summary.step), summary.loss, summary.checkpoint.c_str());

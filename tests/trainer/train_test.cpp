@@ -247,6 +247,15 @@ TEST(Train, RunDirectoryMistakesAreClearErrors) {
   EXPECT_TRUE(contains(e, "model.vocab_size 100")) << e;
   e = error_of([&] { wr::train(tiny_config("/proc/wr-no-such-dir/r"), quiet()); });
   EXPECT_TRUE(contains(e, "/proc/wr-no-such-dir")) << e;
+  // offline, an evaluation task whose file is missing is named before the first step
+  wr::TrainOptions offline = quiet();
+  offline.offline = true;
+  e = error_of([&] {
+    wr::train(tiny_config(dir + "/r3", {"eval.interval=2", "eval.tasks=[\"arc_easy\"]", "eval.data_dir=" + dir + "/none"}),
+              offline);
+  });
+  EXPECT_TRUE(contains(e, "offline") && contains(e, dir + "/none/arc/ARC-Easy-Test.jsonl")) << e;
+  EXPECT_TRUE(wr::list_checkpoints(dir + "/r3").empty());
 }
 
 TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
