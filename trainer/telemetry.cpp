@@ -8,6 +8,7 @@
 namespace wr {
 
 Telemetry::Telemetry(const std::string& path, int64_t keep_until_step) : path_(path) {
+  if (path.empty()) return;
   if (keep_until_step >= 0 && file_exists(path)) {
     std::istringstream in(read_file(path));
     std::string line, kept;
@@ -25,6 +26,7 @@ Telemetry::Telemetry(const std::string& path, int64_t keep_until_step) : path_(p
 }
 
 void Telemetry::add(int64_t step, const std::string& name, const std::string& stat, double value) {
+  if (path_.empty()) return;
   out_ << step << ',' << name << ',' << stat << ',' << value << '\n';
 }
 
@@ -40,6 +42,7 @@ void Telemetry::add_matrices(int64_t step, const std::vector<MatrixStat>& stats)
 }
 
 void Telemetry::flush() {
+  if (path_.empty()) return;
   out_.flush();
   if (!out_) fail("cannot write ", path_, " (disk full?)");
 }

@@ -17,7 +17,8 @@ namespace wr {
 class Telemetry {
  public:
   // Opens path for appending. keep_until_step >= 0 (a resumed run) first drops the rows after that step,
-  // which the interrupted run logged past its last checkpoint; -1 starts a new file.
+  // which the interrupted run logged past its last checkpoint; -1 starts a new file. An empty path keeps
+  // nothing (the processes after rank 0 of a data-parallel run).
   Telemetry(const std::string& path, int64_t keep_until_step);
   void add(int64_t step, const std::string& name, const std::string& stat, double value);
   void add_matrices(int64_t step, const std::vector<MatrixStat>& stats);

@@ -20,6 +20,7 @@
 #include "model/init.h"
 #include "model/tokenizer.h"
 #include "tasks/download.h"
+#include "trainer/distributed.h"
 #include "trainer/flops.h"
 #include "trainer/optimizer.h"
 #include "trainer/shards.h"
@@ -114,16 +115,28 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
 
 TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   const TrainConfig c = train_config_from_json(resolved, "config");
-  auto log = opt.log ? opt.log : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
   g_stop = false;
+  // Data parallel over WORLD_SIZE processes: each runs the micro-batches whose index is its rank modulo the
+  // world, the gradients are summed, and every process takes the same step, so the run computes what one
+  // process would. Rank 0 alone logs, evaluates and writes the run directory.
+  if (const int world = DataParallel::world_size_from_environment(); c.accumulation % world != 0)
+    fail("batch.accumulation ", c.accumulation, " must be a multiple of WORLD_SIZE ", world,
+         " (each process runs accumulation / WORLD_SIZE micro-batches a step)");
+  DataParallel dp = DataParallel::from_environment();
+  auto log = !dp.is_main() ? [](const std::string&) {}
+             : opt.log     ? opt.log
+                           : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
   const int threads = set_threads(c.threads);
-  const torch::Device device(c.device);
+  torch::Device device(c.device);
   if (device.is_cuda() && !torch::cuda::is_available()) fail("run.device ", c.device, ": this LibTorch has no CUDA device");
+  if (device.is_cuda() && dp.world() > 1 && !device.has_index()) device = torch::Device(torch::kCUDA, dp.local_rank());
 
   // The run directory: writable before any work, and either fresh or resumed on purpose.
-  fs::create_directories(c.run_dir);
-  write_file_atomic(c.run_dir + "/.write-test", "");
-  fs::remove(c.run_dir + "/.write-test");
+  if (dp.is_main()) {
+    fs::create_directories(c.run_dir);
+    write_file_atomic(c.run_dir + "/.write-test", "");
+    fs::remove(c.run_dir + "/.write-test");
+  }
   const auto existing = list_checkpoints(c.run_dir);
   if (!opt.resume && !existing.empty())
     fail(c.run_dir, " already holds checkpoints (", existing.back(), "); pass --resume to continue, or choose another run.dir");
@@ -142,7 +155,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
 
   // The evaluation tasks' files, fetched now (or named, when offline) rather than after hours of training.
   const std::string eval_data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
-  if (c.eval_interval > 0) {
+  if (c.eval_interval > 0 && dp.is_main()) {
     DownloadOptions dl;
     dl.data_dir = eval_data_dir;
     dl.offline = opt.offline;
@@ -175,11 +188,11 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     bad_steps = loaded.meta.value("bad_steps", int64_t{0});
     log(format("resumed %s at step %ld", path.c_str(), static_cast<long>(step)));
   }
-  write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
+  if (dp.is_main()) write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
 
   std::vector<torch::Tensor> params;
   for (auto& p : model->parameters()) params.push_back(p);
-  Telemetry telemetry(c.run_dir + "/telemetry.csv", opt.resume ? step : -1);
+  Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? step : -1);
   const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
   // The probe for activation telemetry: the first seq_len tokens of the validation split (else train).
   const TokenStream& probe_source = val_data ? *val_data : train_data;
@@ -249,7 +262,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     optimizer.zero_grad();
     // Summed on the device and read once per step: an item() per micro-batch would stall a GPU every time.
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    for (int64_t micro = 0; micro < c.accumulation; ++micro) {
+    for (int64_t micro = dp.rank(); micro < c.accumulation; micro += dp.world()) {
       Batch b = make_batch(train_data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, device);
       torch::Tensor l;
       {
@@ -259,6 +272,11 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       l.backward();
       loss_sum += l.detach().to(torch::kFloat64);
     }
+    // Summed over the processes, the loss and gradients are the whole step's on every one of them.
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params) grads.push_back(p.grad());
+    dp.all_reduce_sum(grads);
+    dp.all_reduce_sum({loss_sum});
     const double loss = loss_sum.item<double>();
     const double grad_norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, c.grad_clip)
                                              : torch::nn::utils::clip_grad_norm_(params, 1e30);
@@ -314,9 +332,11 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       interval_tokens = 0;
     }
     telemetry.flush();
-    if (c.eval_interval > 0 && (step % c.eval_interval == 0 || step == c.steps)) evaluate_now(step);
-    const bool stop = g_stop.load();
-    if ((c.ckpt_interval > 0 && step % c.ckpt_interval == 0) || step == c.steps || stop) save(step);
+    const bool stop = dp.any(g_stop.load());  // all processes stop after the same step
+    if (dp.is_main()) {
+      if (c.eval_interval > 0 && (step % c.eval_interval == 0 || step == c.steps)) evaluate_now(step);
+      if ((c.ckpt_interval > 0 && step % c.ckpt_interval == 0) || step == c.steps || stop) save(step);
+    }
     if (stop) {
       log(format("stopped on request at step %ld; checkpoint %s", static_cast<long>(step), summary.checkpoint.c_str()));
       summary.interrupted = true;

@@ -1,8 +1,11 @@
 // wr-train: config checks, the schedule, and the training loop end to end on a tiny model: bitwise resume,
 // TVR in the loop, non-finite losses, stop requests (in-process and by SIGTERM), periodic evaluation.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -312,6 +315,61 @@ TEST(Train, SigtermCheckpointsAndExitsCleanly) {
 }
 
 // The whole path on real text: ../shared/corpus -> tokenizer -> shards -> wr-train -> a checkpoint wr-eval scores.
+// A port nobody listens on now, for the process group's rendezvous.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Two processes (c10d Gloo on this CPU) each run one of the two micro-batches of every step: with two
+// gradients the all-reduced sum is the one a single process accumulates, so the runs agree bit for bit.
+TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/one");
+  tiny_config(dir + "/two");
+  const std::string args = " run.threads=1 schedule.steps=6 > ";  // TVR at step 4, telemetry every 2
+  ASSERT_EQ(std::system((std::string(WR_TRAIN_BIN) + " " + dir + "/one.json" + args + dir + "/one.log 2>&1").c_str()), 0)
+      << wr::read_file(dir + "/one.log");
+  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+  const std::string train = std::string("timeout 300 ") + WR_TRAIN_BIN + " " + dir + "/two.json" + args;
+  const std::string both = env + "RANK=1 " + train + dir + "/rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + train + dir +
+                           "/rank0.log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
+  const int status = std::system(("bash -c '" + both + "'").c_str());
+  ASSERT_EQ(status, 0) << wr::read_file(dir + "/rank0.log") << wr::read_file(dir + "/rank1.log");
+
+  auto one = wr::load_native(dir + "/one/ckpt_00000006.pt");
+  auto two = wr::load_native(dir + "/two/ckpt_00000006.pt");
+  auto sd_two = wr::state_dict(two.model);
+  auto sd_one = wr::state_dict(one.model);
+  ASSERT_EQ(sd_one.size(), sd_two.size());
+  for (size_t i = 0; i < sd_one.size(); ++i) EXPECT_TRUE(torch::equal(sd_one[i].second, sd_two[i].second)) << sd_one[i].first;
+  EXPECT_EQ(series(dir + "/one", "train", "loss"), series(dir + "/two", "train", "loss"));
+  EXPECT_EQ(series(dir + "/one", "train", "grad_norm"), series(dir + "/two", "train", "grad_norm"));
+  // only rank 0 logs
+  EXPECT_TRUE(wr::test::contains(wr::read_file(dir + "/rank0.log"), "step      6/6"));
+  EXPECT_FALSE(wr::test::contains(wr::read_file(dir + "/rank1.log"), "step      6/6"));
+}
+
+TEST(DataParallel, MisconfiguredWorldIsAClearError) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r");
+  auto run = [&](const std::string& env) {
+    std::system((env + " " + WR_TRAIN_BIN + " " + dir + "/r.json > " + dir + "/log 2>&1").c_str());
+    return wr::read_file(dir + "/log");
+  };
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=0"), "MASTER_ADDR is not set")) << run("WORLD_SIZE=2 RANK=0");
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=3 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"),
+                                 "batch.accumulation 2 must be a multiple of WORLD_SIZE 3"));
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"), "RANK 2 is not below"));
+}
+
 TEST(Pipeline, SharedCorpusToScoredCheckpoint) {
   WR_REQUIRE_SHARED("corpus/brown.jsonl");
   WR_REQUIRE_SHARED("datasets/arc/ARC-Easy-Test.jsonl");
