@@ -24,7 +24,9 @@ struct Outcome {
 
 Outcome wr_eval(const std::string& args, const std::string& dir) {
   const std::string err = dir + "/stderr.txt";
-  const int status = std::system((std::string(WR_EVAL_BIN) + " " + args + " > " + dir + "/stdout.txt 2> " + err).c_str());
+  // one thread: ctest runs two tests at once on two cores, and oversubscribed OpenMP spins
+  const int status = std::system(
+      (std::string(WR_EVAL_BIN) + " --threads 1 " + args + " > " + dir + "/stdout.txt 2> " + err).c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, wr::read_file(err)};
 }
 
