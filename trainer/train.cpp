@@ -319,7 +319,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     interval_tokens += c.tokens_per_step();
     if (step % c.log_interval == 0 || step == c.steps) {
       const double tokens_per_s = interval_tokens / std::max(interval_seconds, 1e-9);
-      const double mfu = flops_per_token * tokens_per_s / (peak_tflops * 1e12);
+      const double mfu = flops_per_token * tokens_per_s / (peak_tflops * 1e12 * dp.world());  // of all devices
       telemetry.add(step, "train", "loss", loss);
       telemetry.add(step, "train", "lr", lr);
       telemetry.add(step, "train", "grad_norm", grad_norm);
