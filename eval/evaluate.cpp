@@ -131,6 +131,9 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
     TaskResult g;
     g.task = group;
     g.task.name = category.empty() ? group.name : group.name + "_" + category;
+    g.task.subtasks.clear();  // the members this row averages
+    for (const auto& sub : group.subtasks)
+      if (category.empty() || group.category_of.at(sub) == category) g.task.subtasks.push_back(sub);
     g.n_docs = cn.second;
     const double p = cn.first / static_cast<double>(std::max<int64_t>(cn.second, 1));
     g.metrics.push_back({"acc", p, cn.second > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(cn.second - 1)) : -1});

@@ -41,7 +41,8 @@ void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string&
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
 
 // acc per category and over the whole group, as means over documents (lm-eval's weight_by_size), the stderr
-// from the pooled 0/1 outcomes; categories in name order, the whole group ("mmlu") last.
+// from the pooled 0/1 outcomes; categories in name order, the whole group ("mmlu") last. Each row's
+// task.subtasks lists the subtasks it averages.
 std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subtasks);
 
 }  // namespace wr

@@ -83,10 +83,7 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
     j["n-samples"][r.task.name] = {{"original", r.n_docs}, {"effective", r.n_docs}};
     if (!r.task.subtasks.empty()) {  // a group's result (mmlu, mmlu_stem, ...): also under "groups", as lm-eval does
       j["groups"][r.task.name] = t;
-      const std::string category = r.task.name == r.task.json.value("task", "") ? "" : r.task.name.substr(r.task.json.value("task", "").size() + 1);
-      auto& members = j["group_subtasks"][r.task.name] = nlohmann::json::array();
-      for (const auto& sub : r.task.subtasks)
-        if (category.empty() || r.task.category_of.at(sub) == category) members.push_back(sub);
+      j["group_subtasks"][r.task.name] = r.task.subtasks;
     }
   }
   j["config"] = {{"model", "wr"},
