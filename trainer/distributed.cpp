@@ -60,7 +60,10 @@ DataParallel DataParallel::from_environment() {
   store_opt.waitWorkers = true;
   store_opt.timeout = std::chrono::minutes(5);
   auto gloo = c10d::ProcessGroupGloo::Options::create();
-  gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  // The network interface as torch.distributed picks it: GLOO_SOCKET_IFNAME, else the host name's address.
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  gloo->devices.push_back(ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                                            : c10d::ProcessGroupGloo::createDefaultDevice());
   // Rank 0 alone evaluates and writes checkpoints while the others wait in their next all-reduce.
   gloo->timeout = std::chrono::hours(6);
   try {

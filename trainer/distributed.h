@@ -1,5 +1,6 @@
 // Data parallelism through torch.distributed's C++ core (c10d), started the way torchrun starts processes:
-// RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK for the GPU) in the environment, e.g.
+// RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK for the GPU, GLOO_SOCKET_IFNAME for the network
+// interface) in the environment, e.g.
 //   torchrun --nproc-per-node 2 --no-python build/trainer/wr-train CONFIG.json
 // Without those variables the run is one process and nothing here talks to the network.
 #pragma once

@@ -337,7 +337,8 @@ TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
   const std::string args = " run.threads=1 schedule.steps=6 > ";  // TVR at step 4, telemetry every 2
   ASSERT_EQ(std::system((std::string(WR_TRAIN_BIN) + " " + dir + "/one.json" + args + dir + "/one.log 2>&1").c_str()), 0)
       << wr::read_file(dir + "/one.log");
-  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+  const std::string env =
+      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
   const std::string train = std::string("timeout 300 ") + WR_TRAIN_BIN + " " + dir + "/two.json" + args;
   const std::string both = env + "RANK=1 " + train + dir + "/rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + train + dir +
                            "/rank0.log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
