@@ -54,12 +54,14 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   TaskResult res;
   res.task = load_task(name);
   const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
-  // Few-shot examples come from the whole split, so it is read once and the scored documents cut from it.
-  auto docs = build_docs(res.task, data_dir, opt.num_fewshot > 0 ? 0 : opt.limit);
-  if (opt.num_fewshot > 0) {
-    const auto pool = docs;
-    if (opt.limit > 0 && static_cast<size_t>(opt.limit) < docs.size()) docs.resize(static_cast<size_t>(opt.limit));
+  std::vector<Doc> docs;
+  if (opt.num_fewshot > 0) {  // examples come from the whole split: read it once, copy out the scored documents
+    const auto pool = build_docs(res.task, data_dir);
+    const size_t n = opt.limit > 0 ? std::min(pool.size(), static_cast<size_t>(opt.limit)) : pool.size();
+    docs.assign(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n));
     add_fewshot(docs, pool, res.task, opt.num_fewshot, opt.fewshot_seed);
+  } else {
+    docs = build_docs(res.task, data_dir, opt.limit);
   }
   res.n_docs = docs.size();
   if (res.task.generative) {
@@ -132,13 +134,15 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
     g.task = group;
     g.task.name = category.empty() ? group.name : group.name + "_" + category;
     g.task.subtasks.clear();  // the members this row averages
-    for (const auto& sub : group.subtasks)
-      if (category.empty() || group.category_of.at(sub) == category) g.task.subtasks.push_back(sub);
+    for (const auto& r : subs) {
+      if (!category.empty() && group.category_of.at(r.task.name) != category) continue;
+      g.task.subtasks.push_back(r.task.name);
+      g.seconds += r.seconds;
+      g.tokens_scored += r.tokens_scored;
+    }
     g.n_docs = cn.second;
     const double p = cn.first / static_cast<double>(std::max<int64_t>(cn.second, 1));
     g.metrics.push_back({"acc", p, cn.second > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(cn.second - 1)) : -1});
-    for (const auto& r : subs)
-      if (category.empty() || group.category_of.at(r.task.name) == category) g.seconds += r.seconds, g.tokens_scored += r.tokens_scored;
     out.push_back(std::move(g));
   }
   std::rotate(out.begin(), out.begin() + 1, out.end());  // the overall mean ("" sorts first) goes last

@@ -187,17 +187,6 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   };
 }
 
-torch::Device parse_device(const std::string& name) {
-  if (name != "cpu" && name.rfind("cuda", 0) != 0) wr::fail("--device expects cpu, cuda or cuda:N, got '", name, "'");
-  if (name != "cpu" && !torch::cuda::is_available())
-    wr::fail("--device ", name, ": no CUDA device is visible to this LibTorch build (", wr::torch_version(), ")");
-  try {
-    return torch::Device(name);
-  } catch (const std::exception&) {
-    wr::fail("--device expects cpu, cuda or cuda:N, got '", name, "'");
-  }
-}
-
 int run(const wr::Args& args) {
   if (args.positional.size() != 1) wr::fail("expected one MODEL argument; see wr-eval --help");
   const std::string path = args.positional[0];
@@ -210,7 +199,7 @@ int run(const wr::Args& args) {
   const std::string dtype = args.get("--dtype");
   if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
   if (args.get_int("--num-fewshot") < 0) wr::fail("--num-fewshot must be >= 0");
-  const torch::Device device = parse_device(args.get("--device"));
+  const torch::Device device = wr::parse_device(args.get("--device"), "--device");
 
   // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
   wr::set_threads(args.get_int("--threads"));

@@ -141,16 +141,16 @@ void download_rows(const TaskFile& f, const std::string& dest, const DownloadOpt
   for (int64_t offset = 0; expected < 0 || offset < expected; offset += page) {
     const std::string url = query + "&offset=" + std::to_string(offset) + "&length=" + std::to_string(page);
     fs::create_directories(opt.data_dir + "/.partial");
+    const std::string where = effective_url(url, opt);
     download_file(url, page_file, "", opt);
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(read_file(page_file));
     } catch (const nlohmann::json::exception& e) {
       fs::remove(page_file);
-      fail(effective_url(url, opt), ": not a datasets-server rows page: ", e.what());
+      fail(where, ": not a datasets-server rows page: ", e.what());
     }
     fs::remove(page_file);
-    const auto where = effective_url(url, opt);
     if (!j.contains("rows") || !j["rows"].is_array() || !j.contains("num_rows_total"))
       fail(where, ": expected {\"rows\": [...], \"num_rows_total\": N}");
     if (expected < 0) expected = j["num_rows_total"].get<int64_t>();

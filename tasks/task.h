@@ -34,11 +34,11 @@ struct TaskDef {
   std::string source;                // "tasks/defs/<name>.json", for error messages
   // generate_until tasks (TriviaQA): greedy generation until one of `until`, scored by exact match.
   bool generative = false;
+  std::vector<std::string> until;
+  int64_t max_gen_toks = 256;
   // A group (MMLU): its subtasks' names ("mmlu_abstract_algebra", ...) and the category of each; no files.
   std::vector<std::string> subtasks;
   std::map<std::string, std::string> category_of;
-  std::vector<std::string> until;
-  int64_t max_gen_toks = 256;
 };
 
 // One scoring request: log P(continuation | context).

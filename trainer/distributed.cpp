@@ -14,19 +14,21 @@
 namespace wr {
 namespace {
 
-int env_int(const char* name, int fallback) {
+// The variable's value; unset or empty: fallback, or an error when there is none.
+std::string env(const char* name, const char* fallback = nullptr) {
   const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0) fail("environment variable ", name, "='", v, "': expected a non-negative integer");
-  return static_cast<int>(x);
+  if (v && *v) return v;
+  if (!fallback) fail("environment variable ", name, " is not set (WORLD_SIZE > 1 needs RANK, MASTER_ADDR, MASTER_PORT)");
+  return fallback;
 }
 
-std::string env_str(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) fail("environment variable ", name, " is not set (WORLD_SIZE > 1 needs RANK, MASTER_ADDR, MASTER_PORT)");
-  return v;
+int env_int(const char* name, const char* fallback = nullptr) {
+  const std::string v = env(name, fallback);
+  char* end = nullptr;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || x < 0 || x > 65535)
+    fail("environment variable ", name, "='", v, "': expected a non-negative integer up to 65535");
+  return static_cast<int>(x);
 }
 
 }  // namespace
@@ -39,19 +41,25 @@ struct DataParallel::Group {
 struct DataParallel::Group {};
 #endif
 
-int DataParallel::world_size_from_environment() { return std::max(1, env_int("WORLD_SIZE", 1)); }
+int DataParallel::world_size_from_environment() { return std::max(1, env_int("WORLD_SIZE", "1")); }
+
+bool DataParallel::available() {
+#ifdef WR_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
 
 DataParallel DataParallel::from_environment() {
   DataParallel dp;
   dp.world_ = world_size_from_environment();
   if (dp.world_ <= 1) return dp;
-  dp.rank_ = env_int("RANK", -1);
-  if (dp.rank_ < 0) env_str("RANK");
+  dp.rank_ = env_int("RANK");
   if (dp.rank_ >= dp.world_) fail("RANK ", dp.rank_, " is not below WORLD_SIZE ", dp.world_);
-  dp.local_rank_ = env_int("LOCAL_RANK", dp.rank_);
-  const std::string addr = env_str("MASTER_ADDR");
-  const int port = env_int("MASTER_PORT", -1);
-  if (port <= 0 || port > 65535) fail("environment variable MASTER_PORT: expected a port number, got '", env_str("MASTER_PORT"), "'");
+  dp.local_rank_ = env_int("LOCAL_RANK", std::to_string(dp.rank_).c_str());
+  const std::string addr = env("MASTER_ADDR");
+  const int port = env_int("MASTER_PORT");
 #ifdef WR_WITH_GLOO
   c10d::TCPStoreOptions store_opt;
   store_opt.port = static_cast<uint16_t>(port);

@@ -18,6 +18,8 @@ class DataParallel {
   static DataParallel from_environment();
   // WORLD_SIZE (1 when unset), for checks before joining.
   static int world_size_from_environment();
+  // Whether this build has the Gloo backend (configure found its headers).
+  static bool available();
 
   int rank() const { return rank_; }
   int world() const { return world_; }

@@ -127,8 +127,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              : opt.log     ? opt.log
                            : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
   const int threads = set_threads(c.threads);
-  torch::Device device(c.device);
-  if (device.is_cuda() && !torch::cuda::is_available()) fail("run.device ", c.device, ": this LibTorch has no CUDA device");
+  torch::Device device = parse_device(c.device, "run.device");
   if (device.is_cuda() && dp.world() > 1 && !device.has_index()) device = torch::Device(torch::kCUDA, dp.local_rank());
 
   // The run directory: writable before any work, and either fresh or resumed on purpose.
@@ -305,10 +304,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       auto stats = apply_tvr(model, c.tvr);
       rescaled = static_cast<int>(std::count_if(stats.begin(), stats.end(), [](const MatrixStat& m) { return m.rescaled; }));
       telemetry.add_matrices(step, stats);
-    } else if (step % c.telemetry_interval == 0) {
+    } else if (dp.is_main() && step % c.telemetry_interval == 0) {
       telemetry.add_matrices(step, matrix_stats(model, c.tvr));
     }
-    if (step % c.telemetry_interval == 0) {
+    if (dp.is_main() && step % c.telemetry_interval == 0) {
       auto acts = activation_stats(model, probe);
       for (size_t l = 0; l < acts.size(); ++l) {
         telemetry.add(step, "layer." + std::to_string(l + 1), "act_max", acts[l].first);

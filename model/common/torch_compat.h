@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include "model/common/error.h"
 
 #define WR_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -57,6 +60,20 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 inline std::string torch_version() { return TORCH_VERSION; }
+
+// "cpu", "cuda" or "cuda:N", checked: anything else, or CUDA where this LibTorch sees no GPU, fails naming
+// `what` (the option or config key the name came from).
+inline torch::Device parse_device(const std::string& name, const std::string& what) {
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(name);
+  } catch (const c10::Error&) {
+  }
+  if (!device || (!device->is_cpu() && !device->is_cuda())) fail(what, " expects cpu, cuda or cuda:N, got '", name, "'");
+  if (device->is_cuda() && !torch::cuda::is_available())
+    fail(what, " ", name, ": no CUDA device is visible to this LibTorch (", torch_version(), ")");
+  return *device;
+}
 
 // LibTorch starts with one intra-op thread on some machines; wr uses all cores unless told otherwise.
 // Call before any matmul: BLIS (the BLAS scripts/setup installs) reads its thread count once, at first use,

@@ -75,6 +75,15 @@ TEST(EvalCli, UnwritableOutputFailsBeforeWork) {
   EXPECT_TRUE(contains(r.err, "cannot write output " + dir + "/no/such/dir/r.json")) << r.err;
 }
 
+TEST(EvalCli, DeviceOtherThanCpuOrCudaIsNamed) {
+  const std::string dir = wr::test::temp_dir();
+  for (const char* device : {"gpu", "mps"}) {
+    auto r = wr_eval(std::string("--tasks arc_easy --device ") + device + " " + dir + "/missing.pt", dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, std::string("wr-eval: error: --device expects cpu, cuda or cuda:N, got '") + device + "'\n");
+  }
+}
+
 TEST(EvalCli, TokenizerLargerThanTheModelVocabulary) {
   const std::string dir = wr::test::temp_dir();
   const std::string ckpt = fixture_checkpoint(dir, /*vocab_size=*/64);

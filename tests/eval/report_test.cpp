@@ -57,8 +57,9 @@ TEST(Report, HarnessJsonGroups) {
   auto j = wr::harness_json(wr::RunInfo{}, {}, results);
   EXPECT_DOUBLE_EQ(j["groups"]["mmlu"]["acc,none"].get<double>(), 0.75);
   EXPECT_DOUBLE_EQ(j["groups"]["mmlu_stem"]["acc,none"].get<double>(), 0.5);
-  EXPECT_EQ(j["group_subtasks"]["mmlu"].size(), 57u);
-  EXPECT_EQ(j["group_subtasks"]["mmlu_humanities"].size(), 13u);
+  // the subtasks each group row averages (a full run has all 57; this one scored two)
+  EXPECT_EQ(j["group_subtasks"]["mmlu"], nlohmann::json({"mmlu_anatomy", "mmlu_philosophy"}));
+  EXPECT_EQ(j["group_subtasks"]["mmlu_humanities"], nlohmann::json({"mmlu_philosophy"}));
   EXPECT_EQ(j["results"].count("mmlu_anatomy"), 1u);
   EXPECT_EQ(j["groups"].count("mmlu_anatomy"), 0u);
 }
