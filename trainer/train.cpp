@@ -122,13 +122,12 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   if (const int world = DataParallel::world_size_from_environment(); c.accumulation % world != 0)
     fail("batch.accumulation ", c.accumulation, " must be a multiple of WORLD_SIZE ", world,
          " (each process runs accumulation / WORLD_SIZE micro-batches a step)");
-  DataParallel dp = DataParallel::from_environment();
+  const int threads = set_threads(c.threads);
+  DataParallel dp = DataParallel::from_environment(parse_device(c.device, "run.device"), std::chrono::seconds(c.dist_timeout_s));
+  const torch::Device device = dp.device();
   auto log = !dp.is_main() ? [](const std::string&) {}
              : opt.log     ? opt.log
                            : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
-  const int threads = set_threads(c.threads);
-  torch::Device device = parse_device(c.device, "run.device");
-  if (device.is_cuda() && dp.world() > 1 && !device.has_index()) device = torch::Device(torch::kCUDA, dp.local_rank());
 
   // The run directory: writable before any work, and either fresh or resumed on purpose.
   if (dp.is_main()) {
@@ -200,9 +199,11 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   probe = probe.to(device);
   const double flops_per_token = train_flops_per_token(c.model, c.seq_len);
   const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
-  log(format("wr-train %s: %s, %.2fM parameters, %ld tokens/step, %ld steps, LibTorch %s, %d threads, %s, "
+  log(format("wr-train %s: %s%s, %.2fM parameters, %ld tokens/step, %ld steps, LibTorch %s, %d threads, %s, "
              "matmul %.1f TFLOP/s%s",
-             c.run_name.c_str(), c.device.c_str(), c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
+             c.run_name.c_str(), device.str().c_str(),
+             dp.world() > 1 ? format(" x %d processes (%s)", dp.world(), dp.backend().c_str()).c_str() : "",
+             c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
              static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype.c_str(), peak_tflops,
              c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
 

@@ -14,7 +14,8 @@ namespace {
 const nlohmann::json& defaults() {
   static const nlohmann::json d = nlohmann::json::parse(R"({
     "comment": "",
-    "run": {"dir": "runs/run", "name": "", "seed": 1, "device": "cpu", "dtype": "f32", "threads": 0, "max_bad_steps": 5},
+    "run": {"dir": "runs/run", "name": "", "seed": 1, "device": "cpu", "dtype": "f32", "threads": 0, "max_bad_steps": 5,
+             "dist_timeout_s": 1800},
     "model": {},
     "init": {"scheme": "lir", "std": 0.006},
     "data": {"dir": "", "mode": "random"},
@@ -96,6 +97,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.dtype = get<std::string>(j, "run", "dtype", source);
   c.threads = get<int>(j, "run", "threads", source);
   c.max_bad_steps = get<int>(j, "run", "max_bad_steps", source);
+  c.dist_timeout_s = get<int64_t>(j, "run", "dist_timeout_s", source);
   if (!j.at("model").is_object()) fail(source, ": 'model' is not resolved to an object");
   c.model = config_from_json(j.at("model"), source + " (model)");
   c.init.scheme = get<std::string>(j, "init", "scheme", source);
@@ -135,6 +137,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   auto need = [&](bool ok, const char* what) {
     if (!ok) fail(source, ": ", what);
   };
+  need(c.dist_timeout_s > 0, "run.dist_timeout_s must be positive (seconds)");
   need(c.dtype == "f32" || c.dtype == "bf16", "run.dtype must be \"f32\" or \"bf16\"");
   need(c.dtype == "f32" || c.device.rfind("cuda", 0) == 0, "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
   need(c.init.scheme == "normal" || c.init.scheme == "gpt2" || c.init.scheme == "lir", "init.scheme must be normal, gpt2 or lir");

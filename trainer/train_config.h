@@ -22,6 +22,9 @@ struct TrainConfig {
   std::string dtype = "f32";     // f32 | bf16 (CUDA autocast, f32 master weights)
   int threads = 0;               // CPU threads; 0: all cores
   int max_bad_steps = 5;         // consecutive non-finite losses before the run stops
+  // data parallel: how long a process waits in a collective for the others (a dead or hung rank) before failing;
+  // longer than rank 0's longest evaluation + checkpoint, which the others wait through
+  int64_t dist_timeout_s = 1800;
   // model and init
   ModelConfig model;
   InitConfig init;

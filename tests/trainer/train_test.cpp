@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "model/checkpoint.h"
 #include "model/common/file.h"
@@ -331,7 +332,7 @@ int free_port() {
 // Two processes (c10d Gloo on this CPU) each run one of the two micro-batches of every step: with two
 // gradients the all-reduced sum is the one a single process accumulates, so the runs agree bit for bit.
 TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
-  if (!wr::DataParallel::available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
+  if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/one");
   tiny_config(dir + "/two");
@@ -373,6 +374,97 @@ TEST(DataParallel, MisconfiguredWorldIsAClearError) {
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=3 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"),
                                  "batch.accumulation 2 must be a multiple of WORLD_SIZE 3"));
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"), "RANK 2 is not below"));
+}
+
+// "VAR=value ... program args > log" started in the background; its pid is the program's own (sh execs it).
+pid_t spawn(const std::string& cmd) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec env " + cmd).c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+// The exit status of pid, or -1 if it has not exited within `seconds` (it is then killed).
+int wait_exit(pid_t pid, double seconds) {
+  int status = 0;
+  for (auto t0 = std::chrono::steady_clock::now();
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds;) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+// Two ranks of a long run; once rank 0 has logged a few steps, rank 1 is sent `signal` (SIGKILL: it died;
+// SIGSTOP: it hangs). Rank 0 must stop with a clear error within the configured timeout, not wait forever.
+void peer_failure_stops_rank0(int signal, int timeout_s) {
+  if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r");
+  const std::string env =
+      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+  const std::string train = std::string(WR_TRAIN_BIN) + " " + dir +
+                            "/r.json schedule.steps=100000 tvr.enabled=false run.threads=1 run.dist_timeout_s=" +
+                            std::to_string(timeout_s) + " > ";
+  const pid_t rank1 = spawn(env + "RANK=1 " + train + dir + "/rank1.log 2>&1");
+  const pid_t rank0 = spawn(env + "RANK=0 " + train + dir + "/rank0.log 2>&1");
+  auto steps_logged = [&] {
+    return std::filesystem::exists(dir + "/r/telemetry.csv") ? series(dir + "/r", "train", "loss").size() : 0;
+  };
+  for (int i = 0; i < 1200 && steps_logged() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(steps_logged(), 3u) << wr::read_file(dir + "/rank0.log") << wr::read_file(dir + "/rank1.log");
+  kill(rank1, signal);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = wait_exit(rank0, timeout_s + 30);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  kill(rank1, SIGKILL);
+  waitpid(rank1, nullptr, 0);
+  const std::string log = wr::read_file(dir + "/rank0.log");
+  ASSERT_NE(status, -1) << "rank 0 still waiting " << waited << " s after rank 1 failed:\n" << log;
+  EXPECT_EQ(status, 1) << log;
+  EXPECT_TRUE(contains(log, "wr-train: error: rank 0 of 2: an all-reduce over gloo failed")) << log;
+  EXPECT_LT(waited, timeout_s + 20) << log;
+}
+
+TEST(DataParallel, DeadRankStopsTheOthersWithAClearError) { peer_failure_stops_rank0(SIGKILL, 20); }
+TEST(DataParallel, HungRankStopsTheOthersAfterTheTimeout) { peer_failure_stops_rank0(SIGSTOP, 3); }
+
+// Checkpoints do not depend on the world size: a run checkpointed at step 4 by two processes and resumed by one
+// (and the reverse) ends bit for bit where one process running throughout does.
+TEST(DataParallel, CheckpointsResumeInAnyWorldSize) {
+  if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
+  const std::string dir = wr::test::temp_dir();
+  const std::string args = " run.threads=1 schedule.steps=6 checkpoint.interval=4 > ";  // TVR at 4, checkpoint at 4 and 6
+  auto train = [&](const std::string& run, int world, bool resume) {
+    const std::string cmd = std::string("timeout 300 ") + WR_TRAIN_BIN + (resume ? " --resume " : " ") + dir + "/" + run +
+                            (resume ? "" : ".json") + args;
+    if (world == 1) return std::system((cmd + dir + "/" + run + ".log 2>&1").c_str());
+    const std::string env =
+        "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+    const std::string both = env + "RANK=1 " + cmd + dir + "/" + run + ".rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " +
+                             cmd + dir + "/" + run + ".log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
+    return std::system(("bash -c '" + both + "'").c_str());
+  };
+  tiny_config(dir + "/straight");
+  ASSERT_EQ(train("straight", 1, false), 0) << wr::read_file(dir + "/straight.log");
+  auto straight = wr::load_native(dir + "/straight/ckpt_00000006.pt");
+  const auto reference = wr::state_dict(straight.model);
+  for (const auto& [name, first, second] : {std::tuple<std::string, int, int>{"two_then_one", 2, 1}, {"one_then_two", 1, 2}}) {
+    tiny_config(dir + "/" + name);
+    ASSERT_EQ(train(name, first, false), 0) << wr::read_file(dir + "/" + name + ".log");
+    std::filesystem::remove(dir + "/" + name + "/ckpt_00000006.pt");
+    ASSERT_EQ(train(name, second, true), 0) << wr::read_file(dir + "/" + name + ".log");
+    EXPECT_TRUE(contains(wr::read_file(dir + "/" + name + ".log"), "resumed")) << name;
+    auto resumed = wr::load_native(dir + "/" + name + "/ckpt_00000006.pt");
+    const auto got = wr::state_dict(resumed.model);
+    ASSERT_EQ(got.size(), reference.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i].second, reference[i].second)) << name << " " << got[i].first;
+    EXPECT_EQ(series(dir + "/" + name, "train", "loss"), series(dir + "/straight", "train", "loss")) << name;
+  }
 }
 
 // The whole path on real text: ../shared/corpus -> tokenizer -> shards -> wr-train -> a checkpoint wr-eval scores.
