@@ -124,60 +124,56 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
   return dp;
 }
 
-void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes) {
-  if (world_ <= 1 || tensors.empty()) return;
-#if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
-  // Buckets of consecutive tensors, each flattened into one buffer where the backend reads it: NCCL on the
-  // device, Gloo in host memory.
-  const bool on_host = backend_ == "gloo";
-  struct Bucket {
-    size_t first = 0, last = 0;  // tensors [first, last)
-    std::vector<torch::Tensor> buffer;
-    c10::intrusive_ptr<c10d::Work> work;
+std::function<void()> DataParallel::start_sum(torch::Tensor flat) {
+  const auto failed = [this](const char* what) {
+    fail("rank ", rank_, " of ", world_, ": an all-reduce over ", backend_, " failed (another process died, or did ",
+         "not answer within run.dist_timeout_s = ", timeout_.count(), " s): ", what);
   };
-  std::vector<Bucket> buckets;
-  const int64_t element_bytes = static_cast<int64_t>(tensors[0].element_size());
-  for (size_t i = 0; i < tensors.size();) {
-    Bucket b;
-    b.first = i;
-    int64_t bytes = 0;
-    std::vector<torch::Tensor> parts;
-    do {
-      TORCH_CHECK(tensors[i].scalar_type() == tensors[0].scalar_type(), "all_reduce_sum: tensors of one dtype");
-      parts.push_back(on_host ? tensors[i].detach().reshape({-1}).to(torch::kCPU) : tensors[i].detach().reshape({-1}));
-      bytes += tensors[i].numel() * element_bytes;
-      ++i;
-    } while (i < tensors.size() && bytes + tensors[i].numel() * element_bytes <= bucket_bytes);
-    b.last = i;
-    b.buffer = {torch::cat(parts)};
-    buckets.push_back(std::move(b));
-  }
+#if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
   try {
-    for (auto& b : buckets) {
+    std::vector<torch::Tensor> buffer = {flat};
+    c10::intrusive_ptr<c10d::Work> work;
 #ifdef WR_WITH_NCCL
-      if (group_->nccl) b.work = group_->nccl->allreduce(b.buffer);
+    if (group_->nccl) work = group_->nccl->allreduce(buffer);
 #endif
 #ifdef WR_WITH_GLOO
-      if (group_->gloo) b.work = group_->gloo->allreduce(b.buffer);
+    if (group_->gloo) work = group_->gloo->allreduce(buffer);
 #endif
-    }
-    for (auto& b : buckets) b.work->wait();
-  } catch (const std::exception& e) {  // c10::Error, or gloo's IoException rethrown by wait()
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    fail("rank ", rank_, " of ", world_, ": an all-reduce over ", backend_, " failed (another process died, or did ",
-         "not answer within run.dist_timeout_s = ", timeout_.count(), " s): ",
-         c10_error ? c10_error->what_without_backtrace() : e.what());
+    return [work, failed] {
+      try {
+        work->wait();
+      } catch (const c10::Error& e) {
+        failed(e.what_without_backtrace());
+      } catch (const std::exception& e) {  // gloo's IoException, rethrown by wait()
+        failed(e.what());
+      }
+    };
+  } catch (const c10::Error& e) {
+    failed(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    failed(e.what());
   }
+#else
+  (void)flat;
+  failed("this build has no process group");
+#endif
+}
+
+void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
+  if (world_ <= 1 || tensors.empty()) return;
+  std::vector<torch::Tensor> parts;
+  for (const auto& t : tensors) {
+    TORCH_CHECK(t.scalar_type() == tensors[0].scalar_type(), "all_reduce_sum: tensors of one dtype");
+    parts.push_back(sums_on_host() ? t.detach().reshape({-1}).to(torch::kCPU) : t.detach().reshape({-1}));
+  }
+  torch::Tensor flat = torch::cat(parts);
+  start_sum(flat)();
   torch::NoGradGuard no_grad;
-  for (auto& b : buckets) {
-    int64_t at = 0;
-    for (size_t i = b.first; i < b.last; ++i) {
-      const auto& t = tensors[i];
-      t.copy_(b.buffer[0].slice(0, at, at + t.numel()).view(t.sizes()));
-      at += t.numel();
-    }
+  int64_t at = 0;
+  for (const auto& t : tensors) {
+    t.copy_(flat.slice(0, at, at + t.numel()).view(t.sizes()));
+    at += t.numel();
   }
-#endif
 }
 
 bool DataParallel::any(bool flag) {
@@ -185,6 +181,78 @@ bool DataParallel::any(bool flag) {
   auto count = torch::full({1}, flag ? 1.0 : 0.0, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   all_reduce_sum({count});
   return count.item<double>() > 0;
+}
+
+GradientReducer::GradientReducer(DataParallel& dp, std::vector<torch::Tensor> params, int64_t bucket_bytes)
+    : dp_(dp), params_(std::move(params)), complete_(params_.size()), bucket_of_(params_.size()) {
+  if (dp_.world() <= 1) return;
+  // The backward pass produces the last layers' gradients first: buckets are filled from the end.
+  for (size_t k = params_.size(); k-- > 0;) {
+    TORCH_CHECK(params_[k].scalar_type() == params_[0].scalar_type(), "GradientReducer: parameters of one dtype");
+    const int64_t bytes = params_[k].numel() * static_cast<int64_t>(params_[k].element_size());
+    int64_t used = 0;
+    if (!buckets_.empty())
+      for (size_t i : buckets_.back().params) used += params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
+    if (buckets_.empty() || used + bytes > bucket_bytes) buckets_.emplace_back();
+    buckets_.back().params.push_back(k);
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+}
+
+void GradientReducer::arm() {
+  if (dp_.world() <= 1 || !hooks_.empty()) return;
+  for (size_t k = 0; k < params_.size(); ++k)
+    hooks_.push_back(params_[k].register_hook([this, k](const torch::Tensor& grad) { on_gradient(k, grad); }));
+}
+
+// A hook sees this micro-batch's gradient before it is added to .grad: the step's whole gradient is the sum.
+void GradientReducer::on_gradient(size_t param, const torch::Tensor& grad) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor& earlier = params_[param].grad();
+  complete_[param] = earlier.defined() ? earlier + grad : grad.detach();
+  ++buckets_[bucket_of_[param]].ready;
+  start_ready_buckets();
+}
+
+// Buckets start in order, the same on every process, whatever order their gradients arrive in.
+void GradientReducer::start_ready_buckets() {
+  for (; next_to_start_ < buckets_.size(); ++next_to_start_) {
+    Bucket& b = buckets_[next_to_start_];
+    if (b.ready < b.params.size()) return;
+    std::vector<torch::Tensor> parts;
+    for (size_t k : b.params)
+      parts.push_back(dp_.sums_on_host() ? complete_[k].reshape({-1}).to(torch::kCPU) : complete_[k].reshape({-1}));
+    b.flat = torch::cat(parts);
+    b.wait = dp_.start_sum(b.flat);
+  }
+}
+
+void GradientReducer::finish() {
+  if (dp_.world() <= 1) return;
+  if (hooks_.empty()) {  // not armed: nothing started during a backward pass, so everything starts now
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (!params_[k].grad().defined()) fail("rank ", dp_.rank(), ": parameter ", k, " has no gradient to all-reduce");
+      complete_[k] = params_[k].grad();
+      ++buckets_[bucket_of_[k]].ready;
+    }
+    start_ready_buckets();
+  }
+  for (size_t k = 0; k < hooks_.size(); ++k) params_[k].remove_hook(hooks_[k]);
+  hooks_.clear();
+  if (next_to_start_ < buckets_.size())
+    fail("rank ", dp_.rank(), ": the backward pass left some gradients unset (a parameter the loss does not use?)");
+  torch::NoGradGuard no_grad;
+  for (Bucket& b : buckets_) {
+    b.wait();
+    int64_t at = 0;
+    for (size_t k : b.params) {
+      params_[k].mutable_grad().copy_(b.flat.slice(0, at, at + params_[k].numel()).view(params_[k].sizes()));
+      at += params_[k].numel();
+    }
+    b = Bucket{std::move(b.params)};
+  }
+  next_to_start_ = 0;
+  std::fill(complete_.begin(), complete_.end(), torch::Tensor());
 }
 
 }  // namespace wr

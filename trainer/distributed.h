@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,12 +36,16 @@ class DataParallel {
   const std::string& backend() const { return backend_; }
 
   // Sums the tensors (all of one dtype) over all processes, in place; every process ends with the same values.
-  // A no-op alone. They travel in flat buckets of at most bucket_bytes, all in flight at once; with NCCL on the
-  // device, with Gloo through host memory when they live on a GPU. Fails with a clear error when another
-  // process died or timed out.
-  void all_reduce_sum(const std::vector<torch::Tensor>& tensors, int64_t bucket_bytes = int64_t{25} << 20);
+  // A no-op alone. Fails with a clear error when another process died or timed out.
+  void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   // Whether any process says yes (a stop request that reached one of them); the flag itself alone.
   bool any(bool flag);
+
+  // Starts summing one flat tensor over all processes, in place; the returned function waits for the sum (and
+  // fails as all_reduce_sum does). With NCCL the tensor lives on the device, with Gloo in host memory
+  // (sums_on_host()). Every process must start the same sums in the same order.
+  std::function<void()> start_sum(torch::Tensor flat);
+  bool sums_on_host() const { return backend_ != "nccl"; }
 
  private:
   struct Group;
@@ -49,6 +54,35 @@ class DataParallel {
   torch::Device device_ = torch::kCPU;
   std::string backend_ = "none";
   std::chrono::seconds timeout_{0};
+};
+
+// The gradients' all-reduce of a data-parallel step, in flat buckets of at most bucket_bytes (25 MB, as
+// torch.nn.parallel.DistributedDataParallel), the last layers' first. Armed before the backward pass of a step's
+// last micro-batch, it starts each bucket's sum as soon as that pass has produced the bucket's gradients, so
+// the communication overlaps the rest of the backward pass; finish() waits and writes the sums into .grad.
+// Alone (one process) both are no-ops.
+class GradientReducer {
+ public:
+  GradientReducer(DataParallel& dp, std::vector<torch::Tensor> params, int64_t bucket_bytes = int64_t{25} << 20);
+  void arm();
+  void finish();
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;  // indices into params_
+    size_t ready = 0;
+    torch::Tensor flat;
+    std::function<void()> wait;
+  };
+  void on_gradient(size_t param, const torch::Tensor& grad);
+  void start_ready_buckets();
+
+  DataParallel& dp_;
+  std::vector<torch::Tensor> params_, complete_;  // complete_: each parameter's whole gradient of the step
+  std::vector<size_t> bucket_of_;
+  std::vector<Bucket> buckets_;
+  std::vector<unsigned> hooks_;
+  size_t next_to_start_ = 0;
 };
 
 }  // namespace wr

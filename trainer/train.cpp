@@ -190,6 +190,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
 
   std::vector<torch::Tensor> params;
   for (auto& p : model->parameters()) params.push_back(p);
+  GradientReducer reducer(dp, params);
   Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? step : -1);
   const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
   // The probe for activation telemetry: the first seq_len tokens of the validation split (else train).
@@ -263,6 +264,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     // Summed on the device and read once per step: an item() per micro-batch would stall a GPU every time.
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     for (int64_t micro = dp.rank(); micro < c.accumulation; micro += dp.world()) {
+      if (micro + dp.world() >= c.accumulation) reducer.arm();  // this process's last micro-batch of the step
       Batch b = make_batch(train_data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, device);
       torch::Tensor l;
       {
@@ -273,9 +275,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       loss_sum += l.detach().to(torch::kFloat64);
     }
     // Summed over the processes, the loss and gradients are the whole step's on every one of them.
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params) grads.push_back(p.grad());
-    dp.all_reduce_sum(grads);
+    reducer.finish();
     dp.all_reduce_sum({loss_sum});
     const double loss = loss_sum.item<double>();
     const double grad_norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, c.grad_clip)

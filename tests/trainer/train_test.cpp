@@ -329,6 +329,24 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// wr-train on run `name` (dir/name.json, or --resume dir/name) in `world` processes on this CPU (c10d Gloo over
+// loopback), with the overrides in args; the exit status (0 when every process succeeded). Logs: dir/name*.log.
+int train_in(const std::string& dir, const std::string& name, int world, bool resume, const std::string& args) {
+  const std::string cmd = std::string("timeout 300 ") + WR_TRAIN_BIN + (resume ? " --resume " : " ") + dir + "/" + name +
+                          (resume ? "" : ".json") + " run.threads=1 " + args + " > ";
+  if (world == 1) return std::system((cmd + dir + "/" + name + ".log 2>&1").c_str());
+  const std::string env =
+      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+  const std::string both = env + "RANK=1 " + cmd + dir + "/" + name + ".rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + cmd +
+                           dir + "/" + name + ".log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
+  return std::system(("bash -c '" + both + "'").c_str());
+}
+
+std::string logs_of(const std::string& dir, const std::string& name) {
+  const std::string rank1 = dir + "/" + name + ".rank1.log";
+  return wr::read_file(dir + "/" + name + ".log") + (std::filesystem::exists(rank1) ? wr::read_file(rank1) : "");
+}
+
 // Two processes (c10d Gloo on this CPU) each run one of the two micro-batches of every step: with two
 // gradients the all-reduced sum is the one a single process accumulates, so the runs agree bit for bit.
 TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
@@ -336,17 +354,9 @@ TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/one");
   tiny_config(dir + "/two");
-  const std::string args = " run.threads=1 schedule.steps=6 > ";  // TVR at step 4, telemetry every 2
-  ASSERT_EQ(std::system((std::string(WR_TRAIN_BIN) + " " + dir + "/one.json" + args + dir + "/one.log 2>&1").c_str()), 0)
-      << wr::read_file(dir + "/one.log");
-  const std::string env =
-      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
-  const std::string train = std::string("timeout 300 ") + WR_TRAIN_BIN + " " + dir + "/two.json" + args;
-  const std::string both = env + "RANK=1 " + train + dir + "/rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + train + dir +
-                           "/rank0.log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
-  const int status = std::system(("bash -c '" + both + "'").c_str());
-  ASSERT_EQ(status, 0) << wr::read_file(dir + "/rank0.log") << wr::read_file(dir + "/rank1.log");
-
+  const std::string args = "schedule.steps=6";  // TVR at step 4, telemetry every 2
+  ASSERT_EQ(train_in(dir, "one", 1, false, args), 0) << logs_of(dir, "one");
+  ASSERT_EQ(train_in(dir, "two", 2, false, args), 0) << logs_of(dir, "two");
   auto one = wr::load_native(dir + "/one/ckpt_00000006.pt");
   auto two = wr::load_native(dir + "/two/ckpt_00000006.pt");
   auto sd_two = wr::state_dict(two.model);
@@ -356,8 +366,29 @@ TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
   EXPECT_EQ(series(dir + "/one", "train", "loss"), series(dir + "/two", "train", "loss"));
   EXPECT_EQ(series(dir + "/one", "train", "grad_norm"), series(dir + "/two", "train", "grad_norm"));
   // only rank 0 logs
-  EXPECT_TRUE(wr::test::contains(wr::read_file(dir + "/rank0.log"), "step      6/6"));
-  EXPECT_FALSE(wr::test::contains(wr::read_file(dir + "/rank1.log"), "step      6/6"));
+  EXPECT_TRUE(wr::test::contains(wr::read_file(dir + "/two.log"), "step      6/6"));
+  EXPECT_FALSE(wr::test::contains(wr::read_file(dir + "/two.rank1.log"), "step      6/6"));
+}
+
+// Two micro-batches a process (accumulation 4): each process's gradient is the sum of its two before the
+// all-reduce starts during the second backward pass; the sums differ from one process's only in rounding.
+TEST(DataParallel, AccumulatingProcessesComputeWhatOneDoes) {
+  if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/one");
+  tiny_config(dir + "/two");
+  const std::string args = "schedule.steps=6 batch.accumulation=4 batch.micro_batch=2";
+  ASSERT_EQ(train_in(dir, "one", 1, false, args), 0) << logs_of(dir, "one");
+  ASSERT_EQ(train_in(dir, "two", 2, false, args), 0) << logs_of(dir, "two");
+  auto one = wr::load_native(dir + "/one/ckpt_00000006.pt");
+  auto two = wr::load_native(dir + "/two/ckpt_00000006.pt");
+  auto sd_one = wr::state_dict(one.model), sd_two = wr::state_dict(two.model);
+  ASSERT_EQ(sd_one.size(), sd_two.size());
+  for (size_t i = 0; i < sd_one.size(); ++i)
+    EXPECT_TRUE(torch::allclose(sd_one[i].second, sd_two[i].second, 1e-4, 1e-5)) << sd_one[i].first;
+  const auto loss_one = series(dir + "/one", "train", "loss"), loss_two = series(dir + "/two", "train", "loss");
+  ASSERT_EQ(loss_one.size(), 6u);
+  for (const auto& [step, l] : loss_one) EXPECT_NEAR(loss_two.at(step), l, 1e-5) << "step " << step;
 }
 
 TEST(DataParallel, MisconfiguredWorldIsAClearError) {
@@ -438,26 +469,16 @@ TEST(DataParallel, HungRankStopsTheOthersAfterTheTimeout) { peer_failure_stops_r
 TEST(DataParallel, CheckpointsResumeInAnyWorldSize) {
   if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
   const std::string dir = wr::test::temp_dir();
-  const std::string args = " run.threads=1 schedule.steps=6 checkpoint.interval=4 > ";  // TVR at 4, checkpoint at 4 and 6
-  auto train = [&](const std::string& run, int world, bool resume) {
-    const std::string cmd = std::string("timeout 300 ") + WR_TRAIN_BIN + (resume ? " --resume " : " ") + dir + "/" + run +
-                            (resume ? "" : ".json") + args;
-    if (world == 1) return std::system((cmd + dir + "/" + run + ".log 2>&1").c_str());
-    const std::string env =
-        "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
-    const std::string both = env + "RANK=1 " + cmd + dir + "/" + run + ".rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " +
-                             cmd + dir + "/" + run + ".log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
-    return std::system(("bash -c '" + both + "'").c_str());
-  };
+  const std::string args = "schedule.steps=6 checkpoint.interval=4";  // TVR at 4, checkpoints at 4 and 6
   tiny_config(dir + "/straight");
-  ASSERT_EQ(train("straight", 1, false), 0) << wr::read_file(dir + "/straight.log");
+  ASSERT_EQ(train_in(dir, "straight", 1, false, args), 0) << logs_of(dir, "straight");
   auto straight = wr::load_native(dir + "/straight/ckpt_00000006.pt");
   const auto reference = wr::state_dict(straight.model);
   for (const auto& [name, first, second] : {std::tuple<std::string, int, int>{"two_then_one", 2, 1}, {"one_then_two", 1, 2}}) {
     tiny_config(dir + "/" + name);
-    ASSERT_EQ(train(name, first, false), 0) << wr::read_file(dir + "/" + name + ".log");
+    ASSERT_EQ(train_in(dir, name, first, false, args), 0) << logs_of(dir, name);
     std::filesystem::remove(dir + "/" + name + "/ckpt_00000006.pt");
-    ASSERT_EQ(train(name, second, true), 0) << wr::read_file(dir + "/" + name + ".log");
+    ASSERT_EQ(train_in(dir, name, second, true, args), 0) << logs_of(dir, name);
     EXPECT_TRUE(contains(wr::read_file(dir + "/" + name + ".log"), "resumed")) << name;
     auto resumed = wr::load_native(dir + "/" + name + "/ckpt_00000006.pt");
     const auto got = wr::state_dict(resumed.model);
