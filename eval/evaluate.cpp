@@ -91,6 +91,13 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
         opt.score.progress(static_cast<int64_t>(begin) + done, static_cast<int64_t>(docs.size()));
       };
     auto chunk = score_requests(model, reqs, chunk_opt);
+    // A NaN or Inf weight makes every log-likelihood non-finite, and argmax over NaNs still "predicts": stop.
+    size_t non_finite = 0, n_requests = 0;
+    for (const auto& doc_scores : chunk)
+      for (const auto& s : doc_scores) non_finite += !std::isfinite(s.logprob), ++n_requests;
+    if (non_finite > 0)
+      fail(name, ": ", non_finite, " of ", n_requests, " log-likelihoods in documents ", begin, "-", end - 1,
+           " are not finite (NaN or Inf in the model's weights or activations?); no metrics are reported");
     for (size_t d = begin; d < end; ++d) {
       scores[d] = std::move(chunk[d - begin]);
       if (!opt.on_sample) continue;

@@ -35,16 +35,24 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
+std::string read_csv_to_append(const std::string& path) {
+  if (!file_exists(path)) return "";
+  check_output_path(path, "--output");  // a directory would read as an unnamed stream error
+  std::string raw = read_file(path), content;
+  if (raw.rfind("\xEF\xBB\xBF", 0) == 0) raw.erase(0, 3);
+  content.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (!(raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n')) content += raw[i];
+  if (content.find_first_not_of(" \t\r\n") == std::string::npos) return "";
+  const std::string first = content.substr(0, content.find('\n'));
+  if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
+  if (content.back() != '\n') content += '\n';
+  return content;
+}
+
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results) {
-  std::string content;
-  if (file_exists(path)) {
-    content = read_file(path);
-    const std::string first = content.substr(0, content.find('\n'));
-    if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
-    if (!content.empty() && content.back() != '\n') content += '\n';
-  } else {
-    content = std::string(kCsvHeader) + "\n";
-  }
+  std::string content = read_csv_to_append(path);
+  if (content.empty()) content = std::string(kCsvHeader) + "\n";
   for (const auto& r : results)
     for (const auto& m : r.metrics) {
       std::vector<std::string> row = {run.run,

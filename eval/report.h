@@ -24,6 +24,10 @@ std::string utc_now_iso8601();
 // Appends rows to path, writing the header first when the file is new; an existing file with another header
 // is an error. The file is rewritten atomically, so a crash leaves the old or the new version.
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results);
+// The rows already in a CSV to append to, from the header on, "\n"-terminated: "" for a new or empty file; a
+// UTF-8 BOM and CRLF line ends (a spreadsheet's save) are accepted and normalised. Fails naming the file when
+// it is not wr's CSV (another header), so wr-eval can check before scoring.
+std::string read_csv_to_append(const std::string& path);
 nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results);
 
 }  // namespace wr

@@ -4,6 +4,7 @@
 //   wr-eval tasks list | tasks show NAME [--n 3]
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -70,13 +71,24 @@ std::string data_dir(const wr::Args& args) {
   return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
 }
 
-// Fails before any work when an output file could not be written.
-void check_writable(const std::string& path) {
-  if (path.empty()) return;
-  auto dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
-    wr::fail("cannot write output ", path, ": directory ", dir.string(), " does not exist or is not writable");
+// Fails before any work when the outputs could not be written: each must be a regular file (or new) in a
+// writable directory, no two may be one file, none may be an input (the model or tokenizer), and a CSV to
+// append to must carry wr's header.
+void check_outputs(const wr::Args& args, const std::vector<std::string>& inputs) {
+  std::vector<std::pair<std::string, std::string>> outputs;  // option, path
+  for (const char* o : {"--output", "--json", "--log-samples"})
+    if (!args.get(o).empty()) outputs.emplace_back(o, args.get(o));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [option, path] = outputs[i];
+    wr::check_output_path(path, option);
+    for (size_t k = 0; k < i; ++k)
+      if (wr::same_file(path, outputs[k].second))
+        wr::fail(outputs[k].first, " and ", option, " name the same file ", path, "; give each output its own path");
+    for (const auto& input : inputs)
+      if (!input.empty() && wr::file_exists(input) && wr::same_file(path, input))
+        wr::fail(option, " ", path, " is an input of this run (", input, "); writing it would destroy it");
+  }
+  if (!args.get("--output").empty()) wr::read_csv_to_append(args.get("--output"));
 }
 
 wr::DownloadOptions download_options(const wr::Args& args) {
@@ -192,13 +204,18 @@ int run(const wr::Args& args) {
   const std::string path = args.positional[0];
   auto tasks = split(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
-  for (const auto& t : tasks) wr::load_task(t);  // unknown names fail before the model loads
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    wr::load_task(tasks[i]);  // unknown names fail before the model loads
+    if (std::find(tasks.begin(), tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks[i]) != tasks.begin() + static_cast<std::ptrdiff_t>(i))
+      wr::fail("--tasks names ", tasks[i], " twice");
+  }
   const std::string bos = args.get("--bos");
   if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
-  for (const char* o : {"--output", "--json", "--log-samples"}) check_writable(args.get(o));
+  check_outputs(args, {path, args.get("--tokenizer")});
   const std::string dtype = args.get("--dtype");
   if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
-  if (args.get_int("--num-fewshot") < 0) wr::fail("--num-fewshot must be >= 0");
+  for (const char* o : {"--num-fewshot", "--limit", "--threads"}) args.get_int(o, 0);
+  args.get_int("--batch-tokens", 1);
   const torch::Device device = wr::parse_device(args.get("--device"), "--device");
 
   // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
@@ -208,6 +225,14 @@ int run(const wr::Args& args) {
              : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, path)
              : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer TOK.model");
   wr::check_tokenizer_fits(loaded.model, tok, path);
+  // Allowed (a model may pad its vocabulary), but rarely meant: say so.
+  if (tok.vocab_size() < loaded.model->config.vocab_size)
+    std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
+                 static_cast<long>(loaded.model->config.vocab_size));
+  if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() &&
+      wr::read_file(args.get("--tokenizer")) != loaded.tokenizer_model)
+    std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
+                 args.get("--tokenizer").c_str(), path.c_str());
   loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   ensure_task_files(tasks, args);
 

@@ -1,5 +1,9 @@
 #include "model/checkpoint.h"
 
+#include <zip.h>
+
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "model/common/error.h"
@@ -76,6 +80,36 @@ std::map<std::string, torch::Tensor> tensors_of(const c10::IValue& v, const std:
   return out;
 }
 
+// LibTorch sizes each storage by what the pickle declares and reads that many bytes from its zip record, even
+// when the record is shorter (a truncated or edited file): the weights would be whatever follows. Every storage
+// is one record, so the multiset of the loaded storages' sizes must be the multiset of the records' sizes.
+void check_storage_records(const std::string& data, const std::vector<torch::Tensor>& tensors, const std::string& path) {
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* source = zip_source_buffer_create(data.data(), data.size(), 0, &error);
+  zip_t* zip = source ? zip_open_from_source(source, ZIP_RDONLY, &error) : nullptr;
+  if (!zip) {
+    if (source) zip_source_free(source);
+    fail(path, ": not a readable zip archive: ", zip_error_strerror(&error));
+  }
+  std::multiset<uint64_t> records, storages;
+  for (zip_int64_t i = 0, n = zip_get_num_entries(zip, 0); i < n; ++i) {
+    zip_stat_t st;
+    if (zip_stat_index(zip, static_cast<zip_uint64_t>(i), 0, &st) == 0 && std::string(st.name).find("/data/") != std::string::npos)
+      records.insert(st.size);
+  }
+  zip_close(zip);
+  std::set<const void*> seen;
+  for (const auto& t : tensors)
+    if (t.has_storage() && seen.insert(t.storage().data()).second) storages.insert(t.storage().nbytes());
+  if (storages == records) return;
+  std::vector<uint64_t> declared_only, stored_only;
+  std::set_difference(storages.begin(), storages.end(), records.begin(), records.end(), std::back_inserter(declared_only));
+  std::set_difference(records.begin(), records.end(), storages.begin(), storages.end(), std::back_inserter(stored_only));
+  fail(path, ": its tensors' storages and its data records differ (", declared_only.empty() ? 0 : declared_only[0],
+       " bytes declared, ", stored_only.empty() ? 0 : stored_only[0], " stored); truncated or edited?");
+}
+
 }  // namespace
 
 ModelFormat model_format(const std::string& path, const std::string& name) {
@@ -113,6 +147,8 @@ void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& t
     auto it = tensors.find(p.key());
     if (it == tensors.end()) fail(source, ": missing tensor ", p.key());
     const auto& t = it->second;
+    if (!t.is_floating_point())  // copy_ would convert integers silently
+      fail(source, ": tensor ", p.key(), " has dtype ", t.dtype(), ", expected floating point weights");
     if (t.sizes() != p.value().sizes())
       fail(source, ": tensor ", p.key(), " has shape ", t.sizes(), ", the config implies ", p.value().sizes());
     p.value().copy_(t);
@@ -163,11 +199,17 @@ LoadedModel load_native(const std::string& path, std::map<std::string, torch::Te
   out.model = Llama(config);
   load_state_dict(out.model, tensors_of(get("model"), path + " model"), path);
   out.meta = to_json(get("meta"), path);
+  std::vector<torch::Tensor> all;
+  for (const auto& [name, t] : tensors_of(get("model"), path + " model")) all.push_back(t);
+  if (dict.contains("tokenizer")) all.push_back(dict.at("tokenizer").toTensor());
+  const auto extras = dict.contains("extra") ? tensors_of(dict.at("extra"), path + " extra") : std::map<std::string, torch::Tensor>{};
+  for (const auto& [name, t] : extras) all.push_back(t);
+  check_storage_records(data, all, path);
   if (dict.contains("tokenizer")) {
     auto t = dict.at("tokenizer").toTensor().contiguous();
     out.tokenizer_model.assign(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
   }
-  if (extra && dict.contains("extra")) *extra = tensors_of(dict.at("extra"), path + " extra");
+  if (extra) *extra = extras;
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/common/error.h"
+#include "model/common/json_number.h"
 #include "model/common/file.h"
 
 namespace wr {
@@ -36,13 +37,13 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
   ModelConfig c;
   for (const auto& [key, v] : j.items()) {
     try {
-      if (key == "dim") c.dim = v.get<int64_t>();
-      else if (key == "n_layers") c.n_layers = v.get<int64_t>();
-      else if (key == "n_heads") c.n_heads = v.get<int64_t>();
-      else if (key == "n_kv_heads") c.n_kv_heads = v.get<int64_t>();
-      else if (key == "ffn_dim") c.ffn_dim = v.get<int64_t>();
-      else if (key == "vocab_size") c.vocab_size = v.get<int64_t>();
-      else if (key == "max_seq_len") c.max_seq_len = v.get<int64_t>();
+      if (key == "dim") c.dim = json_integer(v, source + ": dim");
+      else if (key == "n_layers") c.n_layers = json_integer(v, source + ": n_layers");
+      else if (key == "n_heads") c.n_heads = json_integer(v, source + ": n_heads");
+      else if (key == "n_kv_heads") c.n_kv_heads = json_integer(v, source + ": n_kv_heads");
+      else if (key == "ffn_dim") c.ffn_dim = json_integer(v, source + ": ffn_dim");
+      else if (key == "vocab_size") c.vocab_size = json_integer(v, source + ": vocab_size");
+      else if (key == "max_seq_len") c.max_seq_len = json_integer(v, source + ": max_seq_len");
       else if (key == "rope_theta") c.rope_theta = v.get<double>();
       else if (key == "norm_eps") c.norm_eps = v.get<double>();
       else if (key == "tie_embeddings") c.tie_embeddings = v.get<bool>();
@@ -84,13 +85,13 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& sour
     if (j.value("hidden_act", std::string("silu")) != "silu")
       fail(source, ": hidden_act ", j.at("hidden_act").dump(), " is not supported (expected \"silu\")");
     ModelConfig c;
-    c.dim = need("hidden_size").get<int64_t>();
-    c.n_layers = need("num_hidden_layers").get<int64_t>();
-    c.n_heads = need("num_attention_heads").get<int64_t>();
-    c.n_kv_heads = j.value("num_key_value_heads", c.n_heads);
-    c.ffn_dim = need("intermediate_size").get<int64_t>();
-    c.vocab_size = need("vocab_size").get<int64_t>();
-    c.max_seq_len = j.value("max_position_embeddings", int64_t{2048});
+    c.dim = json_integer(need("hidden_size"), source + ": hidden_size");
+    c.n_layers = json_integer(need("num_hidden_layers"), source + ": num_hidden_layers");
+    c.n_heads = json_integer(need("num_attention_heads"), source + ": num_attention_heads");
+    c.n_kv_heads = j.contains("num_key_value_heads") ? json_integer(j.at("num_key_value_heads"), source + ": num_key_value_heads") : c.n_heads;
+    c.ffn_dim = json_integer(need("intermediate_size"), source + ": intermediate_size");
+    c.vocab_size = json_integer(need("vocab_size"), source + ": vocab_size");
+    c.max_seq_len = j.contains("max_position_embeddings") ? json_integer(j.at("max_position_embeddings"), source + ": max_position_embeddings") : 2048;
     c.rope_theta = j.value("rope_theta", 10000.0);
     c.norm_eps = j.value("rms_norm_eps", 1e-6);
     c.tie_embeddings = j.value("tie_word_embeddings", false);

@@ -1,8 +1,11 @@
 #include "model/safetensors.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <set>
+#include <tuple>
 
 #include "model/common/error.h"
 #include "model/common/file.h"
@@ -64,6 +67,7 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
   const size_t body = data.size() - base;
 
   std::map<std::string, torch::Tensor> out;
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;  // data_offsets and name of every tensor
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = path + " tensor " + name;
@@ -75,6 +79,7 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
       int64_t numel = 1;
       for (auto d : shape) {
         if (d < 0) fail(where, ": negative dimension");
+        if (d > 0 && numel > std::numeric_limits<int64_t>::max() / 8 / d) fail(where, ": shape ", info.at("shape").dump(), " overflows");
         numel *= d;
       }
       const uint64_t nbytes = static_cast<uint64_t>(numel) * torch::elementSize(type);
@@ -84,10 +89,21 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
       auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
       std::memcpy(t.data_ptr(), data.data() + base + offsets[0], nbytes);
       out[name] = t;
+      spans.push_back({offsets[0], offsets[1], name});
     } catch (const nlohmann::json::exception& e) {
       fail(where, ": malformed entry: ", e.what());
     }
   }
+  // The format's rule: the tensors tile the byte buffer exactly, no overlaps (two tensors sharing bytes would
+  // score silently differently) and no holes.
+  std::sort(spans.begin(), spans.end());
+  uint64_t at = 0;
+  for (const auto& [begin, end, name] : spans) {
+    if (begin < at) fail(path, ": tensor ", name, " overlaps the tensor before it (data_offsets [", begin, ", ", end, "))");
+    if (begin > at) fail(path, ": ", begin - at, " bytes before tensor ", name, " belong to no tensor (data_offsets [", begin, ", ", end, "))");
+    at = end;
+  }
+  if (at != body) fail(path, ": ", body - at, " bytes after the last tensor belong to no tensor");
   return out;
 }
 
@@ -115,10 +131,16 @@ std::string encode_safetensors(const StateDict& tensors, torch::ScalarType dtype
 }
 
 LoadedModel load_hf(const std::string& path) {
-  fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
+  const bool is_dir = fs::is_directory(path);
+  if (!is_dir && (path.size() < 12 || path.compare(path.size() - 12, 12, ".safetensors") != 0))
+    fail(path, ": not a model (expected a .pt checkpoint, a llama2.c .bin, a .safetensors file or a Hugging Face "
+         "directory)");
+  fs::path dir = is_dir ? fs::path(path) : fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   const std::string config_path = (dir / "config.json").string();
-  if (!file_exists(config_path)) fail(dir.string(), ": no config.json (expected a Hugging Face LLaMA directory)");
+  if (!file_exists(config_path))
+    fail(is_dir ? dir.string() + ": no config.json (expected a Hugging Face LLaMA directory)"
+                : path + ": no config.json beside it (a .safetensors file is read with its Hugging Face directory's config)");
   LoadedModel out;
   out.format = ModelFormat::hf;
   ModelConfig config = config_from_hf_json(read_json(config_path), config_path);

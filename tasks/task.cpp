@@ -1,8 +1,10 @@
 #include "tasks/task.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -97,8 +99,12 @@ std::string render(const std::string& tmpl, const nlohmann::json& doc) {
 
 int parse_int(const std::string& s, const std::string& what) {
   char* end = nullptr;
-  long v = std::strtol(s.c_str(), &end, 10);
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
   if (s.empty() || *end != '\0') fail(what, " '", s, "' is not an integer");
+  // checked before narrowing: 4294967297 must not become 1
+  if (errno == ERANGE || v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    fail(what, " '", s, "' is out of range");
   return static_cast<int>(v);
 }
 
@@ -275,6 +281,7 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
   if (!file_exists(docs_path))
     fail(task.name, ": missing data file ", docs_path, " (run: wr-eval tasks download ", task.name, ")");
   auto raw = read_docs(docs_path, j.at("format").get<std::string>());
+  if (raw.empty()) fail(docs_path, ": no documents (an empty or truncated file?); delete it to download it again");
 
   std::vector<std::string> labels;
   std::string labels_path;

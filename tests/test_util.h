@@ -39,6 +39,15 @@ inline std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// Removes a per-process fixture folder when the test process ends.
+struct RemovedAtExit {
+  std::string path;
+  ~RemovedAtExit() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace wr::test

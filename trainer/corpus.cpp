@@ -31,19 +31,27 @@ void read_chunks(const std::string& path, const std::function<void(const char*, 
     if (!f) fail("cannot open ", path, ": ", std::strerror(errno));
     std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> z(ZSTD_createDStream(), ZSTD_freeDStream);
     ZSTD_initDStream(z.get());
-    size_t n;
+    size_t n, rc = 0;  // rc: 0 once a frame is complete, else a hint of the bytes the frame still needs
     while ((n = std::fread(in.data(), 1, in.size(), f.get())) > 0) {
       if (on_bytes) on_bytes(static_cast<int64_t>(n));
       ZSTD_inBuffer ib{in.data(), n, 0};
       while (ib.pos < ib.size) {
         ZSTD_outBuffer ob{out.data(), out.size(), 0};
-        size_t rc = ZSTD_decompressStream(z.get(), &ob, &ib);
-        if (ZSTD_isError(rc)) fail(path, ": zstd: ", ZSTD_getErrorName(rc));
+        rc = ZSTD_decompressStream(z.get(), &ob, &ib);
+        if (ZSTD_isError(rc)) fail(path, ": zstd: ", ZSTD_getErrorName(rc), " (a damaged or non-zstd file?)");
         on_chunk(out.data(), ob.pos);
       }
     }
     if (std::ferror(f.get())) fail("cannot read ", path, ": ", std::strerror(errno));
+    if (rc != 0) fail(path, ": the zstd stream ends inside a frame (a truncated file?)");
     return;
+  }
+  if (ends_with(path, ".gz")) {  // gzread would read a non-gzip file as plain text
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+    if (!f) fail("cannot open ", path, ": ", std::strerror(errno));
+    unsigned char magic[2] = {0, 0};
+    if (std::fread(magic, 1, 2, f.get()) != 2 || magic[0] != 0x1f || magic[1] != 0x8b)
+      fail(path, ": not a gzip file (no gzip magic bytes)");
   }
   gzFile gz = gzopen(path.c_str(), "rb");
   if (!gz) fail("cannot open ", path, ": ", std::strerror(errno));
@@ -55,7 +63,7 @@ void read_chunks(const std::string& path, const std::function<void(const char*, 
       int err;
       std::string msg = gzerror(gz, &err);
       gzclose(gz);
-      fail(path, ": ", msg);
+      fail(path, ": ", msg, err == Z_BUF_ERROR ? " (a truncated file?)" : "");
     }
     if (n == 0) break;
     if (on_bytes) {
@@ -65,7 +73,8 @@ void read_chunks(const std::string& path, const std::function<void(const char*, 
     }
     on_chunk(out.data(), static_cast<size_t>(n));
   }
-  gzclose(gz);
+  // A stream cut short reads as a clean end of file; zlib says so only in gzclose (and gzerror's Z_BUF_ERROR).
+  if (gzclose(gz) == Z_BUF_ERROR) fail(path, ": the gzip stream ends early (a truncated file?)");
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ nlohmann::json read_manifest(const std::string& dir) {
   return m;
 }
 
-TokenStream::TokenStream(const std::string& dir, const std::string& split) {
+TokenStream::TokenStream(const std::string& dir, const std::string& split) : split_(split) {
   manifest_ = read_manifest(dir);
   token_bytes_ = manifest_["token_bytes"].get<uint32_t>();
   if (!manifest_["splits"].contains(split) || manifest_["splits"][split].empty())
@@ -135,6 +135,38 @@ TokenStream::TokenStream(const std::string& dir, const std::string& split) {
     back.size = static_cast<int64_t>(tokens);
     total_ += back.size;
   }
+  verify_shards(dir);
+}
+
+// Every shard against its manifest entry before any token is used: the sha256 (a shard changed or replaced
+// after wr-data wrote it) and every id below the tokenizer's vocabulary (an out-of-range id would otherwise die
+// inside the embedding lookup, naming no file). One pass over the mapped bytes, shards in parallel.
+void TokenStream::verify_shards(const std::string& dir) const {
+  if (!manifest_.contains("vocab_size") || !manifest_["vocab_size"].is_number_integer())
+    fail(dir, "/manifest.json: no integer vocab_size (made by wr-data tokenize?)");
+  const int64_t vocab = manifest_["vocab_size"].get<int64_t>();
+  const auto& entries = manifest_["splits"][split_];
+  std::vector<std::string> problems(shards_.size());
+#pragma omp parallel for schedule(dynamic)
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    const Shard& s = shards_[i];
+    const std::string want = entries[i].value("sha256", "");
+    const std::string got = sha256_hex({static_cast<const char*>(s.map), s.map_bytes});
+    if (!want.empty() && got != want) {
+      problems[i] = s.path + ": sha256 " + got + " differs from the manifest's " + want + " (" + dir + "/manifest.json)";
+      continue;
+    }
+    for (int64_t k = 0; k < s.size; ++k) {
+      const int64_t id = token_at(s, k);
+      if (id >= vocab) {
+        problems[i] = s.path + ": token " + std::to_string(k) + " is id " + std::to_string(id) + ", beyond the vocabulary of " +
+                      std::to_string(vocab) + " (" + dir + "/manifest.json)";
+        break;
+      }
+    }
+  }
+  for (const auto& p : problems)
+    if (!p.empty()) fail(p);
 }
 
 TokenStream::~TokenStream() {
@@ -148,18 +180,19 @@ void TokenStream::read(int64_t offset, int64_t n, int64_t* out) const {
   while (i + 1 < shards_.size() && shards_[i + 1].begin <= offset) ++i;
   for (int64_t k = 0; k < n; ++i) {
     const Shard& s = shards_[i];
-    for (int64_t p = offset + k - s.begin; p < s.size && k < n; ++p, ++k) {
-      if (token_bytes_ == 2) {
-        uint16_t v;
-        std::memcpy(&v, s.tokens + 2 * p, 2);
-        out[k] = v;
-      } else {
-        uint32_t v;
-        std::memcpy(&v, s.tokens + 4 * p, 4);
-        out[k] = v;
-      }
-    }
+    for (int64_t p = offset + k - s.begin; p < s.size && k < n; ++p, ++k) out[k] = token_at(s, p);
   }
+}
+
+int64_t TokenStream::token_at(const Shard& s, int64_t p) const {
+  if (token_bytes_ == 2) {
+    uint16_t v;
+    std::memcpy(&v, s.tokens + 2 * p, 2);
+    return v;
+  }
+  uint32_t v;
+  std::memcpy(&v, s.tokens + 4 * p, 4);
+  return v;
 }
 
 int64_t window_offset(const std::string& mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row,

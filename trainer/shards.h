@@ -44,7 +44,8 @@ class ShardWriter {
   std::string buffer_;
 };
 
-// One split of a shard directory, memory-mapped, read as one stream of tokens.
+// One split of a shard directory, memory-mapped, read as one stream of tokens. Opening it checks every shard's
+// header, sha256 and token ids against the manifest.
 class TokenStream {
  public:
   TokenStream(const std::string& dir, const std::string& split);
@@ -65,6 +66,10 @@ class TokenStream {
     size_t map_bytes = 0;
     int64_t begin = 0, size = 0;  // position in the stream
   };
+  void verify_shards(const std::string& dir) const;
+  int64_t token_at(const Shard& s, int64_t p) const;
+
+  std::string split_;
   nlohmann::json manifest_;
   std::vector<Shard> shards_;
   uint32_t token_bytes_ = 2;

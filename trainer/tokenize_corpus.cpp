@@ -1,6 +1,7 @@
 #include "trainer/tokenize_corpus.h"
 
 #include <filesystem>
+#include <set>
 
 #include "model/common/error.h"
 #include "model/common/file.h"
@@ -9,6 +10,23 @@
 #include "trainer/shards.h"
 
 namespace wr {
+namespace {
+
+// Shards of an earlier tokenize into the same folder that the new manifest does not name (the earlier run made
+// more of them): removed once the manifest is safely written, so the folder holds one consistent set.
+void remove_unlisted_shards(const std::string& dir, const nlohmann::json& manifest) {
+  std::set<std::string> listed;
+  for (const auto& [split, entries] : manifest.at("splits").items())
+    for (const auto& e : entries) listed.insert(e.at("file").get<std::string>());
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const bool shard_name = (name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && name.size() > 4 &&
+                            name.compare(name.size() - 4, 4, ".bin") == 0;
+    if (shard_name && !listed.count(name)) std::filesystem::remove(entry.path());
+  }
+}
+
+}  // namespace
 
 nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
   if (!(opt.val_fraction >= 0 && opt.val_fraction < 1)) fail("--val-fraction ", opt.val_fraction, ": expected [0, 1)");
@@ -76,6 +94,7 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
       {"splits", {{"train", train.finish()}, {"val", val.finish()}}},
   };
   write_file_atomic(opt.out_dir + "/manifest.json", manifest.dump(2) + "\n");
+  remove_unlisted_shards(opt.out_dir, manifest);
   return manifest;
 }
 

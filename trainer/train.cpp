@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "eval/evaluate.h"
@@ -22,6 +23,7 @@
 #include "tasks/download.h"
 #include "trainer/distributed.h"
 #include "trainer/flops.h"
+#include "trainer/memory_estimate.h"
 #include "trainer/optimizer.h"
 #include "trainer/shards.h"
 #include "trainer/telemetry.h"
@@ -125,6 +127,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   const int threads = set_threads(c.threads);
   DataParallel dp = DataParallel::from_environment(parse_device(c.device, "run.device"), std::chrono::seconds(c.dist_timeout_s));
   const torch::Device device = dp.device();
+  if (device.is_cpu()) check_training_fits_in_memory(c);
   auto log = !dp.is_main() ? [](const std::string&) {}
              : opt.log     ? opt.log
                            : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
@@ -168,10 +171,24 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   model->to(device);
   auto optimizer = make_optimizer(model, c);
   int64_t step = 0, bad_steps = 0;
+  TrainSummary summary;
   if (opt.resume) {
-    const std::string& path = existing.back();
+    // The newest checkpoint that loads: a damaged newer one (cut short by a full disk, a bad copy) is named and
+    // passed over rather than ending the run.
+    std::string path;
     std::map<std::string, torch::Tensor> extra;
-    LoadedModel loaded = load_native(path, &extra);
+    std::optional<LoadedModel> candidate;
+    for (auto it = existing.rbegin(); it != existing.rend() && !candidate; ++it) {
+      try {
+        extra.clear();
+        candidate.emplace(load_native(*it, &extra));
+        path = *it;
+      } catch (const Error& e) {
+        log(format("skipping damaged checkpoint: %s", e.what()));
+      }
+    }
+    if (!candidate) fail("--resume: none of the ", existing.size(), " checkpoints in ", c.run_dir, " loads (newest: ", existing.back(), ")");
+    LoadedModel& loaded = *candidate;
     if (config_to_json(loaded.model->config) != config_to_json(c.model))
       fail(path, ": its model config differs from the run's (", config_to_json(loaded.model->config).dump(), ")");
     std::map<std::string, torch::Tensor> weights;
@@ -185,6 +202,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     step = loaded.meta.at("step").get<int64_t>();
     bad_steps = loaded.meta.value("bad_steps", int64_t{0});
     log(format("resumed %s at step %ld", path.c_str(), static_cast<long>(step)));
+    summary.checkpoint = path;
   }
   if (dp.is_main()) write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
 
@@ -208,7 +226,6 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype.c_str(), peak_tflops,
              c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
 
-  TrainSummary summary;
   summary.step = step;
   auto save = [&](int64_t at_step) {
     const std::string path = checkpoint_path(c.run_dir, at_step);

@@ -1,11 +1,15 @@
 #include "trainer/train_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/common/json_number.h"
 
 namespace wr {
 namespace {
@@ -63,6 +67,11 @@ void merge(nlohmann::json& base, const nlohmann::json& over, const std::string& 
 template <typename T>
 T get(const nlohmann::json& j, const char* section, const char* key, const std::string& source) {
   try {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)  // 20.5 is not a step count
+      return static_cast<T>(json_integer(j.at(section).at(key), source + ": '" + section + "." + key + "'",
+                                         std::is_unsigned_v<T> ? 0 : std::numeric_limits<T>::min(),
+                                         static_cast<int64_t>(std::min<uint64_t>(std::numeric_limits<T>::max(),
+                                                                                 std::numeric_limits<int64_t>::max()))));
     return j.at(section).at(key).get<T>();
   } catch (const nlohmann::json::exception&) {
     fail(source, ": '", section, ".", key, "' has the wrong type (", j.at(section).at(key).dump(), ")");
@@ -155,6 +164,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.ckpt_interval >= 0 && c.ckpt_keep >= 1, "checkpoint: interval >= 0 and keep >= 1");
   need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");
   need(c.max_bad_steps >= 1, "run.max_bad_steps must be >= 1");
+  need(c.threads >= 0, "run.threads must be >= 0 (0: all cores)");
   return c;
 }
 

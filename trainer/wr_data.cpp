@@ -60,10 +60,10 @@ std::vector<std::string> inputs(const wr::Args& args) {
 void train_tokenizer(const wr::Args& args) {
   const std::string out = required(args, "--out");
   wr::TokenizerTrainOptions opt;
-  opt.vocab_size = static_cast<int>(args.get_int("--vocab-size"));
+  opt.vocab_size = static_cast<int>(args.get_int("--vocab-size", 1));
   opt.max_sentences = args.get_int("--max-sentences");
   opt.text_field = args.get("--text-field");
-  opt.threads = static_cast<int>(args.get_int("--threads"));
+  opt.threads = static_cast<int>(args.get_int("--threads", 0));
   const auto files = wr::expand_inputs(inputs(args));
   auto t0 = std::chrono::steady_clock::now();
   std::string model = wr::train_tokenizer(files, opt);
@@ -87,7 +87,7 @@ void tokenize(const wr::Args& args) {
   opt.eos = args.flag("--eos");
   opt.val_fraction = args.get_double("--val-fraction");
   opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
-  opt.shard_tokens = args.get_int("--shard-tokens");
+  opt.shard_tokens = args.get_int("--shard-tokens", 1);
   auto t0 = std::chrono::steady_clock::now();
   if (isatty(STDERR_FILENO)) {
     opt.progress = [t0](int64_t bytes, int64_t docs, int64_t tokens) {
@@ -110,7 +110,7 @@ void tokenize(const wr::Args& args) {
 void synth(const wr::Args& args) {
   wr::SynthOptions opt;
   opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
-  opt.documents = static_cast<int>(args.get_int("--documents"));
+  opt.documents = static_cast<int>(args.get_int("--documents", 1));
   const std::string out = required(args, "--out");
   std::printf("wrote %s/corpus.jsonl and %s/synth/facts.jsonl: %s\n", out.c_str(), out.c_str(),
               wr::write_synth(out, opt).c_str());

@@ -42,11 +42,14 @@ int main(int argc, char** argv) {
     }
     std::string config = args.positional[0];
     if (config.find('=') != std::string::npos) wr::fail("the first argument must be a config file or run directory, got '", config, "'");
+    std::vector<std::string> overrides(args.positional.begin() + 1, args.positional.end());
     if (wr::is_directory(config)) {
       if (!args.flag("--resume")) wr::fail(config, " is a directory: pass --resume to continue that run, or a CONFIG.json");
+      // The directory named is the run, wherever its config.json says it was made: a copied or moved run
+      // continues in place (and prunes only its own checkpoints).
+      overrides.insert(overrides.begin(), "run.dir=" + config);
       config += "/config.json";
     }
-    std::vector<std::string> overrides(args.positional.begin() + 1, args.positional.end());
     wr::TrainConfig typed;
     const auto resolved = wr::resolve_train_config(config, overrides, &typed);
     if (args.flag("--print-config")) {

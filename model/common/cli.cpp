@@ -103,6 +103,12 @@ long Args::get_int(const std::string& name) const {
   return x;
 }
 
+long Args::get_int(const std::string& name, long min) const {
+  const long x = get_int(name);
+  if (x < min) fail(name, " must be ", min == 1 ? "positive" : ">= " + std::to_string(min), ", got ", x);
+  return x;
+}
+
 double Args::get_double(const std::string& name) const {
   std::string v = get(name);
   char* end = nullptr;

@@ -23,6 +23,7 @@ class Args {
   bool flag(const std::string& name) const;        // a flag given on the command line or env set to 1/true
   std::string get(const std::string& name) const;  // command line, then env, then default
   long get_int(const std::string& name) const;
+  long get_int(const std::string& name, long min) const;  // fails naming the option below min
   double get_double(const std::string& name) const;
   bool given(const std::string& name) const;  // set on the command line or through env
 

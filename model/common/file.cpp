@@ -1,11 +1,13 @@
 #include "model/common/file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +57,7 @@ class Sha256 {
 }  // namespace
 
 std::string read_file(const std::string& path) {
+  if (is_directory(path)) fail(path, " is a directory, expected a file");  // ifstream would open it, then fail to read
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open ", path, ": ", std::strerror(errno));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -62,7 +65,62 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+namespace {
+
+const char* file_kind(mode_t mode) {
+  return S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device"
+       : S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" : "not a regular file";
+}
+
+// The file a result written to `path` replaces: path itself, or what its symlinks lead to; fails for anything
+// that is not (or would not be) a regular file.
+std::string output_target(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return path;  // a new file
+  if (S_ISLNK(st.st_mode)) {
+    if (::stat(path.c_str(), &st) != 0) fail(path, " is a symlink to a missing file; remove it or name another output");
+    if (!S_ISREG(st.st_mode)) fail(path, " leads to ", file_kind(st.st_mode), "; results go to regular files only");
+    return std::filesystem::canonical(path).string();
+  }
+  if (!S_ISREG(st.st_mode)) fail(path, " is ", file_kind(st.st_mode), "; results go to regular files only");
+  return path;
+}
+
+// Temp files of this target left by processes that no longer exist (killed before commit or cleanup).
+void remove_stale_temps(const std::string& target) {
+  const std::filesystem::path p(target);
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(p.parent_path().empty() ? "." : p.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size() ||
+        name.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
+      continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
+void check_output_path(const std::string& path, const std::string& what) {
+  const std::string target = output_target(path);
+  auto dir = std::filesystem::path(target).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+    fail("cannot write ", what, " ", path, ": directory ", dir.string(), " does not exist or is not writable");
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return std::filesystem::weakly_canonical(a) == std::filesystem::weakly_canonical(b);
+}
+
+AtomicFile::AtomicFile(const std::string& path)
+    : path_(output_target(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
+  remove_stale_temps(path_);
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("cannot create ", tmp_, ": ", std::strerror(errno));
 }

@@ -11,6 +11,8 @@ std::string read_file(const std::string& path);
 
 // A file written in pieces that appears under its final name only on commit(): data goes to path.tmp.<pid>,
 // commit() fsyncs it, renames it over path and fsyncs the directory; destroying it uncommitted removes the temp.
+// A symlink is written through (the file it names is replaced, the link stays); a path naming anything but a
+// regular file (a directory, a device such as /dev/full, a FIFO) is refused: renaming over it would replace it.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);
@@ -34,6 +36,11 @@ void rename_durably(const std::string& from, const std::string& to);
 // AtomicFile with one write.
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
+// Fails naming `what` (an option) unless path can be written as a result file: its directory exists and is
+// writable, and the path is new or names a regular file (through symlinks). Call before long work.
+void check_output_path(const std::string& path, const std::string& what);
+// Whether the two paths name one file: the same inode when both exist, else the same normalised path.
+bool same_file(const std::string& a, const std::string& b);
 bool is_directory(const std::string& path);
 
 std::string sha256_hex(std::string_view data);

@@ -1,8 +1,11 @@
 #include "model/common/file.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "model/common/error.h"
 #include "tests/test_util.h"
@@ -35,6 +38,38 @@ TEST(File, ErrorsNameThePath) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/wr-file"), std::string::npos);
   }
   EXPECT_THROW(wr::write_file_atomic("/nonexistent-dir/x", "data"), wr::Error);
+}
+
+// A kill -9 between write and commit leaves path.tmp.<pid>: the next write of that path removes the temps of
+// processes that are gone, and leaves a live writer's alone.
+TEST(File, AtomicWriteRemovesTempsOfDeadWriters) {
+  const auto dir = wr::test::temp_dir();
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = dir + "/x.txt.tmp." + std::to_string(dead), live = dir + "/x.txt.tmp." + std::to_string(getppid());
+  for (const auto& p : {stale, live}) std::ofstream(p) << "partial";
+  wr::write_file_atomic(dir + "/x.txt", "done");
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_EQ(wr::read_file(dir + "/x.txt"), "done");
+}
+
+// Results never replace what is not a regular file; a symlink is written through.
+TEST(File, AtomicWriteRefusesDevicesAndWritesThroughSymlinks) {
+  const auto dir = wr::test::temp_dir();
+  EXPECT_EQ(wr::test::error_of([] { wr::write_file_atomic("/dev/null", "x"); }),
+            "/dev/null is a character device; results go to regular files only");
+  std::filesystem::create_directories(dir + "/d");
+  EXPECT_EQ(wr::test::error_of([&] { wr::write_file_atomic(dir + "/d", "x"); }),
+            dir + "/d is a directory; results go to regular files only");
+  wr::write_file_atomic(dir + "/target", "old");
+  std::filesystem::create_symlink(dir + "/target", dir + "/link");
+  wr::write_file_atomic(dir + "/link", "new");
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/link"));
+  EXPECT_EQ(wr::read_file(dir + "/target"), "new");
+  EXPECT_TRUE(wr::same_file(dir + "/link", dir + "/target"));
+  EXPECT_FALSE(wr::same_file(dir + "/link", dir + "/d"));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "model/checkpoint.h"
+#include "eval/report.h"
 #include "model/common/file.h"
 #include "tasks/task.h"
 #include "tests/eval/eval_fixtures.h"
@@ -38,9 +39,8 @@ std::string fixture_checkpoint(const std::string& dir, int64_t vocab_size = 0) {
     c.vocab_size = vocab_size;
     m = wr::Llama(c);
   }
-  wr::test::fixture_tokenizer();  // trains it once
   const std::string path = dir + "/ckpt.pt";
-  wr::save_native(path, m, {{"step", 3}}, wr::read_file(std::string(WR_TEST_TMP) + "/fixture-spm/spm.model"));
+  wr::save_native(path, m, {{"step", 3}}, wr::test::fixture_tokenizer().model_bytes());
   return path;
 }
 
@@ -72,7 +72,7 @@ TEST(EvalCli, UnwritableOutputFailsBeforeWork) {
   auto r = wr_eval("--tasks arc_easy --offline --json " + dir + "/no/such/dir/r.json " + fixture_checkpoint(dir), dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(lines(r.err), 1) << r.err;
-  EXPECT_TRUE(contains(r.err, "cannot write output " + dir + "/no/such/dir/r.json")) << r.err;
+  EXPECT_TRUE(contains(r.err, "cannot write --json " + dir + "/no/such/dir/r.json")) << r.err;
 }
 
 TEST(EvalCli, DeviceOtherThanCpuOrCudaIsNamed) {
@@ -172,6 +172,148 @@ TEST(EvalCli, LogSamplesAgreeWithTheCsvAcrossChunks) {
   const std::string csv = wr::read_file(dir + "/r.csv");
   const std::string acc = std::to_string(static_cast<double>(correct) / n_docs).substr(0, 6);
   EXPECT_TRUE(contains(csv, ",mmlu_anatomy,acc," + acc)) << csv << " expected acc " << acc;
+}
+
+// dir/data/mmlu/anatomy.jsonl with these lines (the mmlu_anatomy task's file), for runs that must succeed.
+std::string anatomy_data(const std::string& dir, const std::vector<std::string>& lines) {
+  std::filesystem::create_directories(dir + "/data/mmlu");
+  std::ofstream out(dir + "/data/mmlu/anatomy.jsonl");
+  for (const auto& l : lines) out << l << "\n";
+  return "--tasks mmlu_anatomy --offline --data-dir " + dir + "/data ";
+}
+const char* kQuestion = R"({"question": "Which one?", "subject": "x", "choices": ["red", "green", "blue", "cat"], "answer": 2})";
+
+TEST(EvalCli, TaskNamedTwiceIsRefused) {
+  const std::string dir = wr::test::temp_dir();
+  auto r = wr_eval("--tasks arc_easy,piqa,arc_easy " + fixture_checkpoint(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "wr-eval: error: --tasks names arc_easy twice\n");
+}
+
+TEST(EvalCli, NegativeAndZeroCountsAreRefused) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string ckpt = fixture_checkpoint(dir);
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--limit -1", "--limit must be >= 0, got -1"},
+           {"--threads -1", "--threads must be >= 0, got -1"},
+           {"--batch-tokens 0", "--batch-tokens must be positive, got 0"},
+           {"--batch-tokens -5", "--batch-tokens must be positive, got -5"}}) {
+    auto r = wr_eval("--tasks arc_easy " + flag + " " + ckpt, dir);
+    EXPECT_EQ(r.code, 1) << flag;
+    EXPECT_EQ(r.err, "wr-eval: error: " + message + "\n") << flag;
+  }
+}
+
+// Outputs are checked before anything is scored (here: before the missing data file would be named).
+TEST(EvalCli, OutputsMustBeRegularDistinctAndNotInputs) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string ckpt = fixture_checkpoint(dir);
+  const std::string before = wr::sha256_file(ckpt);
+  std::filesystem::create_directories(dir + "/adir");
+  wr::write_file_atomic(dir + "/other.csv", "a,b,c\n1,2,3\n");
+  const std::string run = "--tasks arc_easy --offline --data-dir " + dir + "/data ";
+  for (const auto& [outputs, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--json /dev/full", "/dev/full is a character device; results go to regular files only"},
+           {"--output " + dir + "/adir", dir + "/adir is a directory; results go to regular files only"},
+           {"--json " + dir + "/x --log-samples " + dir + "/x", "--json and --log-samples name the same file " + dir + "/x"},
+           {"--log-samples " + ckpt, "--log-samples " + ckpt + " is an input of this run"},
+           {"--output " + dir + "/other.csv", dir + "/other.csv: existing file has another header"}}) {
+    auto r = wr_eval(run + outputs + " " + ckpt, dir);
+    EXPECT_EQ(r.code, 1) << outputs;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_TRUE(contains(r.err, message)) << outputs << ": " << r.err;
+  }
+  EXPECT_EQ(wr::sha256_file(ckpt), before);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/adir"));
+}
+
+// A symlinked output is written through; a CSV saved by a spreadsheet (BOM, CRLF) or left empty is appended to.
+TEST(EvalCli, SymlinksAreWrittenThroughAndSpreadsheetCsvsAppended) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string run = anatomy_data(dir, {kQuestion});
+  const std::string header = wr::kCsvHeader;
+  wr::write_file_atomic(dir + "/excel.csv", "\xEF\xBB\xBF" + header + "\r\n");
+  wr::write_file_atomic(dir + "/empty.csv", "");
+  wr::write_file_atomic(dir + "/results.json", "old");
+  std::filesystem::create_symlink(dir + "/results.json", dir + "/link.json");
+  for (const char* csv : {"/excel.csv", "/empty.csv"}) {
+    auto r = wr_eval(run + "--output " + dir + csv + " --json " + dir + "/link.json " + fixture_checkpoint(dir), dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const std::string content = wr::read_file(dir + csv);
+    EXPECT_EQ(content.rfind(header + "\n", 0), 0u) << content;
+    EXPECT_EQ(lines(content), 2) << content;  // the header and one acc row
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/link.json"));
+  EXPECT_TRUE(nlohmann::json::parse(wr::read_file(dir + "/results.json")).contains("results"));
+}
+
+TEST(EvalCli, EmptyTaskFileIsNamed) {
+  const std::string dir = wr::test::temp_dir();
+  auto r = wr_eval(anatomy_data(dir, {}) + "--output " + dir + "/r.csv " + fixture_checkpoint(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, dir + "/data/mmlu/anatomy.jsonl: no documents")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/r.csv"));
+}
+
+TEST(EvalCli, LabelsBeyondIntAreOutOfRangeNotWrapped) {
+  const std::string dir = wr::test::temp_dir();
+  std::string doc = kQuestion;
+  doc.replace(doc.find("\"answer\": 2"), 11, "\"answer\": 4294967297");  // 2^32 + 1 would wrap to 1
+  auto r = wr_eval(anatomy_data(dir, {doc}) + fixture_checkpoint(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "'4294967297' is out of range")) << r.err;
+}
+
+TEST(EvalCli, NonFiniteWeightsAreAnErrorNotAScore) {
+  const std::string dir = wr::test::temp_dir();
+  auto m = wr::test::fixture_model();
+  {
+    torch::NoGradGuard no_grad;
+    m->layer(0).mlp->down_proj->weight[0][0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  wr::save_native(dir + "/nan.pt", m, {{"step", 1}}, wr::test::fixture_tokenizer().model_bytes());
+  auto r = wr_eval(anatomy_data(dir, {kQuestion}) + "--output " + dir + "/r.csv " + dir + "/nan.pt", dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "mmlu_anatomy: 4 of 4 log-likelihoods in documents 0-0 are not finite")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/r.csv"));
+}
+
+TEST(EvalCli, SmallerOrForeignTokenizersAreNoted) {
+  WR_REQUIRE_SHARED("models/stories260K/tok512.model");
+  const std::string dir = wr::test::temp_dir();
+  const std::string ckpt = fixture_checkpoint(dir, std::max(512, wr::test::fixture_tokenizer().vocab_size()) + 8);
+  const std::string run = anatomy_data(dir, {kQuestion});
+  auto r = wr_eval(run + ckpt, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: the tokenizer has " + std::to_string(wr::test::fixture_tokenizer().vocab_size()) +
+                                  " pieces, the model's vocabulary " +
+                                  std::to_string(std::max(512, wr::test::fixture_tokenizer().vocab_size()) + 8)))
+      << r.err;
+  const std::string other = wr::test::shared_path("models/stories260K/tok512.model");
+  r = wr_eval(run + "--tokenizer " + other + " " + ckpt, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: --tokenizer " + other + " is not the tokenizer " + ckpt + " was trained with")) << r.err;
+}
+
+TEST(EvalCli, NotAModelOrADirectoryForAFileAreNamed) {
+  const std::string dir = wr::test::temp_dir();
+  auto r = wr_eval("--tasks arc_easy /dev/null", dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "/dev/null: not a model (expected a .pt checkpoint")) << r.err;
+  wr::write_file_atomic(dir + "/empty.safetensors", "");
+  r = wr_eval("--tasks arc_easy " + dir + "/empty.safetensors", dir);
+  EXPECT_TRUE(contains(r.err, dir + "/empty.safetensors: no config.json beside it")) << r.err;
+  r = wr_eval("--tasks arc_easy --tokenizer " + dir + " " + fixture_checkpoint(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, dir + " is a directory, expected a file")) << r.err;
+}
+
+TEST(EvalCli, ThreadsBeyondTheCoresAreCapped) {
+  const std::string dir = wr::test::temp_dir();
+  auto r = wr_eval(anatomy_data(dir, {kQuestion}) + "--threads 4096 " + fixture_checkpoint(dir), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "wr: 4096 threads asked for, but this process may use")) << r.err;
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // A SentencePiece model trained here on generated text, and a small random model of its vocabulary.
 #pragma once
-#include <filesystem>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <fstream>
 #include <stdexcept>
 
@@ -11,9 +14,12 @@
 
 namespace wr::test {
 
+// One per test process, in a folder of its own: ctest runs test processes side by side, and a shared folder let
+// one process truncate the training text while another's spm_train read it.
 inline const Tokenizer& fixture_tokenizer() {
   static Tokenizer tok = [] {
-    auto dir = std::filesystem::path(WR_TEST_TMP) / "fixture-spm";
+    auto dir = std::filesystem::path(WR_TEST_TMP) / ("fixture-spm-" + std::to_string(::getpid()));
+    static const RemovedAtExit cleanup{dir.string()};
     std::filesystem::create_directories(dir);
     const std::string text = (dir / "text.txt").string(), prefix = (dir / "spm").string();
     {

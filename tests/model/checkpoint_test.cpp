@@ -157,6 +157,34 @@ TEST(BadFiles, TruncatedOrCorruptNativeCheckpoint) {
   EXPECT_TRUE(contains(err, "missing.pt") && contains(err, "no such file")) << err;
 }
 
+// A ckpt.pt edited inside its zip: one storage record cut to half (shape and strides now claim bytes that are
+// not there), or the first storage's type changed to int32. Both are named, never loaded.
+TEST(BadFiles, NativeCheckpointStorageShorterThanItsShapeOrRetyped) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_native(dir + "/ckpt.pt", m, {}, "");
+  wr::write_file_atomic(dir + "/edit.py", R"(import sys, zipfile
+src, dst, mode = sys.argv[1:4]
+zin, zout, done = zipfile.ZipFile(src), zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED), False
+for info in zin.infolist():
+    data = zin.read(info.filename)
+    if mode == "short" and not done and "/data/" in info.filename and len(data) > 64:
+        data, done = data[:len(data) // 2], True
+    if mode == "retype" and info.filename.endswith("data.pkl"):
+        data = data.replace(b"FloatStorage", b"IntStorage", 1)
+    zout.writestr(info, data)
+zout.close()
+)");
+  for (const char* mode : {"short", "retype"}) {
+    const std::string out = dir + "/" + mode + ".pt";
+    ASSERT_EQ(std::system(("python3 " + dir + "/edit.py " + dir + "/ckpt.pt " + out + " " + mode).c_str()), 0);
+    const auto err = error_of([&] { wr::load_model(out); });
+    EXPECT_TRUE(contains(err, out)) << err;
+    EXPECT_TRUE(contains(err, std::string(mode) == "short" ? "(12416 bytes declared, 6208 stored); truncated or edited?" : "expected floating point weights"))
+        << mode << ": " << err;
+  }
+}
+
 std::string safetensors_with_header(const std::string& header_json, size_t data_bytes) {
   std::string out(8, '\0');
   uint64_t n = header_json.size();
@@ -178,6 +206,13 @@ TEST(BadFiles, Safetensors) {
   check(safetensors_with_header(R"({"w":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}})", 2), "unsupported dtype 'I8'");
   check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8), "past the end");
   check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}})", 16), "need 16");
+  // tensors must tile the buffer: no shared bytes, no holes, nothing left over
+  check(safetensors_with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+        "tensor b overlaps the tensor before it");
+  check(safetensors_with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12),
+        "4 bytes before tensor b belong to no tensor");
+  check(safetensors_with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12), "8 bytes after the last tensor");
+  check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0), "overflows");
 }
 
 TEST(BadFiles, ShapeAndVocabMismatches) {

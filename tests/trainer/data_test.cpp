@@ -22,11 +22,14 @@ namespace {
 using wr::test::contains;
 using wr::test::error_of;
 
-// Writes a split with ShardWriter and a minimal manifest naming it.
-void write_split(const std::string& dir, const std::vector<std::vector<int>>& docs, uint32_t token_bytes, int64_t shard_tokens) {
+// Writes a split with ShardWriter and a minimal manifest naming it (vocab_size: the largest the width allows).
+void write_split(const std::string& dir, const std::vector<std::vector<int>>& docs, uint32_t token_bytes, int64_t shard_tokens,
+                 int64_t vocab_size = 0) {
   wr::ShardWriter w(dir, "train", token_bytes, shard_tokens);
   for (const auto& d : docs) w.add_document(d);
-  nlohmann::json m = {{"format", "wr-shards"}, {"token_bytes", token_bytes}, {"splits", {{"train", w.finish()}}}};
+  if (vocab_size == 0) vocab_size = token_bytes == 2 ? 65536 : int64_t{1} << 31;
+  nlohmann::json m = {{"format", "wr-shards"}, {"token_bytes", token_bytes}, {"vocab_size", vocab_size},
+                      {"splits", {{"train", w.finish()}}}};
   wr::write_file_atomic(dir + "/manifest.json", m.dump());
 }
 
@@ -64,6 +67,27 @@ TEST(Shards, DamagedFilesAreNamedErrors) {
   EXPECT_TRUE(contains(e, "split \"val\"")) << e;
   e = error_of([&] { wr::TokenStream s(dir + "/nowhere", "train"); });
   EXPECT_TRUE(contains(e, "manifest.json") && contains(e, "wr-data tokenize")) << e;
+}
+
+// A shard whose bytes changed after wr-data wrote it, or whose ids exceed the tokenizer's vocabulary, is named
+// when the split is opened, before training reads a token.
+TEST(Shards, ChangedBytesAndOutOfVocabularyIdsAreNamed) {
+  const std::string dir = wr::test::temp_dir();
+  write_split(dir, {{1, 2, 3, 4, 5}}, 2, 100, /*vocab_size=*/8);
+  EXPECT_EQ(error_of([&] { wr::TokenStream s(dir, "train"); }), "");
+  {
+    std::fstream f(dir + "/train_000000.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(32 + 2 * 3);
+    const char big[2] = {9, 0};  // token 3 becomes id 9, beyond the 8 pieces
+    f.write(big, 2);
+  }
+  std::string e = error_of([&] { wr::TokenStream s(dir, "train"); });
+  EXPECT_TRUE(contains(e, "train_000000.bin: sha256 ") && contains(e, "differs from the manifest's")) << e;
+  auto m = nlohmann::json::parse(wr::read_file(dir + "/manifest.json"));
+  m["splits"]["train"][0]["sha256"] = wr::sha256_file(dir + "/train_000000.bin");  // as if the manifest were rewritten
+  wr::write_file_atomic(dir + "/manifest.json", m.dump());
+  e = error_of([&] { wr::TokenStream s(dir, "train"); });
+  EXPECT_TRUE(contains(e, "train_000000.bin: token 3 is id 9, beyond the vocabulary of 8")) << e;
 }
 
 TEST(Shards, WindowOffsets) {
@@ -109,6 +133,29 @@ TEST(Corpus, JsonlPlainGzipAndZstdReadTheSame) {
   EXPECT_EQ(got, std::vector<std::string>{"a whole file\n\nis one document"});
   EXPECT_EQ(wr::expand_inputs({dir + "/a.jsonl*"}).size(), 3u);
   EXPECT_TRUE(contains(error_of([&] { wr::expand_inputs({dir + "/none*.jsonl"}); }), "none*.jsonl"));
+}
+
+// A compressed file cut short (here at a line boundary, where every line still parses) is an error, not half a
+// corpus; so is a .gz that is not gzip.
+TEST(Corpus, TruncatedOrMislabelledCompressedFilesAreNamed) {
+  const std::string dir = wr::test::temp_dir();
+  std::string jsonl;
+  for (int i = 0; i < 20000; ++i) jsonl += nlohmann::json({{"text", "document " + std::to_string(i * 7919)}}).dump() + "\n";
+  gzFile gz = gzopen((dir + "/a.jsonl.gz").c_str(), "wb");
+  gzwrite(gz, jsonl.data(), static_cast<unsigned>(jsonl.size()));
+  gzclose(gz);
+  std::string zst(ZSTD_compressBound(jsonl.size()), '\0');
+  zst.resize(ZSTD_compress(zst.data(), zst.size(), jsonl.data(), jsonl.size(), 3));
+  wr::write_file_atomic(dir + "/a.jsonl.zst", zst);
+  for (const char* name : {"/a.jsonl.gz", "/a.jsonl.zst"}) {
+    std::filesystem::resize_file(dir + name, std::filesystem::file_size(dir + name) / 2);
+    int64_t docs = 0;
+    const std::string e = error_of([&] { wr::read_documents(dir + name, "text", [&](std::string&&) { ++docs; }); });
+    EXPECT_TRUE(contains(e, dir + name) && contains(e, "truncated file?")) << name << ": " << e << " after " << docs << " documents";
+  }
+  wr::write_file_atomic(dir + "/plain.jsonl.gz", "{\"text\": \"not compressed\"}\n");
+  EXPECT_EQ(error_of([&] { wr::read_documents(dir + "/plain.jsonl.gz", "text", [](std::string&&) {}); }),
+            dir + "/plain.jsonl.gz: not a gzip file (no gzip magic bytes)");
 }
 
 TEST(Corpus, BadLinesNameFileAndLine) {
@@ -191,6 +238,29 @@ TEST(Tokenize, ShardsAreDeterministicAndIndependentOfThreads) {
   auto with_eos = run(2, "eos", true);
   EXPECT_EQ(with_eos["tokens"]["train"].get<int64_t>(), one["tokens"]["train"].get<int64_t>() + train_docs);
   EXPECT_EQ(wr::sha256_file(dir + "/one/tokenizer.model"), wr::sha256_file(trained_tokenizer()));
+}
+
+// Tokenizing again into the same folder with smaller shards leaves exactly the shards the new manifest names.
+TEST(Tokenize, RerunIntoTheSameFolderLeavesNoStaleShards) {
+  const std::string dir = wr::test::temp_dir();
+  std::string jsonl;
+  for (int i = 0; i < 300; ++i) jsonl += nlohmann::json({{"text", "the cat sat on mat number " + std::to_string(i)}}).dump() + "\n";
+  wr::write_file_atomic(dir + "/c.jsonl", jsonl);
+  wr::TokenizeOptions opt;
+  opt.inputs = {dir + "/c.jsonl"};
+  opt.tokenizer = trained_tokenizer();
+  opt.out_dir = dir + "/shards";
+  opt.val_fraction = 0.1;
+  opt.shard_tokens = 500;
+  const auto first = wr::tokenize_corpus(opt);
+  opt.shard_tokens = 100000;
+  const auto second = wr::tokenize_corpus(opt);
+  ASSERT_GT(first["splits"]["train"].size(), second["splits"]["train"].size());
+  size_t bins = 0;
+  for (const auto& e : std::filesystem::directory_iterator(opt.out_dir)) bins += e.path().extension() == ".bin";
+  EXPECT_EQ(bins, second["splits"]["train"].size() + second["splits"]["val"].size());
+  wr::TokenStream train(opt.out_dir, "train");  // opens: every listed shard is there and intact
+  EXPECT_EQ(train.size(), second["tokens"]["train"].get<int64_t>());
 }
 
 TEST(Synth, DeterministicAndParsedByItsTask) {

@@ -33,10 +33,12 @@ namespace {
 using wr::test::contains;
 using wr::test::error_of;
 
-// Shards of generated text, tokenized with the fixture tokenizer; made once.
+// Shards of generated text, tokenized with the fixture tokenizer; made once per test process, in its own folder
+// (test processes run side by side, and each has its own fixture tokenizer).
 const std::string& fixture_shards() {
   static const std::string dir = [] {
-    const std::string root = std::string(WR_TEST_TMP) + "/train-shards";
+    const std::string root = std::string(WR_TEST_TMP) + "/train-shards-" + std::to_string(::getpid());
+    static const wr::test::RemovedAtExit cleanup{root};
     std::filesystem::create_directories(root);
     const std::string model_path = root + "/tok.model";
     wr::write_file_atomic(model_path, wr::test::fixture_tokenizer().model_bytes());
@@ -370,6 +372,24 @@ TEST(DataParallel, TwoProcessesComputeWhatOneDoes) {
   EXPECT_FALSE(wr::test::contains(wr::read_file(dir + "/two.rank1.log"), "step      6/6"));
 }
 
+// The same on GPUs through NCCL, where this build has it and two GPUs are visible (each process on
+// cuda:LOCAL_RANK, gradients all-reduced on the device); within float rounding, as GPU kernels need not be
+// bitwise reproducible.
+TEST(DataParallel, TwoGpuProcessesComputeWhatOneDoes) {
+  if (!wr::DataParallel::nccl_available()) GTEST_SKIP() << "this build has no c10d NCCL backend (LibTorch without CUDA?)";
+  if (torch::cuda::device_count() < 2) GTEST_SKIP() << "needs two CUDA devices, " << torch::cuda::device_count() << " visible";
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/one");
+  tiny_config(dir + "/two");
+  const std::string args = "schedule.steps=6 run.device=cuda";
+  ASSERT_EQ(train_in(dir, "one", 1, false, args), 0) << logs_of(dir, "one");
+  ASSERT_EQ(train_in(dir, "two", 2, false, args), 0) << logs_of(dir, "two");
+  EXPECT_TRUE(contains(wr::read_file(dir + "/two.log"), "x 2 processes (nccl)")) << logs_of(dir, "two");
+  const auto loss_one = series(dir + "/one", "train", "loss"), loss_two = series(dir + "/two", "train", "loss");
+  ASSERT_EQ(loss_one.size(), 6u);
+  for (const auto& [step, l] : loss_one) EXPECT_NEAR(loss_two.at(step), l, 1e-4) << "step " << step;
+}
+
 // Two micro-batches a process (accumulation 4): each process's gradient is the sum of its two before the
 // all-reduce starts during the second backward pass; the sums differ from one process's only in rounding.
 TEST(DataParallel, AccumulatingProcessesComputeWhatOneDoes) {
@@ -405,6 +425,78 @@ TEST(DataParallel, MisconfiguredWorldIsAClearError) {
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=3 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"),
                                  "batch.accumulation 2 must be a multiple of WORLD_SIZE 3"));
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"), "RANK 2 is not below"));
+}
+
+// The directory given to --resume is the run: a copy continues in the copy (its source untouched, none of its
+// checkpoints pruned), and a moved run continues where it now is.
+TEST(TrainConfig, NonIntegersAndAbsurdSizesAreNamedBeforeAnyAllocation) {
+  const std::string dir = wr::test::temp_dir();
+  auto e = error_of([&] { tiny_config(dir + "/r", {"schedule.steps=20.5"}); });
+  EXPECT_TRUE(contains(e, "'schedule.steps' must be an integer, got 20.5")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"run.threads=-1"}); });
+  EXPECT_TRUE(contains(e, "run.threads must be >= 0")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"model.ffn_dim=64.5"}); });
+  EXPECT_TRUE(contains(e, "ffn_dim must be an integer, got 64.5")) << e;
+  e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}), quiet()); });
+  EXPECT_TRUE(contains(e, "GB for weights, gradients and AdamW state; this machine has")) << e;
+  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"batch.micro_batch=8589934592"}), quiet()); });
+  EXPECT_TRUE(contains(e, "batch.micro_batch 8589934592 x batch.seq_len 32: one micro-batch's activations need about")) << e;
+}
+
+// Counts and names the tools used to take silently: one line each, exit 1.
+TEST(ToolOptions, NegativeCountsAndUnknownDtypesAreRefused) {
+  const std::string dir = wr::test::temp_dir();
+  auto m = wr::test::fixture_model();
+  wr::save_native(dir + "/ckpt.pt", m, {{"step", 1}}, wr::test::fixture_tokenizer().model_bytes());
+  for (const auto& [cmd, message] : std::vector<std::pair<std::string, std::string>>{
+           {std::string(WR_DATA_BIN) + " synth --documents -1 --out " + dir + "/s", "wr-data: error: --documents must be positive, got -1"},
+           {std::string(WR_MODEL_BIN) + " generate " + dir + "/ckpt.pt --max-new-tokens -5",
+            "wr-model: error: --max-new-tokens must be >= 0, got -5"},
+           {std::string(WR_MODEL_BIN) + " convert " + dir + "/ckpt.pt " + dir + "/hf --to hf --dtype f99",
+            "wr-model: error: --dtype expects f32, bf16 or f16, got 'f99'"}}) {
+    const int status = std::system((cmd + " > " + dir + "/out 2>&1").c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 1) << cmd;
+    EXPECT_EQ(wr::read_file(dir + "/out"), message + "\n") << cmd;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/s"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/hf"));
+}
+
+TEST(Train, ResumeContinuesInTheDirectoryNamed) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/a");
+  auto train = [&](const std::string& args) {
+    return std::system((std::string(WR_TRAIN_BIN) + " " + args + " run.threads=1 > " + dir + "/log 2>&1").c_str());
+  };
+  ASSERT_EQ(train(dir + "/a.json schedule.steps=8 checkpoint.interval=2 checkpoint.keep=2"), 0) << wr::read_file(dir + "/log");
+  const auto a_before = wr::list_checkpoints(dir + "/a");
+  ASSERT_EQ(a_before.size(), 2u);
+  std::filesystem::copy(dir + "/a", dir + "/b", std::filesystem::copy_options::recursive);
+  ASSERT_EQ(train("--resume " + dir + "/b schedule.steps=12"), 0) << wr::read_file(dir + "/log");
+  EXPECT_EQ(wr::list_checkpoints(dir + "/a"), a_before);  // nothing written or pruned there
+  EXPECT_EQ(wr::list_checkpoints(dir + "/b").back(), dir + "/b/ckpt_00000012.pt");
+  std::filesystem::rename(dir + "/a", dir + "/c");
+  ASSERT_EQ(train("--resume " + dir + "/c schedule.steps=10"), 0) << wr::read_file(dir + "/log");
+  EXPECT_EQ(wr::list_checkpoints(dir + "/c").back(), dir + "/c/ckpt_00000010.pt");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/a"));
+}
+
+// A damaged newest checkpoint is named and passed over: the run resumes from the newest one that loads.
+TEST(Train, ResumeFallsBackToTheNewestIntactCheckpoint) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r");
+  ASSERT_EQ(std::system((std::string(WR_TRAIN_BIN) + " " + dir + "/r.json run.threads=1 checkpoint.interval=4 > " + dir +
+                         "/log 2>&1").c_str()), 0)
+      << wr::read_file(dir + "/log");
+  const std::string newest = dir + "/r/ckpt_00000012.pt";
+  std::filesystem::resize_file(newest, std::filesystem::file_size(newest) / 2);
+  ASSERT_EQ(std::system((std::string(WR_TRAIN_BIN) + " --resume " + dir + "/r schedule.steps=16 > " + dir + "/log 2>&1").c_str()), 0)
+      << wr::read_file(dir + "/log");
+  const std::string log = wr::read_file(dir + "/log");
+  EXPECT_TRUE(contains(log, "skipping damaged checkpoint: " + newest)) << log;
+  EXPECT_TRUE(contains(log, "resumed " + dir + "/r/ckpt_00000008.pt at step 8")) << log;
+  auto last = wr::load_native(dir + "/r/ckpt_00000016.pt");
+  EXPECT_EQ(last.meta["step"].get<int64_t>(), 16);
 }
 
 // "VAR=value ... program args > log" started in the background; its pid is the program's own (sh execs it).
