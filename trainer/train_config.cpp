@@ -197,7 +197,15 @@ nlohmann::json resolve_train_config(const std::string& path, const std::vector<s
     merge(j, nested, "", "override '" + o + "'");
   }
   resolve_model(j, path);
-  *out = train_config_from_json(j, path.empty() ? "wr-train config" : path);
+  try {
+    *out = train_config_from_json(j, path.empty() ? "wr-train config" : path);
+  } catch (const Error& e) {
+    // A bad value from the command line is not the file's fault: name the override that set it.
+    std::string message = e.what();
+    for (const auto& o : overrides)
+      if (message.find(o.substr(0, o.find('='))) != std::string::npos) message += " (from the override '" + o + "')";
+    throw Error(message);
+  }
   return j;
 }
 

@@ -434,7 +434,7 @@ TEST(TrainConfig, NonIntegersAndAbsurdSizesAreNamedBeforeAnyAllocation) {
   auto e = error_of([&] { tiny_config(dir + "/r", {"schedule.steps=20.5"}); });
   EXPECT_TRUE(contains(e, "'schedule.steps' must be an integer, got 20.5")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"run.threads=-1"}); });
-  EXPECT_TRUE(contains(e, "run.threads must be >= 0")) << e;
+  EXPECT_TRUE(contains(e, "run.threads must be >= 0 (0: all cores) (from the override 'run.threads=-1')")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"model.ffn_dim=64.5"}); });
   EXPECT_TRUE(contains(e, "ffn_dim must be an integer, got 64.5")) << e;
   e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}), quiet()); });
