@@ -27,6 +27,14 @@ std::vector<MatrixStat> stats(Llama& model, const TvrConfig& tvr, bool apply) {
   }
   out.push_back(stat_of("model.embed_tokens.weight", 0, model->model->embed_tokens->weight, 0));
   if (model->lm_head) out.push_back(stat_of("lm_head.weight", 0, model->lm_head->weight, 0));
+  // The RMSNorm gains, which the authors plot beside the matrices: TVR leaves them alone, but what they do
+  // while the matrices are held at their target is part of the picture.
+  for (int64_t i = 0; i < model->config.n_layers; ++i) {
+    const std::string prefix = "model.layers." + std::to_string(i) + ".";
+    out.push_back(stat_of(prefix + "input_layernorm.weight", i + 1, model->layer(i).input_layernorm->weight, 0));
+    out.push_back(stat_of(prefix + "post_attention_layernorm.weight", i + 1, model->layer(i).post_attention_layernorm->weight, 0));
+  }
+  out.push_back(stat_of("model.norm.weight", 0, model->model->norm->weight, 0));
   return out;
 }
 

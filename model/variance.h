@@ -26,7 +26,8 @@ struct MatrixStat {
 };
 
 double tvr_target(const TvrConfig& tvr, int64_t layer);
-// Statistics of every matrix (the 7 per layer, then embeddings and lm_head), without changing anything.
+// Statistics of every matrix (the 7 per layer, then embeddings and lm_head) and every RMSNorm gain (each layer's
+// two, then the final norm's), without changing anything.
 std::vector<MatrixStat> matrix_stats(Llama& model, const TvrConfig& tvr);
 // Applies the rule; returns the statistics from before rescaling.
 std::vector<MatrixStat> apply_tvr(Llama& model, const TvrConfig& tvr);

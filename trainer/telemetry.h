@@ -1,6 +1,7 @@
 // Training telemetry as a long-format CSV (step,name,stat,value): one row per number, so any tool can
 // pivot it. Names: "train" (loss, lr, grad_norm, tokens_per_s, mfu, skipped), "val" (loss), a parameter's
-// Hugging Face name (mean, std, std_over_target, rescaled; values from before any TVR rescale), and
+// Hugging Face name (mean, std, and for TVR's matrices std_over_target, rescaled; values from before any TVR
+// rescale; the RMSNorm gains too), and
 // "layer.<l>" (act_max, act_median: |output| of decoder layer l, 1-based, on a fixed probe input).
 #pragma once
 #include <cstdint>

@@ -28,6 +28,7 @@
 #include "trainer/shards.h"
 #include "trainer/telemetry.h"
 #include "trainer/train_config.h"
+#include "trainer/tvr_schedule.h"
 
 namespace wr {
 namespace {
@@ -171,6 +172,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   model->to(device);
   auto optimizer = make_optimizer(model, c);
   int64_t step = 0, bad_steps = 0;
+  bool tvr_pending = false;
   TrainSummary summary;
   if (opt.resume) {
     // The newest checkpoint that loads: a damaged newer one (cut short by a full disk, a bad copy) is named and
@@ -201,20 +203,32 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     restore_optimizer(optimizer, extra.at("optimizer"), device, path);
     step = loaded.meta.at("step").get<int64_t>();
     bad_steps = loaded.meta.value("bad_steps", int64_t{0});
+    tvr_pending = loaded.meta.value("tvr_pending", false);
     log(format("resumed %s at step %ld", path.c_str(), static_cast<long>(step)));
     summary.checkpoint = path;
   }
   if (dp.is_main()) write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
 
+  TvrSchedule tvr_schedule(c.tvr_interval, tvr_pending);
   std::vector<torch::Tensor> params;
   for (auto& p : model->parameters()) params.push_back(p);
   GradientReducer reducer(dp, params);
   Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? step : -1);
   const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
-  // The probe for activation telemetry: the first seq_len tokens of the validation split (else train).
-  const TokenStream& probe_source = val_data ? *val_data : train_data;
-  auto probe = torch::zeros({1, c.seq_len}, torch::kInt64);
-  probe_source.read(0, std::min(c.seq_len, probe_source.size()), probe.data_ptr<int64_t>());
+  // The probe for activation telemetry: the first seq_len tokens of the validation split (else train), or the
+  // configured sentence after BOS.
+  torch::Tensor probe;
+  if (c.probe_text.empty()) {
+    const TokenStream& probe_source = val_data ? *val_data : train_data;
+    probe = torch::zeros({1, c.seq_len}, torch::kInt64);
+    probe_source.read(0, std::min(c.seq_len, probe_source.size()), probe.data_ptr<int64_t>());
+  } else {
+    std::vector<int64_t> ids = {tokenizer.bos_id()};
+    for (int id : tokenizer.encode(c.probe_text)) ids.push_back(id);
+    if (static_cast<int64_t>(ids.size()) > c.model.max_seq_len)
+      fail("log.probe_text is ", ids.size(), " tokens, more than model.max_seq_len ", c.model.max_seq_len);
+    probe = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  }
   probe = probe.to(device);
   const double flops_per_token = train_flops_per_token(c.model, c.seq_len);
   const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
@@ -225,6 +239,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
              static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype.c_str(), peak_tflops,
              c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
+  if (c.tvr_enabled)
+    log(format("TVR: target %g, threshold %g, every %ld steps (%.3g tokens)%s", c.tvr.target, c.tvr.threshold,
+               static_cast<long>(c.tvr_interval), static_cast<double>(c.tvr_interval * c.tokens_per_step()),
+               c.tvr_interval_tokens > 0 ? format(", from tvr.interval_tokens %ld", static_cast<long>(c.tvr_interval_tokens)).c_str() : ""));
 
   summary.step = step;
   auto save = [&](int64_t at_step) {
@@ -233,7 +251,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     auto bytes = torch::empty({static_cast<int64_t>(opt_bytes.size())}, torch::kUInt8);
     std::memcpy(bytes.data_ptr(), opt_bytes.data(), opt_bytes.size());
     nlohmann::json meta = {{"step", at_step}, {"tokens", at_step * c.tokens_per_step()}, {"run", c.run_name},
-                           {"bad_steps", bad_steps}, {"wr_version", WR_VERSION}, {"config", resolved}};
+                           {"bad_steps", bad_steps}, {"tvr_pending", tvr_schedule.pending()}, {"wr_version", WR_VERSION}, {"config", resolved}};
     save_native(path, model, meta, tokenizer_bytes, {{"optimizer", bytes}});
     auto all = list_checkpoints(c.run_dir);  // pruned only once the new one is safely on disk
     for (size_t i = 0; i + static_cast<size_t>(c.ckpt_keep) < all.size(); ++i) fs::remove(all[i]);
@@ -318,7 +336,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
 
     // TVR after the optimizer step, never at step 0; the statistics logged are those from before rescaling.
     int rescaled = -1;
-    if (finite && c.tvr_enabled && step % c.tvr_interval == 0) {
+    if (c.tvr_enabled && tvr_schedule.rescale_after(step, finite)) {
       auto stats = apply_tvr(model, c.tvr);
       rescaled = static_cast<int>(std::count_if(stats.begin(), stats.end(), [](const MatrixStat& m) { return m.rescaled; }));
       telemetry.add_matrices(step, stats);
@@ -326,7 +344,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       telemetry.add_matrices(step, matrix_stats(model, c.tvr));
     }
     if (dp.is_main() && step % c.telemetry_interval == 0) {
-      auto acts = activation_stats(model, probe);
+      auto acts = [&] {
+        CudaBf16Autocast autocast(c.dtype == "bf16");  // the run's dtype
+        return activation_stats(model, probe);
+      }();
       for (size_t l = 0; l < acts.size(); ++l) {
         telemetry.add(step, "layer." + std::to_string(l + 1), "act_max", acts[l].first);
         telemetry.add(step, "layer." + std::to_string(l + 1), "act_median", acts[l].second);

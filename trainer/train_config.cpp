@@ -27,10 +27,10 @@ const nlohmann::json& defaults() {
     "optimizer": {"lr": 6e-4, "min_lr": 6e-5, "beta1": 0.9, "beta2": 0.95, "eps": 1e-7, "weight_decay": 0.1,
                   "decay_embeddings": true, "grad_clip": 1.0},
     "schedule": {"steps": 1000, "warmup_steps": 100},
-    "tvr": {"enabled": true, "target": 0.01, "interval": 100, "threshold": 1.0, "depth_scaled": false},
+    "tvr": {"enabled": true, "target": 0.01, "interval": 100, "interval_tokens": 0, "threshold": 1.0, "depth_scaled": false},
     "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "data_dir": "", "bos": true},
     "checkpoint": {"interval": 0, "keep": 3},
-    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0}
+    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": ""}
   })");
   return d;
 }
@@ -129,6 +129,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.tvr_enabled = get<bool>(j, "tvr", "enabled", source);
   c.tvr.target = get<double>(j, "tvr", "target", source);
   c.tvr_interval = get<int64_t>(j, "tvr", "interval", source);
+  c.tvr_interval_tokens = get<int64_t>(j, "tvr", "interval_tokens", source);
   c.tvr.threshold = get<double>(j, "tvr", "threshold", source);
   c.tvr.depth_scaled = get<bool>(j, "tvr", "depth_scaled", source);
   c.eval_interval = get<int64_t>(j, "eval", "interval", source);
@@ -142,6 +143,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.log_interval = get<int64_t>(j, "log", "interval", source);
   c.telemetry_interval = get<int64_t>(j, "log", "telemetry_interval", source);
   c.peak_tflops = get<double>(j, "log", "peak_tflops", source);
+  c.probe_text = get<std::string>(j, "log", "probe_text", source);
 
   auto need = [&](bool ok, const char* what) {
     if (!ok) fail(source, ": ", what);
@@ -159,7 +161,12 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1 && c.eps > 0, "optimizer: betas in [0, 1), eps > 0");
   need(c.weight_decay >= 0 && c.grad_clip >= 0, "optimizer: weight_decay and grad_clip must be >= 0 (grad_clip 0: off)");
   need(c.steps >= 1 && c.warmup_steps >= 0 && c.warmup_steps <= c.steps, "schedule: need steps >= 1 and 0 <= warmup_steps <= steps");
-  need(c.tvr.target > 0 && c.tvr.threshold > 0 && c.tvr_interval >= 1, "tvr: target, threshold and interval must be positive");
+  need(c.tvr.target > 0 && c.tvr.threshold > 0 && c.tvr_interval >= 1 && c.tvr_interval_tokens >= 0,
+       "tvr: target, threshold and interval must be positive, interval_tokens >= 0");
+  // The paper states TVR's interval in tokens (10 MT ... 1 GT between rescales): the nearest whole number of steps.
+  if (c.tvr_interval_tokens > 0)
+    c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /
+                                                      static_cast<double>(c.tokens_per_step())));
   need(c.eval_interval >= 0 && c.val_batches >= 0 && c.eval_limit >= 0, "eval: interval, val_batches and limit must be >= 0");
   need(c.ckpt_interval >= 0 && c.ckpt_keep >= 1, "checkpoint: interval >= 0 and keep >= 1");
   need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");

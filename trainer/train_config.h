@@ -36,9 +36,10 @@ struct TrainConfig {
   double lr = 6e-4, min_lr = 6e-5, beta1 = 0.9, beta2 = 0.95, eps = 1e-7, weight_decay = 0.1, grad_clip = 1.0;
   bool decay_embeddings = true;
   int64_t steps = 1000, warmup_steps = 100;
-  // TVR (model/variance.h), applied after every `interval`-th optimizer step
+  // TVR (model/variance.h), applied after every `interval`-th optimizer step; interval_tokens > 0 states the
+  // interval in tokens instead (the paper's unit), and tvr_interval is then the nearest whole number of steps
   bool tvr_enabled = false;
-  int64_t tvr_interval = 100;
+  int64_t tvr_interval = 100, tvr_interval_tokens = 0;
   TvrConfig tvr;
   // periodic evaluation (0: never); validation loss on val_batches batches, tasks with `limit` documents each
   int64_t eval_interval = 0, val_batches = 8, eval_limit = 0;
@@ -50,6 +51,9 @@ struct TrainConfig {
   // logging every `interval` steps, telemetry (matrix statistics, activations) every `telemetry_interval`
   int64_t log_interval = 10, telemetry_interval = 100;
   double peak_tflops = 0;  // the chip's peak for MFU (989 for H100/H200 bf16 dense); 0: the measured matmul rate
+  // the activation probe: "" for the first seq_len tokens of the validation split; else this text after BOS
+  // (the authors' style: one short fixed sentence), run in the run's dtype either way
+  std::string probe_text;
 
   int64_t tokens_per_step() const { return seq_len * micro_batch * accumulation; }
 };

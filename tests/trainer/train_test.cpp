@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -27,6 +28,7 @@
 #include "trainer/train.h"
 #include "trainer/distributed.h"
 #include "trainer/train_config.h"
+#include "trainer/tvr_schedule.h"
 
 namespace {
 
@@ -158,6 +160,35 @@ TEST(TrainConfig, ShippedConfigsResolve) {
   EXPECT_EQ(base.min_lr, 6e-5);
 }
 
+// tvr.interval_tokens states the interval in the paper's unit; the run uses the nearest whole number of steps.
+TEST(TrainConfig, TvrIntervalInTokens) {
+  const std::string dir = wr::test::temp_dir();
+  wr::TrainConfig c;
+  tiny_config(dir + "/r");  // 32 x 4 x 2 = 256 tokens a step
+  wr::resolve_train_config(dir + "/r.json", {"tvr.interval_tokens=1000"}, &c);
+  EXPECT_EQ(c.tvr_interval, 4);  // 3.9 steps
+  wr::resolve_train_config(dir + "/r.json", {"tvr.interval_tokens=10"}, &c);
+  EXPECT_EQ(c.tvr_interval, 1);
+  wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-lir-tvr.json", {}, &c);
+  EXPECT_EQ(c.tokens_per_step(), 2048 * 4032);
+  EXPECT_EQ(c.tvr_interval, 121);  // 1 GT / 8.26 MT
+}
+
+// A rescale that falls on a skipped (non-finite) step happens at the next finite step, not an interval later.
+TEST(TvrSchedule, ARescaleDueOnASkippedStepWaitsForTheNextFiniteOne) {
+  wr::TvrSchedule s(4);
+  std::vector<int64_t> rescaled;
+  const std::set<int64_t> non_finite = {4, 5, 11};
+  for (int64_t step = 1; step <= 12; ++step)
+    if (s.rescale_after(step, !non_finite.count(step))) rescaled.push_back(step);
+  EXPECT_EQ(rescaled, (std::vector<int64_t>{6, 8, 12}));
+  wr::TvrSchedule pending(4);
+  pending.rescale_after(4, false);
+  EXPECT_TRUE(pending.pending());  // saved in the checkpoint, so a resumed run still owes the rescale
+  wr::TvrSchedule resumed(4, pending.pending());
+  EXPECT_TRUE(resumed.rescale_after(5, true));
+}
+
 TEST(Schedule, WarmupThenCosine) {
   wr::TrainConfig c;
   c.lr = 1.0;
@@ -223,6 +254,32 @@ TEST(Train, TvrRescalesEveryIntervalAndLogsWhatItSaw) {
   auto mx = series(dir + "/r", "layer.2", "act_max"), md = series(dir + "/r", "layer.2", "act_median");
   ASSERT_EQ(mx.size(), 4u);
   EXPECT_GE(mx.at(2), md.at(2));
+  // RMSNorm gains, each layer's two and the final one: logged (they start at 1 and train), never rescaled.
+  for (const char* norm : {"model.layers.0.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight",
+                           "model.norm.weight"}) {
+    const auto mean = series(dir + "/r", norm, "mean"), std = series(dir + "/r", norm, "std");
+    ASSERT_EQ(mean.size(), 4u) << norm;  // steps 2, 4, 6, 8
+    EXPECT_NEAR(mean.at(2), 1.0, 0.2) << norm;
+    EXPECT_GT(std.at(8), 0.0) << norm;
+    EXPECT_TRUE(series(dir + "/r", norm, "rescaled").empty()) << norm;
+  }
+}
+
+// The activation probe in the authors' style: one fixed sentence after BOS instead of a validation window.
+TEST(Train, ActivationProbeCanBeAFixedSentence) {
+  const std::string dir = wr::test::temp_dir();
+  wr::train(tiny_config(dir + "/window", {"schedule.steps=4"}), quiet());
+  wr::train(tiny_config(dir + "/sentence", {"schedule.steps=4", "log.probe_text=the red ball sees a map."}), quiet());
+  // The median, not the max: both inputs start with BOS, whose position (which sees only itself) holds the max.
+  const auto window = series(dir + "/window", "layer.1", "act_median"), sentence = series(dir + "/sentence", "layer.1", "act_median");
+  ASSERT_EQ(sentence.size(), 2u);
+  EXPECT_NE(window.at(4), sentence.at(4));  // same weights (same seed and data), another input
+  EXPECT_EQ(series(dir + "/window", "train", "loss"), series(dir + "/sentence", "train", "loss"));
+  const auto long_text = std::vector<std::string>(200, "the red ball");
+  std::string text;
+  for (const auto& w : long_text) text += w + " ";
+  const auto e = error_of([&] { wr::train(tiny_config(dir + "/long", {"log.probe_text=" + text}), quiet()); });
+  EXPECT_TRUE(contains(e, "log.probe_text is")) << e;
 }
 
 TEST(Train, NonFiniteLossesSkipThenStopWithTheLastCheckpointIntact) {
