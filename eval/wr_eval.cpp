@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "eval/compare.h"
@@ -204,10 +205,10 @@ int run(const wr::Args& args) {
   const std::string path = args.positional[0];
   auto tasks = split(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    wr::load_task(tasks[i]);  // unknown names fail before the model loads
-    if (std::find(tasks.begin(), tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks[i]) != tasks.begin() + static_cast<std::ptrdiff_t>(i))
-      wr::fail("--tasks names ", tasks[i], " twice");
+  std::set<std::string> named;
+  for (const auto& t : tasks) {
+    wr::load_task(t);  // unknown names fail before the model loads
+    if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
   const std::string bos = args.get("--bos");
   if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");

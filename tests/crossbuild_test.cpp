@@ -100,24 +100,6 @@ TEST(CrossBuild, Stories260KScoresAgreePerRequest) {
               a.size(), max_diff, 100 * max_excess, pred_diffs);
 }
 
-// train,loss rows of a run's telemetry.csv: {step: loss}.
-std::map<int64_t, double> losses(const std::string& run_dir) {
-  std::istringstream in(wr::read_file(run_dir + "/telemetry.csv"));
-  std::map<int64_t, double> out;
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string step, name, stat, value;
-    std::getline(ss, step, ',');
-    std::getline(ss, name, ',');
-    std::getline(ss, stat, ',');
-    std::getline(ss, value, ',');
-    if (name == "train" && stat == "loss") out[std::stoll(step)] = std::stod(value);
-  }
-  return out;
-}
-
 TEST(CrossBuild, TrainingLossesAgree) {
   WR_REQUIRE_PEER();
   const std::string dir = wr::test::temp_dir();
@@ -136,7 +118,7 @@ TEST(CrossBuild, TrainingLossesAgree) {
             " data.dir=" + dir + "/shards run.threads=1 batch.micro_batch=8 schedule.steps=8 schedule.warmup_steps=2" +
             " tvr.interval=4 log.interval=1 log.telemetry_interval=4 eval.interval=0 checkpoint.interval=0",
         run_dir + ".log"));
-    loss[b->name] = losses(run_dir);
+    loss[b->name] = wr::test::telemetry_series(run_dir, "train", "loss");
   }
   ASSERT_EQ(loss["self"].size(), 8u);
   ASSERT_EQ(loss["peer"].size(), 8u);

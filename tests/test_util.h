@@ -2,11 +2,15 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "model/common/error.h"
+#include "model/common/file.h"
 
 namespace wr::test {
 
@@ -37,6 +41,24 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// A run's telemetry.csv rows with this name and stat, as {step: value}.
+inline std::map<int64_t, double> telemetry_series(const std::string& run_dir, const std::string& name, const std::string& stat) {
+  std::istringstream in(wr::read_file(run_dir + "/telemetry.csv"));
+  std::string line;
+  std::map<int64_t, double> out;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string step, n, s, v;
+    std::getline(ss, step, ',');
+    std::getline(ss, n, ',');
+    std::getline(ss, s, ',');
+    std::getline(ss, v, ',');
+    if (n == name && s == stat) out[std::stoll(step)] = std::stod(v);
+  }
+  return out;
 }
 
 // Removes a per-process fixture folder when the test process ends.

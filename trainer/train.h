@@ -5,6 +5,7 @@
 // numbers after initialisation, so a checkpoint needs only the weights, the optimizer state and the step to
 // continue bit for bit (on the CPU, with the same thread count).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -23,8 +24,8 @@ struct TrainOptions {
 
 struct TrainSummary {
   int64_t step = 0;         // optimizer steps done (skipped ones included)
-  double loss = 0;          // the last finite training loss
-  std::string checkpoint;   // the last checkpoint written
+  double loss = std::nan("");  // the last finite training loss of this process; NaN when it trained no step
+  std::string checkpoint;   // the last checkpoint written, or the one resumed from
   bool interrupted = false; // stopped by request_stop()
 };
 

@@ -2,6 +2,7 @@
 //   wr-train CONFIG.json [section.key=value ...]      a new run (configs/train/*.json)
 //   wr-train --resume RUN_DIR [section.key=value ...] continue a run from its newest checkpoint
 // SIGINT/SIGTERM: finish the current step, write a checkpoint, exit 0; a second signal kills.
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -66,8 +67,10 @@ int main(int argc, char** argv) {
     opt.offline = args.flag("--offline");
     opt.mirror = args.get("--mirror");
     auto summary = wr::train(resolved, opt);
-    std::printf("%s at step %ld, loss %.4f; checkpoint %s\n", summary.interrupted ? "interrupted" : "done",
-                static_cast<long>(summary.step), summary.loss, summary.checkpoint.c_str());
+    char loss[32] = "no step trained";
+    if (!std::isnan(summary.loss)) std::snprintf(loss, sizeof(loss), "loss %.4f", summary.loss);
+    std::printf("%s at step %ld, %s; checkpoint %s\n", summary.interrupted ? "interrupted" : "done",
+                static_cast<long>(summary.step), loss, summary.checkpoint.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wr-train: error: %s\n", e.what());

@@ -110,18 +110,23 @@ TEST(Shards, WindowOffsets) {
   EXPECT_TRUE(contains(error_of([] { wr::window_offset("random", 0, 0, 1, 0, 20, 10); }), "fewer than one window"));
 }
 
+// base.gz and base.zst holding text.
+void write_compressed(const std::string& base, const std::string& text) {
+  gzFile gz = gzopen((base + ".gz").c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  std::string zst(ZSTD_compressBound(text.size()), '\0');
+  zst.resize(ZSTD_compress(zst.data(), zst.size(), text.data(), text.size(), 3));
+  wr::write_file_atomic(base + ".zst", zst);
+}
+
 TEST(Corpus, JsonlPlainGzipAndZstdReadTheSame) {
   const std::string dir = wr::test::temp_dir();
   std::string jsonl;
   std::vector<std::string> texts = {"first doc", "second\nwith a newline", "\"quoted\" \u00e9"};
   for (const auto& t : texts) jsonl += nlohmann::json({{"body", t}}).dump() + "\n";
   wr::write_file_atomic(dir + "/a.jsonl", jsonl);
-  gzFile gz = gzopen((dir + "/a.jsonl.gz").c_str(), "wb");
-  gzwrite(gz, jsonl.data(), static_cast<unsigned>(jsonl.size()));
-  gzclose(gz);
-  std::string zst(ZSTD_compressBound(jsonl.size()), '\0');
-  zst.resize(ZSTD_compress(zst.data(), zst.size(), jsonl.data(), jsonl.size(), 3));
-  wr::write_file_atomic(dir + "/a.jsonl.zst", zst);
+  write_compressed(dir + "/a.jsonl", jsonl);
   for (const char* name : {"a.jsonl", "a.jsonl.gz", "a.jsonl.zst"}) {
     std::vector<std::string> got;
     wr::read_documents(dir + "/" + name, "body", [&](std::string&& d) { got.push_back(d); });
@@ -141,12 +146,7 @@ TEST(Corpus, TruncatedOrMislabelledCompressedFilesAreNamed) {
   const std::string dir = wr::test::temp_dir();
   std::string jsonl;
   for (int i = 0; i < 20000; ++i) jsonl += nlohmann::json({{"text", "document " + std::to_string(i * 7919)}}).dump() + "\n";
-  gzFile gz = gzopen((dir + "/a.jsonl.gz").c_str(), "wb");
-  gzwrite(gz, jsonl.data(), static_cast<unsigned>(jsonl.size()));
-  gzclose(gz);
-  std::string zst(ZSTD_compressBound(jsonl.size()), '\0');
-  zst.resize(ZSTD_compress(zst.data(), zst.size(), jsonl.data(), jsonl.size(), 3));
-  wr::write_file_atomic(dir + "/a.jsonl.zst", zst);
+  write_compressed(dir + "/a.jsonl", jsonl);
   for (const char* name : {"/a.jsonl.gz", "/a.jsonl.zst"}) {
     std::filesystem::resize_file(dir + name, std::filesystem::file_size(dir + name) / 2);
     int64_t docs = 0;

@@ -84,22 +84,7 @@ nlohmann::json tiny_config(const std::string& run_dir, std::vector<std::string> 
 }
 
 // The telemetry rows name,stat as {step: value}.
-std::map<int64_t, double> series(const std::string& run_dir, const std::string& name, const std::string& stat) {
-  std::istringstream in(wr::read_file(run_dir + "/telemetry.csv"));
-  std::string line;
-  std::map<int64_t, double> out;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string step, n, s, v;
-    std::getline(ss, step, ',');
-    std::getline(ss, n, ',');
-    std::getline(ss, s, ',');
-    std::getline(ss, v, ',');
-    if (n == name && s == stat) out[std::stoll(step)] = std::stod(v);
-  }
-  return out;
-}
+constexpr auto series = wr::test::telemetry_series;
 
 wr::TrainOptions quiet() {
   wr::TrainOptions o;
@@ -536,6 +521,10 @@ TEST(Train, ResumeContinuesInTheDirectoryNamed) {
   ASSERT_EQ(train("--resume " + dir + "/c schedule.steps=10"), 0) << wr::read_file(dir + "/log");
   EXPECT_EQ(wr::list_checkpoints(dir + "/c").back(), dir + "/c/ckpt_00000010.pt");
   EXPECT_FALSE(std::filesystem::exists(dir + "/a"));
+  // Resuming a finished run trains nothing and names the checkpoint it stands on.
+  ASSERT_EQ(train("--resume " + dir + "/c schedule.steps=10"), 0) << wr::read_file(dir + "/log");
+  EXPECT_TRUE(contains(wr::read_file(dir + "/log"), "done at step 10, no step trained; checkpoint " + dir + "/c/ckpt_00000010.pt"))
+      << wr::read_file(dir + "/log");
 }
 
 // A damaged newest checkpoint is named and passed over: the run resumes from the newest one that loads.
