@@ -230,8 +230,7 @@ int run(const wr::Args& args) {
   if (tok.vocab_size() < loaded.model->config.vocab_size)
     std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
                  static_cast<long>(loaded.model->config.vocab_size));
-  if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() &&
-      wr::read_file(args.get("--tokenizer")) != loaded.tokenizer_model)
+  if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
     std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
                  args.get("--tokenizer").c_str(), path.c_str());
   loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);

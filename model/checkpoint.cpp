@@ -197,10 +197,11 @@ LoadedModel load_native(const std::string& path, std::map<std::string, torch::Te
   out.format = ModelFormat::native;
   ModelConfig config = config_from_json(to_json(get("config"), path), path + " config");
   out.model = Llama(config);
-  load_state_dict(out.model, tensors_of(get("model"), path + " model"), path);
+  const auto weights = tensors_of(get("model"), path + " model");
+  load_state_dict(out.model, weights, path);
   out.meta = to_json(get("meta"), path);
   std::vector<torch::Tensor> all;
-  for (const auto& [name, t] : tensors_of(get("model"), path + " model")) all.push_back(t);
+  for (const auto& [name, t] : weights) all.push_back(t);
   if (dict.contains("tokenizer")) all.push_back(dict.at("tokenizer").toTensor());
   const auto extras = dict.contains("extra") ? tensors_of(dict.at("extra"), path + " extra") : std::map<std::string, torch::Tensor>{};
   for (const auto& [name, t] : extras) all.push_back(t);
@@ -225,6 +226,9 @@ LoadedModel load_model(const std::string& path, const std::string& format) {
 
 void save_model(Llama& model, const std::string& path, ModelFormat format, const nlohmann::json& meta,
                 const std::string& tokenizer_model, const std::string& dtype) {
+  // Before anything is written, and for every format: only safetensors store other dtypes than f32.
+  if (dtype_from_flag(dtype) != torch::kFloat32 && format != ModelFormat::hf)
+    fail("dtype ", dtype, ": only Hugging Face safetensors are written in other dtypes; ", format_name(format), " files hold f32");
   switch (format) {
     case ModelFormat::native: return save_native(path, model, meta, tokenizer_model);
     case ModelFormat::hf: return save_hf(path, model, dtype, tokenizer_model);

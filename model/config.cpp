@@ -3,16 +3,26 @@
 #include <nlohmann/json.hpp>
 
 #include "model/common/error.h"
-#include "model/common/json_number.h"
 #include "model/common/file.h"
+#include "model/common/json_number.h"
 
 namespace wr {
 
-int64_t ModelConfig::n_params() const {
-  const int64_t kv = n_kv_heads * head_dim();
-  const int64_t per_layer = dim * dim * 2 + dim * kv * 2 + 3 * dim * ffn_dim + 2 * dim;
-  return vocab_size * dim * (tie_embeddings ? 1 : 2) + n_layers * per_layer + dim;
+namespace {
+
+// In doubles, so that absurd sizes do not wrap around before validate() can refuse them.
+double parameter_count(const ModelConfig& c) {
+  const double dim = static_cast<double>(c.dim), kv = static_cast<double>(c.n_kv_heads) * static_cast<double>(c.head_dim());
+  const double per_layer = dim * dim * 2 + dim * kv * 2 + 3 * dim * static_cast<double>(c.ffn_dim) + 2 * dim;
+  return static_cast<double>(c.vocab_size) * dim * (c.tie_embeddings ? 1 : 2) + static_cast<double>(c.n_layers) * per_layer + dim;
 }
+
+// 10^15 parameters (16 PB to train in f32 with AdamW): far beyond any machine, and exact in a double.
+constexpr double kMaxParameters = 1e15;
+
+}  // namespace
+
+int64_t ModelConfig::n_params() const { return static_cast<int64_t>(parameter_count(*this)); }
 
 void ModelConfig::validate(const std::string& source) const {
   auto positive = [&](const char* name, int64_t v) {
@@ -30,6 +40,9 @@ void ModelConfig::validate(const std::string& source) const {
   if (n_heads % n_kv_heads != 0) fail(source, ": n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
   if (!(rope_theta > 0)) fail(source, ": rope_theta must be positive");
   if (!(norm_eps > 0)) fail(source, ": norm_eps must be positive");
+  if (parameter_count(*this) > kMaxParameters)
+    fail(source, ": dim ", dim, ", n_layers ", n_layers, ", ffn_dim ", ffn_dim, " and vocab_size ", vocab_size, " make ",
+         parameter_count(*this), " parameters, more than the 1e15 wr accepts");
 }
 
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& source) {

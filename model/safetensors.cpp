@@ -33,13 +33,6 @@ const char* dtype_name(torch::ScalarType t) {
   fail("safetensors: cannot write dtype ", t);
 }
 
-torch::ScalarType dtype_from_flag(const std::string& flag) {
-  if (flag == "f32" || flag == "float32") return torch::kFloat32;
-  if (flag == "bf16" || flag == "bfloat16") return torch::kBFloat16;
-  if (flag == "f16" || flag == "float16") return torch::kFloat16;
-  fail("unknown dtype '", flag, "' (expected f32, bf16 or f16)");
-}
-
 nlohmann::json read_json(const std::string& path) {
   try {
     return nlohmann::json::parse(read_file(path));
@@ -49,6 +42,13 @@ nlohmann::json read_json(const std::string& path) {
 }
 
 }  // namespace
+
+torch::ScalarType dtype_from_flag(const std::string& flag) {
+  if (flag == "f32" || flag == "float32") return torch::kFloat32;
+  if (flag == "bf16" || flag == "bfloat16") return torch::kBFloat16;
+  if (flag == "f16" || flag == "float16") return torch::kFloat16;
+  fail("unknown dtype '", flag, "' (expected f32, bf16 or f16)");
+}
 
 std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
   const std::string data = read_file(path);

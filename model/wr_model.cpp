@@ -55,10 +55,8 @@ void info(const std::string& path, const wr::Args& args) {
 void convert(const std::string& in, const std::string& out, const wr::Args& args) {
   auto m = wr::load_model(in, args.get("--format"));
   auto to = wr::model_format(out, args.get("--to"));
-  const std::string dtype = args.get("--dtype");
-  if (dtype != "f32" && dtype != "bf16" && dtype != "f16") wr::fail("--dtype expects f32, bf16 or f16, got '", dtype, "'");
   if (!args.get("--tokenizer").empty()) m.tokenizer_model = wr::Tokenizer::from_file(args.get("--tokenizer")).model_bytes();
-  wr::save_model(m.model, out, to, m.meta, m.tokenizer_model, dtype);
+  wr::save_model(m.model, out, to, m.meta, m.tokenizer_model, args.get("--dtype"));
   std::cout << "wrote " << out << " (" << wr::format_name(to) << ")\n";
 }
 

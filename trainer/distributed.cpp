@@ -37,6 +37,12 @@ int env_int(const char* name, const char* fallback = nullptr) {
   return static_cast<int>(x);
 }
 
+// What went wrong, without LibTorch's backtrace; gloo's IoException (rethrown by wait()) is a plain exception.
+std::string message_of(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error ? c10_error->what_without_backtrace() : e.what();
+}
+
 }  // namespace
 
 // One of the two backends is set once the process has joined.
@@ -116,18 +122,26 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
     }
 #endif
   } catch (const std::exception& e) {
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
     fail("joining the process group at ", addr, ":", port, " as rank ", dp.rank_, " of ", dp.world_, " (waited up to ",
-         timeout.count(), " s, run.dist_timeout_s): ", c10_error ? c10_error->what_without_backtrace() : e.what());
+         timeout.count(), " s, run.dist_timeout_s): ", message_of(e));
   }
 #endif
   return dp;
 }
 
+torch::Tensor DataParallel::flatten(const std::vector<torch::Tensor>& tensors) const {
+  std::vector<torch::Tensor> parts;
+  for (const auto& t : tensors) {
+    TORCH_CHECK(t.scalar_type() == tensors[0].scalar_type(), "DataParallel: sums of one dtype");
+    parts.push_back(backend_ == "nccl" ? t.detach().reshape({-1}) : t.detach().reshape({-1}).to(torch::kCPU));
+  }
+  return torch::cat(parts);
+}
+
 std::function<void()> DataParallel::start_sum(torch::Tensor flat) {
-  const auto failed = [this](const char* what) {
+  const auto failed = [this](const std::exception& e) {
     fail("rank ", rank_, " of ", world_, ": an all-reduce over ", backend_, " failed (another process died, or did ",
-         "not answer within run.dist_timeout_s = ", timeout_.count(), " s): ", what);
+         "not answer within run.dist_timeout_s = ", timeout_.count(), " s): ", message_of(e));
   };
 #if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
   try {
@@ -142,31 +156,20 @@ std::function<void()> DataParallel::start_sum(torch::Tensor flat) {
     return [work, failed] {
       try {
         work->wait();
-      } catch (const c10::Error& e) {
-        failed(e.what_without_backtrace());
-      } catch (const std::exception& e) {  // gloo's IoException, rethrown by wait()
-        failed(e.what());
+      } catch (const std::exception& e) {
+        failed(e);
       }
     };
-  } catch (const c10::Error& e) {
-    failed(e.what_without_backtrace());
   } catch (const std::exception& e) {
-    failed(e.what());
+    failed(e);
   }
-#else
-  (void)flat;
-  failed("this build has no process group");
 #endif
+  fail("start_sum: this build has no process group");  // unreachable: from_environment refused WORLD_SIZE > 1
 }
 
 void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
   if (world_ <= 1 || tensors.empty()) return;
-  std::vector<torch::Tensor> parts;
-  for (const auto& t : tensors) {
-    TORCH_CHECK(t.scalar_type() == tensors[0].scalar_type(), "all_reduce_sum: tensors of one dtype");
-    parts.push_back(sums_on_host() ? t.detach().reshape({-1}).to(torch::kCPU) : t.detach().reshape({-1}));
-  }
-  torch::Tensor flat = torch::cat(parts);
+  torch::Tensor flat = flatten(tensors);
   start_sum(flat)();
   torch::NoGradGuard no_grad;
   int64_t at = 0;
@@ -187,15 +190,13 @@ GradientReducer::GradientReducer(DataParallel& dp, std::vector<torch::Tensor> pa
     : dp_(dp), params_(std::move(params)), complete_(params_.size()), bucket_of_(params_.size()) {
   if (dp_.world() <= 1) return;
   // The backward pass produces the last layers' gradients first: buckets are filled from the end.
+  int64_t used = 0;  // bytes in the last bucket
   for (size_t k = params_.size(); k-- > 0;) {
-    TORCH_CHECK(params_[k].scalar_type() == params_[0].scalar_type(), "GradientReducer: parameters of one dtype");
     const int64_t bytes = params_[k].numel() * static_cast<int64_t>(params_[k].element_size());
-    int64_t used = 0;
-    if (!buckets_.empty())
-      for (size_t i : buckets_.back().params) used += params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
-    if (buckets_.empty() || used + bytes > bucket_bytes) buckets_.emplace_back();
+    if (buckets_.empty() || used + bytes > bucket_bytes) buckets_.emplace_back(), used = 0;
     buckets_.back().params.push_back(k);
     bucket_of_[k] = buckets_.size() - 1;
+    used += bytes;
   }
 }
 
@@ -219,10 +220,9 @@ void GradientReducer::start_ready_buckets() {
   for (; next_to_start_ < buckets_.size(); ++next_to_start_) {
     Bucket& b = buckets_[next_to_start_];
     if (b.ready < b.params.size()) return;
-    std::vector<torch::Tensor> parts;
-    for (size_t k : b.params)
-      parts.push_back(dp_.sums_on_host() ? complete_[k].reshape({-1}).to(torch::kCPU) : complete_[k].reshape({-1}));
-    b.flat = torch::cat(parts);
+    std::vector<torch::Tensor> grads;
+    for (size_t k : b.params) grads.push_back(complete_[k]);
+    b.flat = dp_.flatten(grads);
     b.wait = dp_.start_sum(b.flat);
   }
 }

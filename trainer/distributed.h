@@ -41,11 +41,12 @@ class DataParallel {
   // Whether any process says yes (a stop request that reached one of them); the flag itself alone.
   bool any(bool flag);
 
-  // Starts summing one flat tensor over all processes, in place; the returned function waits for the sum (and
-  // fails as all_reduce_sum does). With NCCL the tensor lives on the device, with Gloo in host memory
-  // (sums_on_host()). Every process must start the same sums in the same order.
+  // The tensors (of one dtype) as one flat buffer where the backend sums: on the device for NCCL, in host
+  // memory for Gloo.
+  torch::Tensor flatten(const std::vector<torch::Tensor>& tensors) const;
+  // Starts summing a flatten()ed buffer over all processes, in place; the returned function waits for the sum
+  // (and fails as all_reduce_sum does). Every process must start the same sums in the same order.
   std::function<void()> start_sum(torch::Tensor flat);
-  bool sums_on_host() const { return backend_ != "nccl"; }
 
  private:
   struct Group;

@@ -13,12 +13,10 @@ namespace wr {
 
 // Bytes: f32 weights, gradients and AdamW's two moments (16 per parameter), and the activations of one
 // micro-batch that autograd keeps (per layer ~12 hidden-size and 3 FFN-size vectors per token, the attention
-// probabilities, and the logits with their log-softmax and gradient). Doubles, so absurd sizes do not wrap.
+// probabilities, and the logits with their log-softmax and gradient). Doubles, so absurd batches do not wrap.
 inline void check_training_fits_in_memory(const TrainConfig& c) {
   const auto& m = c.model;
-  const double params = static_cast<double>(m.vocab_size) * m.dim * (m.tie_embeddings ? 1 : 2) +
-                        static_cast<double>(m.n_layers) *
-                            (2.0 * m.dim * m.dim + 2.0 * m.dim * m.n_kv_heads * (m.dim / m.n_heads) + 3.0 * m.dim * m.ffn_dim);
+  const double params = static_cast<double>(m.n_params());  // validated below 1e15, so no overflow
   const double state_bytes = 16.0 * params;
   const double tokens = static_cast<double>(c.micro_batch) * c.seq_len;
   const double act_bytes = 4.0 * tokens *

@@ -1,8 +1,8 @@
 #include "model/common/file.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,19 +54,6 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
 };
 
-}  // namespace
-
-std::string read_file(const std::string& path) {
-  if (is_directory(path)) fail(path, " is a directory, expected a file");  // ifstream would open it, then fail to read
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open ", path, ": ", std::strerror(errno));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail("cannot read ", path, ": ", std::strerror(errno));
-  return data;
-}
-
-namespace {
-
 const char* file_kind(mode_t mode) {
   return S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device"
        : S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" : "not a regular file";
@@ -103,6 +90,15 @@ void remove_stale_temps(const std::string& target) {
 }
 
 }  // namespace
+
+std::string read_file(const std::string& path) {
+  if (is_directory(path)) fail(path, " is a directory, expected a file");  // ifstream would open it, then fail to read
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open ", path, ": ", std::strerror(errno));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("cannot read ", path, ": ", std::strerror(errno));
+  return data;
+}
 
 void check_output_path(const std::string& path, const std::string& what) {
   const std::string target = output_target(path);

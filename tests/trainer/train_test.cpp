@@ -479,7 +479,9 @@ TEST(TrainConfig, NonIntegersAndAbsurdSizesAreNamedBeforeAnyAllocation) {
   EXPECT_TRUE(contains(e, "run.threads must be >= 0 (0: all cores) (from the override 'run.threads=-1')")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"model.ffn_dim=64.5"}); });
   EXPECT_TRUE(contains(e, "ffn_dim must be an integer, got 64.5")) << e;
-  e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}), quiet()); });
+  e = error_of([&] { tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}); });  // n_params would wrap
+  EXPECT_TRUE(contains(e, "parameters, more than the 1e15 wr accepts")) << e;
+  e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=1048576", "model.n_heads=4"}), quiet()); });
   EXPECT_TRUE(contains(e, "GB for weights, gradients and AdamW state; this machine has")) << e;
   e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"batch.micro_batch=8589934592"}), quiet()); });
   EXPECT_TRUE(contains(e, "batch.micro_batch 8589934592 x batch.seq_len 32: one micro-batch's activations need about")) << e;
@@ -495,13 +497,16 @@ TEST(ToolOptions, NegativeCountsAndUnknownDtypesAreRefused) {
            {std::string(WR_MODEL_BIN) + " generate " + dir + "/ckpt.pt --max-new-tokens -5",
             "wr-model: error: --max-new-tokens must be >= 0, got -5"},
            {std::string(WR_MODEL_BIN) + " convert " + dir + "/ckpt.pt " + dir + "/hf --to hf --dtype f99",
-            "wr-model: error: --dtype expects f32, bf16 or f16, got 'f99'"}}) {
+            "wr-model: error: unknown dtype 'f99' (expected f32, bf16 or f16)"},
+           {std::string(WR_MODEL_BIN) + " convert " + dir + "/ckpt.pt " + dir + "/c.pt --dtype bf16",
+            "wr-model: error: dtype bf16: only Hugging Face safetensors are written in other dtypes; native files hold f32"}}) {
     const int status = std::system((cmd + " > " + dir + "/out 2>&1").c_str());
     EXPECT_EQ(WEXITSTATUS(status), 1) << cmd;
     EXPECT_EQ(wr::read_file(dir + "/out"), message + "\n") << cmd;
   }
   EXPECT_FALSE(std::filesystem::exists(dir + "/s"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/hf"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/c.pt"));
 }
 
 TEST(Train, ResumeContinuesInTheDirectoryNamed) {
