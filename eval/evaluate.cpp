@@ -84,6 +84,8 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
           fail(name, " document ", docs[d].id, ": ", e.what());
         }
         res.tokens_scored += reqs[d - begin].back().continuation.size();
+        res.requests += 1;
+        res.context_not_prefix += !reqs[d - begin].back().context_is_prefix;
       }
     ScoreOptions chunk_opt = opt.score;
     if (opt.score.progress)
@@ -146,6 +148,8 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
       g.task.subtasks.push_back(r.task.name);
       g.seconds += r.seconds;
       g.tokens_scored += r.tokens_scored;
+      g.requests += r.requests;
+      g.context_not_prefix += r.context_not_prefix;
     }
     g.n_docs = cn.second;
     const double p = cn.first / static_cast<double>(std::max<int64_t>(cn.second, 1));

@@ -32,6 +32,8 @@ struct TaskResult {
   std::vector<MetricValue> metrics;
   double seconds = 0;
   int64_t tokens_scored = 0;            // continuation tokens
+  int64_t requests = 0;                 // log-likelihood requests scored
+  int64_t context_not_prefix = 0;       // of those, requests whose enc(ctx) is not a prefix of enc(ctx + cont)
 };
 
 // Fails naming model_path when the tokenizer has ids the model has no embedding for.

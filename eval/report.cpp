@@ -88,6 +88,8 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
     j["versions"][r.task.name] = r.task.version;
     j["configs"][r.task.name] = r.task.json;
     j["n-samples"][r.task.name] = {{"original", r.n_docs}, {"effective", r.n_docs}};
+    if (r.requests > 0)  // wr's own key: how often the harness rule sliced a context's last piece
+      j["context_not_prefix"][r.task.name] = {{"requests", r.requests}, {"context_not_prefix", r.context_not_prefix}};
     if (!r.task.subtasks.empty()) {  // a group's result (mmlu, mmlu_stem, ...): also under "groups", as lm-eval does
       j["groups"][r.task.name] = t;
       j["group_subtasks"][r.task.name] = r.task.subtasks;

@@ -169,6 +169,7 @@ TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool b
       whole.insert(whole.begin(), tok.bos_id());
       ctx.insert(ctx.begin(), tok.bos_id());
     }
+    out.context_is_prefix = ctx.size() <= whole.size() && std::equal(ctx.begin(), ctx.end(), whole.begin());
     out.context = ctx;
     out.continuation.assign(whole.begin() + std::min(ctx.size(), whole.size()), whole.end());
   }

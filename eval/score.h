@@ -20,6 +20,11 @@ namespace wr {
 struct TokenizedRequest {
   std::vector<int64_t> context;       // with BOS first when BOS is on
   std::vector<int64_t> continuation;  // never empty
+  // enc(ctx) is a prefix of enc(ctx + cont). Byte-level BPE can merge across the boundary (a piece holding the
+  // context's last characters and the continuation's first); SentencePiece with a space-led continuation cannot.
+  // lm-eval keeps its rule either way (continuation = whole[len(enc(ctx)):], models/huggingface.py
+  // _encode_pair), and so does wr; this flag lets reports count how often the rule slices through a piece.
+  bool context_is_prefix = true;
 };
 
 // Harness rules: trailing whitespace of the context moves into the continuation; whole = enc(ctx + cont),

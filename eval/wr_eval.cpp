@@ -28,7 +28,7 @@ namespace {
 
 const std::vector<wr::Option> kOptions = {
     {"--tasks", "LIST", "comma-separated task names (wr-eval tasks list)", "", "WR_TASKS"},
-    {"--tokenizer", "PATH", "SentencePiece model (default: the one the checkpoint carries)", "", "WR_TOKENIZER"},
+    {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF directory (default: the one the checkpoint carries)", "", "WR_TOKENIZER"},
     {"--format", "F", "model format: native, hf or llama2c (default: from the path)", "", ""},
     {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
     {"--limit", "N", "score only the first N documents of each task (0: all)", "0", ""},
@@ -222,9 +222,12 @@ int run(const wr::Args& args) {
   // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
   wr::set_threads(args.get_int("--threads"));
   auto loaded = wr::load_model(path, args.get("--format"));
+  const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
+  const std::string carried_source =
+      carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : path;
   auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
-             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, path)
-             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer TOK.model");
+             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
+             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
   wr::check_tokenizer_fits(loaded.model, tok, path);
   // Allowed (a model may pad its vocabulary), but rarely meant: say so.
   if (tok.vocab_size() < loaded.model->config.vocab_size)
@@ -273,6 +276,12 @@ int run(const wr::Args& args) {
       std::printf("%-16s %-11s %8.4f %8s %6ld %8.1f\n", r.task.name.c_str(), m.name.c_str(), m.value,
                   m.stderr_ >= 0 ? std::to_string(m.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
                   r.n_docs / std::max(r.seconds, 1e-9));
+  for (const auto& r : results)
+    if (r.context_not_prefix > 0 && r.task.subtasks.empty())
+      std::fprintf(stderr,
+                   "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
+                   "continuation); scored as lm-eval does, continuation = the tokens after len(enc(context))\n",
+                   r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
   if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
   if (!args.get("--json").empty())
     wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");

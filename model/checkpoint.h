@@ -1,7 +1,7 @@
 // Model files in three formats, behind one load/save pair:
 //   native      ckpt.pt: PyTorch zip/pickle that Python torch.load opens as a dict
 //               {"format": "wr", "version": 1, "config": {...}, "model": {hf_name: tensor}, "meta": {...},
-//                "tokenizer": uint8 tensor of the SentencePiece model (optional)}
+//                "tokenizer": uint8 tensor of the tokenizer file: SentencePiece model or tokenizer.json (optional)}
 //   hf          a Hugging Face LLaMA directory: config.json + model.safetensors (or a sharded index)
 //   llama2c     llama2.c .bin (legacy v0 header and v1 "ak42")
 // Every reader checks names, shapes and sizes and throws wr::Error naming the file and what was wrong.
@@ -34,7 +34,7 @@ void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& t
 struct LoadedModel {
   Llama model{nullptr};
   nlohmann::json meta = nlohmann::json::object();  // step, run name, tokenizer path, ...
-  std::string tokenizer_model;                      // SentencePiece model bytes, when the file carries them
+  std::string tokenizer_model;                      // tokenizer file bytes (either format), when the file carries them
   ModelFormat format = ModelFormat::native;
 };
 

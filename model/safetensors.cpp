@@ -9,6 +9,7 @@
 
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/tokenizer.h"
 
 namespace wr {
 namespace {
@@ -172,10 +173,12 @@ LoadedModel load_hf(const std::string& path) {
     tensors.erase("model.layers." + std::to_string(i) + ".self_attn.rotary_emb.inv_freq");
   out.model = Llama(config);
   load_state_dict(out.model, tensors, source);
-  if (file_exists((dir / "tokenizer.model").string())) {
-    out.tokenizer_model = read_file((dir / "tokenizer.model").string());
-    out.meta["tokenizer"] = (dir / "tokenizer.model").string();
-  }
+  for (const char* name : {"tokenizer.json", "tokenizer.model"})  // the fast tokenizer first, as transformers does
+    if (file_exists((dir / name).string())) {
+      out.tokenizer_model = read_file((dir / name).string());
+      out.meta["tokenizer"] = (dir / name).string();
+      break;
+    }
   return out;
 }
 
@@ -188,7 +191,8 @@ void save_hf(const std::string& dir, Llama& model, const std::string& dtype, con
   config["torch_dtype"] = type == torch::kFloat32 ? "float32" : type == torch::kBFloat16 ? "bfloat16" : "float16";
   write_file_atomic((fs::path(dir) / "model.safetensors").string(), encode_safetensors(state_dict(model), type));
   write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
-  if (!tokenizer_model.empty()) write_file_atomic((fs::path(dir) / "tokenizer.model").string(), tokenizer_model);
+  if (!tokenizer_model.empty())
+    write_file_atomic((fs::path(dir) / tokenizer_file_name(tokenizer_format(tokenizer_model))).string(), tokenizer_model);
 }
 
 }  // namespace wr

@@ -1,93 +1,43 @@
 #include "model/tokenizer.h"
 
-#include <dlfcn.h>
-
-#include <cstdlib>
-
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/hf_tokenizer.h"
 
 namespace wr {
-namespace {
 
-// The plugin's entry points, resolved once.
-struct Plugin {
-  void* (*load)(const std::string*, std::string*);
-  void (*free)(void*);
-  bool (*encode)(void*, const std::string*, std::vector<int>*, std::string*);
-  bool (*decode)(void*, const std::vector<int>*, std::string*, std::string*);
-  void (*piece)(void*, int, std::string*);
-  int (*info)(void*, int);
-};
-
-const Plugin& plugin() {
-  static const Plugin p = [] {
-    // WR_SPM_PLUGIN overrides; otherwise the build tree's copy, then one next to the executable.
-    std::vector<std::string> candidates;
-    if (const char* env = std::getenv("WR_SPM_PLUGIN")) candidates.push_back(env);
-    candidates.push_back(WR_SPM_PLUGIN_PATH);
-    candidates.push_back("libwr_spm.so");
-    void* handle = nullptr;
-    std::string errors;
-    for (const auto& path : candidates) {
-      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-      if (handle) break;
-      errors += std::string(" ") + dlerror() + ";";
-    }
-    if (!handle) fail("cannot load the SentencePiece plugin libwr_spm.so:", errors);
-    auto sym = [&](const char* name) {
-      void* s = dlsym(handle, name);
-      if (!s) fail("SentencePiece plugin lacks ", name);
-      return s;
-    };
-    Plugin q;
-    q.load = reinterpret_cast<decltype(q.load)>(sym("wr_spm_load"));
-    q.free = reinterpret_cast<decltype(q.free)>(sym("wr_spm_free"));
-    q.encode = reinterpret_cast<decltype(q.encode)>(sym("wr_spm_encode"));
-    q.decode = reinterpret_cast<decltype(q.decode)>(sym("wr_spm_decode"));
-    q.piece = reinterpret_cast<decltype(q.piece)>(sym("wr_spm_piece"));
-    q.info = reinterpret_cast<decltype(q.info)>(sym("wr_spm_info"));
-    return q;
-  }();
-  return p;
+Tokenizer Tokenizer::from_file(const std::string& path) {
+  if (!is_directory(path)) return from_bytes(read_file(path), path);
+  for (const char* name : {"tokenizer.json", "tokenizer.model"})
+    if (file_exists(path + "/" + name)) return from_file(path + "/" + name);
+  fail(path, ": a directory without tokenizer.json or tokenizer.model");
 }
 
-}  // namespace
-
-Tokenizer Tokenizer::from_file(const std::string& path) { return from_bytes(read_file(path), path); }
+TokenizerFormat tokenizer_format(const std::string& bytes) {
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  return first != std::string::npos && bytes[first] == '{' ? TokenizerFormat::hf_json : TokenizerFormat::sentencepiece;
+}
 
 Tokenizer Tokenizer::from_bytes(const std::string& model_bytes, const std::string& source) {
-  const Plugin& p = plugin();
-  std::string error;
-  void* sp = p.load(&model_bytes, &error);
-  if (!sp) fail(source, ": not a SentencePiece model: ", error);
   Tokenizer t;
-  t.sp_ = std::shared_ptr<void>(sp, p.free);
+  t.format_ = tokenizer_format(model_bytes);
+  t.impl_ = t.format_ == TokenizerFormat::hf_json ? load_hf_tokenizer(model_bytes, source)
+                                                  : load_sentencepiece(model_bytes, source);
   t.bytes_ = model_bytes;
+  t.source_ = source;
   return t;
 }
 
-std::vector<int> Tokenizer::encode(const std::string& text) const {
-  std::vector<int> ids;
-  std::string error;
-  if (!plugin().encode(sp_.get(), &text, &ids, &error)) fail("tokenizer: cannot encode text: ", error);
-  return ids;
+int Tokenizer::bos_id() const {
+  const int id = impl_->bos_id();
+  if (id < 0) fail(source_, ": the tokenizer names no BOS token (wanted for --bos and document starts)");
+  return id;
 }
 
-std::string Tokenizer::decode(const std::vector<int>& ids) const {
-  std::string text, error;
-  if (!plugin().decode(sp_.get(), &ids, &text, &error)) fail("tokenizer: cannot decode ids: ", error);
-  return text;
+int Tokenizer::eos_id() const {
+  const int id = impl_->eos_id();
+  if (id < 0) fail(source_, ": the tokenizer names no EOS token (wanted for --eos and generation)");
+  return id;
 }
-
-std::string Tokenizer::piece(int id) const {
-  std::string out;
-  plugin().piece(sp_.get(), id, &out);
-  return out;
-}
-
-int Tokenizer::vocab_size() const { return plugin().info(sp_.get(), 0); }
-int Tokenizer::bos_id() const { return plugin().info(sp_.get(), 1); }
-int Tokenizer::eos_id() const { return plugin().info(sp_.get(), 2); }
 
 }  // namespace wr

@@ -1,5 +1,6 @@
-// SentencePiece tokenizer (LLaMA conventions: BOS 1, EOS 2), loaded from a .model file or from the bytes a
-// checkpoint carries. SentencePiece itself lives in a private plugin (see sentencepiece_shim.cpp).
+// One tokenizer interface for the two formats LLaMA-family models ship: a SentencePiece `.model` (Llama 2,
+// llama2.c; BOS 1, EOS 2) and a Hugging Face `tokenizer.json` (Llama 3 and most newer checkpoints; BOS/EOS from
+// the file). The format is chosen by the bytes; the bytes travel with checkpoints and shards.
 #pragma once
 #include <memory>
 #include <string>
@@ -7,22 +8,48 @@
 
 namespace wr {
 
+// What each format implements (model/sentencepiece_tokenizer.cpp, model/hf_tokenizer.cpp).
+struct TokenizerImpl {
+  virtual ~TokenizerImpl() = default;
+  virtual std::vector<int> encode(const std::string& text) const = 0;  // no special tokens added
+  virtual std::string decode(const std::vector<int>& ids) const = 0;
+  virtual std::string piece(int id) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;  // -1: the file names none
+  virtual int eos_id() const = 0;
+};
+
+enum class TokenizerFormat { sentencepiece, hf_json };
+// A tokenizer.json is a JSON object; a SentencePiece model is a protobuf, whose first byte is a field tag.
+TokenizerFormat tokenizer_format(const std::string& bytes);
+// The file name the bytes are stored under beside shards and in HF directories.
+inline const char* tokenizer_file_name(TokenizerFormat f) {
+  return f == TokenizerFormat::hf_json ? "tokenizer.json" : "tokenizer.model";
+}
+
 class Tokenizer {
  public:
+  // A file, or a Hugging Face model directory (its tokenizer.json, else its tokenizer.model).
   static Tokenizer from_file(const std::string& path);
   static Tokenizer from_bytes(const std::string& model_bytes, const std::string& source);
 
-  std::vector<int> encode(const std::string& text) const;  // no BOS/EOS
-  std::string decode(const std::vector<int>& ids) const;
-  std::string piece(int id) const;
-  int vocab_size() const;
-  int bos_id() const;
+  std::vector<int> encode(const std::string& text) const { return impl_->encode(text); }  // no BOS/EOS
+  std::string decode(const std::vector<int>& ids) const { return impl_->decode(ids); }
+  std::string piece(int id) const { return impl_->piece(id); }
+  int vocab_size() const { return impl_->vocab_size(); }
+  int bos_id() const;  // throws naming the tokenizer when it has none
   int eos_id() const;
+  TokenizerFormat format() const { return format_; }
+  const char* file_name() const { return tokenizer_file_name(format_); }
   const std::string& model_bytes() const { return bytes_; }
 
  private:
-  std::shared_ptr<void> sp_;  // the plugin's processor
-  std::string bytes_;         // the serialized model, so a checkpoint can carry it
+  std::shared_ptr<const TokenizerImpl> impl_;
+  std::string bytes_;   // the serialized tokenizer, so a checkpoint can carry it
+  std::string source_;  // where it came from, for messages
+  TokenizerFormat format_ = TokenizerFormat::sentencepiece;
 };
+
+std::shared_ptr<const TokenizerImpl> load_sentencepiece(const std::string& model_bytes, const std::string& source);
 
 }  // namespace wr

@@ -16,7 +16,7 @@ const std::vector<wr::Option> kOptions = {
     {"--format", "F", "input format: native, hf or llama2c (default: from the path)", "", ""},
     {"--to", "F", "convert: output format (default: from the output path)", "", ""},
     {"--dtype", "T", "convert to hf: safetensors dtype f32, bf16 or f16", "f32", ""},
-    {"--tokenizer", "PATH", "SentencePiece model: generate uses it, convert embeds it (default: the one carried)", "",
+    {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF directory: generate uses it, convert embeds it (default: the one carried)", "",
      "WR_TOKENIZER"},
     {"--prompt", "TEXT", "generate: prompt text (BOS is prepended)", "", ""},
     {"--max-new-tokens", "N", "generate: tokens to generate", "128", ""},

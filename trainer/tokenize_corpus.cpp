@@ -74,13 +74,13 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
     fail("no document fell into the validation split (", docs, " documents, --val-fraction ", opt.val_fraction,
          "); raise --val-fraction");
 
-  write_file_atomic(opt.out_dir + "/tokenizer.model", tok.model_bytes());
+  write_file_atomic(opt.out_dir + "/" + tok.file_name(), tok.model_bytes());
   nlohmann::json manifest = {
       {"format", "wr-shards"},
       {"version", kShardVersion},
       {"token_bytes", token_bytes},
       {"vocab_size", tok.vocab_size()},
-      {"tokenizer", "tokenizer.model"},
+      {"tokenizer", tok.file_name()},
       {"tokenizer_sha256", sha256_hex(tok.model_bytes())},
       {"bos", true},
       {"eos", opt.eos},

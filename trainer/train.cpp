@@ -149,7 +149,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   std::unique_ptr<TokenStream> val_data;
   if (c.eval_interval > 0 && c.val_batches > 0) val_data = std::make_unique<TokenStream>(c.data_dir, "val");
   const auto& manifest = train_data.manifest();
-  const std::string tokenizer_bytes = read_file(c.data_dir + "/" + manifest.value("tokenizer", "tokenizer.model"));
+  const std::string tokenizer_path = c.data_dir + "/" + manifest.value("tokenizer", "tokenizer.model");
+  const std::string tokenizer_bytes = read_file(tokenizer_path);
   const int64_t data_vocab = manifest.at("vocab_size").get<int64_t>();
   if (data_vocab > c.model.vocab_size)
     fail("model.vocab_size ", c.model.vocab_size, " is smaller than the shards' tokenizer (", data_vocab, " pieces, ",
@@ -214,7 +215,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   for (auto& p : model->parameters()) params.push_back(p);
   GradientReducer reducer(dp, params);
   Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? step : -1);
-  const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, c.data_dir + "/tokenizer.model");
+  const Tokenizer tokenizer = Tokenizer::from_bytes(tokenizer_bytes, tokenizer_path);
   // The probe for activation telemetry: the first seq_len tokens of the validation split (else train), or the
   // configured sentence after BOS.
   torch::Tensor probe;

@@ -3,16 +3,20 @@
 //   wr-data train-tokenizer --out tok.model [--vocab-size N] INPUTS...
 //   wr-data tokenize --tokenizer tok.model --out DIR [--eos] [--val-fraction F] INPUTS...
 //   wr-data synth --out DIR [--seed S]          the quickstart's invented corpus and task
+//   wr-data encode --tokenizer PATH             JSON lines {"text": ...} on stdin -> {"ids": [...]} (no BOS/EOS)
+//   wr-data truncate-tokenizer --vocab-size N IN OUT   a tokenizer.json cut to its N lowest-rank pieces
 #include <omp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/hf_tokenizer.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/synth.h"
@@ -23,8 +27,8 @@ namespace {
 
 const std::vector<wr::Option> kOptions = {
     {"--out", "PATH", "output: the .model file (train-tokenizer) or directory (tokenize, synth)", "", ""},
-    {"--tokenizer", "FILE", "SentencePiece model to encode with (tokenize)", "", ""},
-    {"--vocab-size", "N", "vocabulary size (train-tokenizer)", "8192", ""},
+    {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF model directory (tokenize, encode)", "", ""},
+    {"--vocab-size", "N", "vocabulary size (train-tokenizer); pieces kept (truncate-tokenizer)", "8192", ""},
     {"--max-sentences", "N", "lines sampled for tokenizer training", "2000000", ""},
     {"--text-field", "NAME", "the JSON field holding a document's text", "text", ""},
     {"--eos", "", "append EOS after every document (BOS always comes first)", "", ""},
@@ -40,6 +44,8 @@ const char* kSynopsis =
     "wr-data train-tokenizer --out tok.model [--vocab-size N] INPUTS...\n"
     "       wr-data tokenize --tokenizer tok.model --out DIR [options] INPUTS...\n"
     "       wr-data synth --out DIR [--seed S]\n"
+    "       wr-data encode --tokenizer PATH < texts.jsonl > ids.jsonl\n"
+    "       wr-data truncate-tokenizer --vocab-size N IN.json OUT.json\n"
     "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst files or globs";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -116,6 +122,38 @@ void synth(const wr::Args& args) {
               wr::write_synth(out, opt).c_str());
 }
 
+// One JSON line {"text": ...} in, one {"ids": [...]} out, in order: for checking against other implementations.
+void encode(const wr::Args& args) {
+  const auto tok = wr::Tokenizer::from_file(required(args, "--tokenizer"));
+  std::string line;
+  for (int64_t n = 1; std::getline(std::cin, line); ++n) {
+    nlohmann::json in;
+    try {
+      in = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      wr::fail("stdin line ", n, ": not JSON: ", e.what());
+    }
+    if (!in.is_object() || !in.contains("text") || !in.at("text").is_string())
+      wr::fail("stdin line ", n, ": expected {\"text\": string}");
+    std::cout << nlohmann::json{{"ids", tok.encode(in.at("text").get<std::string>())}}.dump() << "\n";
+  }
+}
+
+void truncate_tokenizer(const wr::Args& args) {
+  if (args.positional.size() != 3) wr::fail("truncate-tokenizer expects IN OUT; see wr-data --help");
+  if (!args.given("--vocab-size"))
+    wr::fail("truncate-tokenizer needs --vocab-size N (the pieces to keep)");
+  const std::string in = args.positional[1], out = args.positional[2];
+  const int pieces = static_cast<int>(args.get_int("--vocab-size", 1));
+  const std::string bytes = wr::read_file(in);
+  if (wr::Tokenizer::from_bytes(bytes, in).format() != wr::TokenizerFormat::hf_json)
+    wr::fail(in, ": not a tokenizer.json (truncate-tokenizer cuts Hugging Face BPE tokenizers)");
+  wr::write_file_atomic(out, wr::truncate_hf_tokenizer(bytes, pieces, in));
+  const auto cut = wr::Tokenizer::from_file(out);
+  std::printf("wrote %s: %d pieces + %d added tokens = vocabulary %d\n", out.c_str(), pieces,
+              cut.vocab_size() - pieces, cut.vocab_size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,7 +168,9 @@ int main(int argc, char** argv) {
     if (cmd == "train-tokenizer") train_tokenizer(args);
     else if (cmd == "tokenize") tokenize(args);
     else if (cmd == "synth") synth(args);
-    else wr::fail("unknown command '", cmd, "' (expected train-tokenizer, tokenize or synth)");
+    else if (cmd == "encode") encode(args);
+    else if (cmd == "truncate-tokenizer") truncate_tokenizer(args);
+    else wr::fail("unknown command '", cmd, "' (expected train-tokenizer, tokenize, synth, encode or truncate-tokenizer)");
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wr-data: error: %s\n", e.what());

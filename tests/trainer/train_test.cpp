@@ -20,6 +20,7 @@
 
 #include "model/checkpoint.h"
 #include "model/common/file.h"
+#include "model/tokenizer.h"
 #include "model/variance.h"
 #include "tests/eval/eval_fixtures.h"
 #include "tests/test_util.h"
@@ -650,3 +651,54 @@ TEST(Pipeline, SharedCorpusToScoredCheckpoint) {
 }
 
 }  // namespace
+
+// The paper's setting in miniature, through the tools as a user runs them: Llama 3's tokenizer.json cut to 2048
+// pieces, text -> shards -> a trained checkpoint (which carries the tokenizer.json), converted to a Hugging Face
+// folder that wr-eval scores without --tokenizer.
+TEST(Train, Llama3TokenizerFromTextToScores) {
+  WR_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  WR_REQUIRE_SHARED("datasets/arc/ARC-Easy-Test.jsonl");
+  const std::string dir = wr::test::temp_dir();
+  auto run = [&](const std::string& cmd) {
+    const int rc = std::system((cmd + " > " + dir + "/log 2>&1").c_str());
+    return rc == 0 ? std::string() : cmd + "\n" + wr::read_file(dir + "/log");
+  };
+  ASSERT_EQ(run(std::string(WR_DATA_BIN) + " truncate-tokenizer --vocab-size 2048 " +
+                wr::test::shared_path("tokenizers/llama3/tokenizer.json") + " " + dir + "/tok.json"), "");
+  const auto tok = wr::Tokenizer::from_file(dir + "/tok.json");
+  ASSERT_EQ(tok.vocab_size(), 2048 + 256);
+  std::string jsonl;
+  const char* sentences[] = {"The quick brown fox jumps over the lazy dog.", "Plants make food from sunlight.",
+                             "Water boils at 100 degrees Celsius.", "Which tool measures mass? A balance."};
+  for (int d = 0; d < 300; ++d) jsonl += nlohmann::json({{"text", std::string(sentences[d % 4]) + " " + sentences[(d * 3) % 4]}}).dump() + "\n";
+  wr::write_file_atomic(dir + "/corpus.jsonl", jsonl);
+  ASSERT_EQ(run(std::string(WR_DATA_BIN) + " tokenize --tokenizer " + dir + "/tok.json --out " + dir +
+                "/shards --val-fraction 0.1 --threads 1 " + dir + "/corpus.jsonl"), "");
+  EXPECT_EQ(wr::read_file(dir + "/shards/tokenizer.json"), tok.model_bytes());
+  EXPECT_EQ(nlohmann::json::parse(wr::read_file(dir + "/shards/manifest.json")).at("tokenizer"), "tokenizer.json");
+
+  nlohmann::json cfg = {
+      {"run", {{"dir", dir + "/r"}, {"threads", 1}}},
+      {"model", {{"dim", 32}, {"n_layers", 2}, {"n_heads", 4}, {"n_kv_heads", 2}, {"ffn_dim", 64},
+                 {"vocab_size", tok.vocab_size()}, {"max_seq_len", 64}}},
+      {"data", {{"dir", dir + "/shards"}}},
+      {"batch", {{"seq_len", 32}, {"micro_batch", 4}, {"accumulation", 1}}},
+      {"schedule", {{"steps", 6}, {"warmup_steps", 2}}},
+      {"log", {{"interval", 1}}},
+  };
+  wr::write_file_atomic(dir + "/r.json", cfg.dump());
+  ASSERT_EQ(run(std::string(WR_TRAIN_BIN) + " " + dir + "/r.json"), "");
+  const std::string ckpt = wr::list_checkpoints(dir + "/r").back();
+  EXPECT_EQ(wr::load_native(ckpt).tokenizer_model, tok.model_bytes());
+
+  ASSERT_EQ(run(std::string(WR_MODEL_BIN) + " convert " + ckpt + " " + dir + "/hf"), "");
+  EXPECT_EQ(wr::read_file(dir + "/hf/tokenizer.json"), tok.model_bytes());
+  ASSERT_EQ(run(std::string(WR_EVAL_BIN) + " --tasks arc_easy --limit 20 --threads 1 --data-dir " +
+                wr::test::shared_path("datasets") + " --output " + dir + "/out.csv --json " + dir + "/out.json " + dir + "/hf"), "");
+  const auto report = nlohmann::json::parse(wr::read_file(dir + "/out.json"));
+  EXPECT_GE(report["results"]["arc_easy"]["acc,none"].get<double>(), 0.0);
+  const auto& boundary = report["context_not_prefix"]["arc_easy"];
+  EXPECT_GE(boundary["requests"].get<int64_t>(), 60);  // 20 documents of 3 to 5 choices
+  EXPECT_LE(boundary["context_not_prefix"].get<int64_t>(), boundary["requests"].get<int64_t>());
+  EXPECT_TRUE(contains(wr::read_file(dir + "/out.csv"), ",arc_easy,acc,"));
+}
