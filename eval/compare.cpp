@@ -1,5 +1,6 @@
 #include "eval/compare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "eval/report.h"
 #include "model/common/error.h"
+#include "model/common/strings.h"
 #include "model/common/file.h"
 
 namespace wr {
@@ -42,11 +44,16 @@ struct Cell {
 using RunTable = std::map<std::string, std::map<std::string, Cell>>;
 
 bool headline(const std::string& task, const std::string& metric) {
-  if (task.rfind("hellaswag", 0) == 0) return metric == "acc_norm";
+  if (starts_with(task, "hellaswag")) return metric == "acc_norm";
   return metric == "acc" || metric == "exact_match";
 }
 
-void read_csv(const std::string& path, RunTable& runs, std::vector<std::string>& order) {
+// The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better).
+struct Tables {
+  RunTable headline, bpb;
+};
+
+void read_csv(const std::string& path, Tables& tables, std::vector<std::string>& order) {
   std::ifstream in(path);
   if (!in) fail("cannot open ", path);
   std::string line;
@@ -59,12 +66,13 @@ void read_csv(const std::string& path, RunTable& runs, std::vector<std::string>&
     auto f = parse_csv_line(line);
     if (f.size() != 14) fail(path, ":", line_no, ": expected 14 fields, got ", f.size());
     const std::string &run = f[0], &task = f[4], &metric = f[5];
-    if (!headline(task, metric)) continue;
+    RunTable* table = headline(task, metric) ? &tables.headline : metric == "bpb" ? &tables.bpb : nullptr;
+    if (!table) continue;
     char* end = nullptr;
     double v = std::strtod(f[6].c_str(), &end);
     if (f[6].empty() || *end) fail(path, ":", line_no, ": value '", f[6], "' is not a number");
-    if (!runs.count(run)) order.push_back(run);
-    runs[run][task] = {v, metric};
+    if (std::find(order.begin(), order.end(), run) == order.end()) order.push_back(run);
+    (*table)[run][task] = {v, metric};
   }
 }
 
@@ -81,7 +89,7 @@ std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& p
     try {
       j = nlohmann::json::parse(line);
       const std::string task = j.at("task");
-      const bool norm = task.rfind("hellaswag", 0) == 0;
+      const bool norm = starts_with(task, "hellaswag");
       const int gold = j.at("gold");
       const bool correct = gold < 0 ? j.at("is_greedy").get<bool>() : (norm ? j.at("pred_norm") : j.at("pred")) == gold;
       out[task][j.at("doc_id").get<int64_t>()] = correct;
@@ -90,6 +98,48 @@ std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& p
     }
   }
   return out;
+}
+
+// One row per task, a column per run (in the order first seen), the last run minus the first, and the mean over
+// the tasks every run has. `scale` turns a value into what is printed (100 for percentages).
+void print_table(RunTable& runs, const std::vector<std::string>& order, double scale, const char* value_format) {
+  std::set<std::string> tasks;
+  for (const auto& [run, t] : runs)
+    for (const auto& [task, cell] : t) tasks.insert(task);
+  std::printf("%-20s", "task");
+  for (const auto& r : order) std::printf(" %18.18s", r.c_str());
+  if (order.size() > 1) std::printf(" %8s", "delta");
+  std::printf("\n");
+  const std::string delta_format = std::string(" %+8") + value_format;
+  auto cell = [&](double v) { std::printf((std::string(" %18") + value_format).c_str(), scale * v); };
+  std::vector<double> sums(order.size(), 0);
+  int common = 0;
+  for (const auto& task : tasks) {
+    std::printf("%-20s", task.c_str());
+    bool all = true;
+    for (const auto& r : order) {
+      auto it = runs[r].find(task);
+      if (it == runs[r].end()) {
+        std::printf(" %18s", "-");
+        all = false;
+      } else {
+        cell(it->second.value);
+      }
+    }
+    if (order.size() > 1 && all)
+      std::printf(delta_format.c_str(), scale * (runs[order.back()][task].value - runs[order.front()][task].value));
+    std::printf("\n");
+    if (all) {
+      ++common;
+      for (size_t i = 0; i < order.size(); ++i) sums[i] += runs[order[i]][task].value;
+    }
+  }
+  if (common > 0) {
+    std::printf("%-20s", ("mean (" + std::to_string(common) + " tasks)").c_str());
+    for (double s : sums) cell(s / common);
+    if (order.size() > 1) std::printf(delta_format.c_str(), scale * (sums.back() - sums.front()) / common);
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -106,45 +156,14 @@ double mcnemar_exact_p(int64_t b, int64_t c) {
 }
 
 void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<std::string>& samples) {
-  RunTable runs;
+  Tables tables;
   std::vector<std::string> order;
-  for (const auto& p : csv_paths) read_csv(p, runs, order);
+  for (const auto& p : csv_paths) read_csv(p, tables, order);
   if (order.empty()) fail("no results in ", csv_paths.size(), " file(s)");
-  std::set<std::string> tasks;
-  for (const auto& [run, t] : runs)
-    for (const auto& [task, cell] : t) tasks.insert(task);
-
-  std::printf("%-20s", "task");
-  for (const auto& r : order) std::printf(" %18.18s", r.c_str());
-  if (order.size() > 1) std::printf(" %8s", "delta");
-  std::printf("\n");
-  std::vector<double> sums(order.size(), 0);
-  int common = 0;
-  for (const auto& task : tasks) {
-    std::printf("%-20s", task.c_str());
-    bool all = true;
-    for (const auto& r : order) {
-      auto it = runs[r].find(task);
-      if (it == runs[r].end()) {
-        std::printf(" %18s", "-");
-        all = false;
-      } else {
-        std::printf(" %18.1f", 100 * it->second.value);
-      }
-    }
-    if (order.size() > 1 && all)
-      std::printf(" %+8.1f", 100 * (runs[order.back()][task].value - runs[order.front()][task].value));
-    std::printf("\n");
-    if (all) {
-      ++common;
-      for (size_t i = 0; i < order.size(); ++i) sums[i] += runs[order[i]][task].value;
-    }
-  }
-  if (common > 0) {
-    std::printf("%-20s", ("mean (" + std::to_string(common) + " tasks)").c_str());
-    for (double s : sums) std::printf(" %18.1f", 100 * s / common);
-    if (order.size() > 1) std::printf(" %+8.1f", 100 * (sums.back() - sums.front()) / common);
-    std::printf("\n");
+  print_table(tables.headline, order, 100, ".1f");
+  if (!tables.bpb.empty()) {
+    std::printf("\nbits per byte of the gold answer (lower is better)\n");
+    print_table(tables.bpb, order, 1, ".4f");
   }
   if (samples.empty()) return;
   if (samples.size() != 2) fail("--samples needs exactly two per-sample logs (A,B)");

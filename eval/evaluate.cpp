@@ -54,11 +54,16 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   TaskResult res;
   res.task = load_task(name);
   const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
+  if (opt.limit > 0 && opt.sample > 0) fail("limit and sample are exclusive: the first N documents or a random N");
   std::vector<Doc> docs;
-  if (opt.num_fewshot > 0) {  // examples come from the whole split: read it once, copy out the scored documents
+  if (opt.num_fewshot > 0 || opt.sample > 0) {  // from the whole split: read it once, copy out the scored documents
     const auto pool = build_docs(res.task, data_dir);
-    const size_t n = opt.limit > 0 ? std::min(pool.size(), static_cast<size_t>(opt.limit)) : pool.size();
-    docs.assign(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n));
+    if (opt.sample > 0) {
+      docs = sample_docs(pool, opt.sample, opt.sample_seed);
+    } else {
+      const size_t n = opt.limit > 0 ? std::min(pool.size(), static_cast<size_t>(opt.limit)) : pool.size();
+      docs.assign(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n));
+    }
     add_fewshot(docs, pool, res.task, opt.num_fewshot, opt.fewshot_seed);
   } else {
     docs = build_docs(res.task, data_dir, opt.limit);
@@ -127,18 +132,20 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
 }  // namespace
 
 std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subs) {
-  std::map<std::string, std::pair<double, int64_t>> correct;  // category ("" for all) -> (correct, documents)
+  // category ("" for all) -> metric -> (sum of value x documents, documents); metrics in the subtasks' order
+  std::map<std::string, std::map<std::string, std::pair<double, int64_t>>> sums;
+  std::vector<std::string> metric_order;
   for (const auto& r : subs) {
     for (const auto& m : r.metrics) {
-      if (m.name != "acc") continue;
+      if (std::find(metric_order.begin(), metric_order.end(), m.name) == metric_order.end()) metric_order.push_back(m.name);
       for (const std::string& key : {group.category_of.at(r.task.name), std::string()}) {
-        correct[key].first += m.value * static_cast<double>(r.n_docs);
-        correct[key].second += r.n_docs;
+        sums[key][m.name].first += m.value * static_cast<double>(r.n_docs);
+        sums[key][m.name].second += r.n_docs;
       }
     }
   }
   std::vector<TaskResult> out;
-  for (const auto& [category, cn] : correct) {
+  for (const auto& [category, by_metric] : sums) {
     TaskResult g;
     g.task = group;
     g.task.name = category.empty() ? group.name : group.name + "_" + category;
@@ -151,9 +158,14 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
       g.requests += r.requests;
       g.context_not_prefix += r.context_not_prefix;
     }
-    g.n_docs = cn.second;
-    const double p = cn.first / static_cast<double>(std::max<int64_t>(cn.second, 1));
-    g.metrics.push_back({"acc", p, cn.second > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(cn.second - 1)) : -1});
+    for (const auto& name : metric_order) {
+      const auto& [sum, n] = by_metric.at(name);
+      g.n_docs = n;
+      const double p = sum / static_cast<double>(std::max<int64_t>(n, 1));
+      // acc's stderr from the pooled 0/1 outcomes; the smooth metrics' would need every document's value
+      const double se = name == "acc" && n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : -1;
+      g.metrics.push_back({name, p, se});
+    }
     out.push_back(std::move(g));
   }
   std::rotate(out.begin(), out.begin() + 1, out.end());  // the overall mean ("" sorts first) goes last

@@ -17,6 +17,8 @@ struct EvalOptions {
   std::vector<std::string> tasks;
   std::string data_dir;   // where the tasks' files are (default_data_dir())
   int64_t limit = 0;      // first N documents of each task; 0: all
+  int64_t sample = 0;     // a seeded random N documents of each task instead (sample_docs); 0: off
+  uint64_t sample_seed = 1234;
   bool bos = true;        // prepend BOS to every context
   int num_fewshot = 0;    // examples before each context (add_fewshot in tasks/task.h)
   uint64_t fewshot_seed = 1234;
@@ -42,9 +44,9 @@ void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string&
 // A group (MMLU) expands to its subtasks' results followed by group_results.
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
 
-// acc per category and over the whole group, as means over documents (lm-eval's weight_by_size), the stderr
-// from the pooled 0/1 outcomes; categories in name order, the whole group ("mmlu") last. Each row's
-// task.subtasks lists the subtasks it averages.
+// Each metric (acc, bpb, prob_gold) per category and over the whole group, as means over documents (lm-eval's
+// weight_by_size), acc's stderr from the pooled 0/1 outcomes; categories in name order, the whole group
+// ("mmlu") last. Each row's task.subtasks lists the subtasks it averages.
 std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subtasks);
 
 }  // namespace wr

@@ -68,12 +68,19 @@ DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s) {
     lls.push_back(s[i].logprob);
     normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, utf8_length(doc.choices[i]))));
   }
-  return {argmax(lls), argmax(normed)};
+  DocOutcome o{argmax(lls), argmax(normed)};
+  const double gold_ll = lls[static_cast<size_t>(doc.gold)];
+  const size_t gold_bytes = scored_continuation(doc.requests[static_cast<size_t>(doc.gold)]).size();
+  o.bpb = -gold_ll / std::log(2.0) / static_cast<double>(std::max<size_t>(1, gold_bytes));
+  double sum = 0;  // softmax relative to the best choice, so no exp underflows to 0 for all of them
+  for (double ll : lls) sum += std::exp(ll - lls[static_cast<size_t>(o.pred)]);
+  o.prob_gold = std::exp(gold_ll - lls[static_cast<size_t>(o.pred)]) / sum;
+  return o;
 }
 
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
                                          const std::vector<std::vector<RequestScore>>& scores) {
-  std::vector<double> acc, acc_norm, ll;
+  std::vector<double> acc, acc_norm, ll, bpb, prob_gold;
   for (size_t d = 0; d < docs.size(); ++d) {
     const Doc& doc = docs[d];
     const auto& s = scores[d];
@@ -85,6 +92,8 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
     const DocOutcome o = doc_outcome(doc, s);
     acc.push_back(o.pred == doc.gold ? 1.0 : 0.0);
     acc_norm.push_back(o.pred_norm == doc.gold ? 1.0 : 0.0);
+    bpb.push_back(o.bpb);
+    prob_gold.push_back(o.prob_gold);
   }
   std::vector<MetricValue> out;
   for (const auto& name : task.metrics) {
@@ -95,6 +104,10 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
       for (double x : ll) mean_ll += x;
       out.push_back({"perplexity", std::exp(-mean_ll / std::max<size_t>(1, ll.size())), -1});
     } else fail(task.source, ": unknown metric '", name, "' in metric_list");
+  }
+  if (!bpb.empty()) {
+    out.push_back(mean_with_stderr("bpb", bpb));
+    out.push_back(mean_with_stderr("prob_gold", prob_gold));
   }
   return out;
 }

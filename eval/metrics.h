@@ -3,6 +3,11 @@
 //              (LAMBADA) whether the continuation is the greedy one
 //   acc_norm   argmax of log-likelihood / length of the choice string in Unicode code points
 //   perplexity exp(-mean log-likelihood) over documents
+// and, for every multiple-choice task whatever its metric list, the smooth signals of the gold answer that still
+// move while accuracy sits at chance (OLMo's evaluation reports them for the same reason), means over documents:
+//   bpb        bits per byte: -log p(gold continuation) / ln 2 / UTF-8 bytes of that continuation as scored
+//              (with the context's trailing whitespace moved into it); lower is better
+//   prob_gold  the gold choice's probability under a softmax of the choices' summed log-likelihoods
 //   stderr     sqrt(p(1-p)/(n-1)) for the accuracies (the sample standard error of a mean of 0/1 values)
 #pragma once
 #include <string>
@@ -22,6 +27,8 @@ struct MetricValue {
 struct DocOutcome {
   int pred = -1;       // argmax by acc
   int pred_norm = -1;  // argmax by acc_norm
+  double bpb = 0;      // of the gold continuation
+  double prob_gold = 0;
 };
 
 size_t utf8_length(const std::string& s);
@@ -34,7 +41,7 @@ MetricValue mean_with_stderr(const std::string& name, const std::vector<double>&
 std::string cut_generation(const std::string& text, const std::vector<std::string>& until);
 std::string normalize_answer(const std::string& s);
 bool exact_match_any(const std::string& prediction, const std::vector<std::string>& answers);
-// The predictions for one multiple-choice document (both -1 for a single-request document).
+// The predictions and gold signals for one multiple-choice document (preds -1 for a single-request document).
 DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& scores);
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
                                          const std::vector<std::vector<RequestScore>>& scores);

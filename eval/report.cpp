@@ -101,6 +101,8 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
                  {"step", run.step},
                  {"bos", run.bos},
                  {"limit", opt.limit > 0 ? nlohmann::json(opt.limit) : nlohmann::json(nullptr)},
+                 {"sample", opt.sample > 0 ? nlohmann::json(opt.sample) : nlohmann::json(nullptr)},
+                 {"sample_seed", opt.sample_seed},
                  {"batch_tokens", opt.score.batch_tokens},
                  {"share_context", opt.score.share}};
   j["date"] = run.date;

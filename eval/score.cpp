@@ -8,6 +8,12 @@
 namespace wr {
 namespace {
 
+// Where the context's trailing whitespace starts (it moves into the continuation).
+size_t context_kept(const std::string& context) {
+  const size_t end = context.find_last_not_of(" \t\n\r\f\v");
+  return end == std::string::npos ? 0 : end + 1;
+}
+
 // One packed sequence and the continuation tokens it scores.
 struct Row {
   std::vector<int64_t> tokens, positions;
@@ -150,12 +156,10 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
 
 }  // namespace
 
+std::string scored_continuation(const Request& r) { return r.context.substr(context_kept(r.context)) + r.continuation; }
+
 TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos) {
-  std::string context = r.context, continuation = r.continuation;
-  const size_t end = context.find_last_not_of(" \t\n\r\f\v");
-  const size_t keep = end == std::string::npos ? 0 : end + 1;
-  continuation = context.substr(keep) + continuation;
-  context.resize(keep);
+  const std::string context = r.context.substr(0, context_kept(r.context)), continuation = scored_continuation(r);
 
   TokenizedRequest out;
   auto to64 = [](const std::vector<int>& v) { return std::vector<int64_t>(v.begin(), v.end()); };

@@ -27,6 +27,9 @@ struct TokenizedRequest {
   bool context_is_prefix = true;
 };
 
+// The continuation's text as scored: the context's trailing whitespace moved in front of it (the harness rule).
+std::string scored_continuation(const Request& r);
+
 // Harness rules: trailing whitespace of the context moves into the continuation; whole = enc(ctx + cont),
 // continuation = whole[len(enc(ctx)):]. An empty context is replaced by [BOS]. Throws wr::Error naming the
 // request when the continuation has no tokens.

@@ -11,7 +11,6 @@
 #include <iostream>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "eval/compare.h"
 #include "eval/evaluate.h"
@@ -21,20 +20,22 @@
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/common/strings.h"
 #include "model/common/torch_compat.h"
-#include "tasks/download.h"
+#include "tasks/download_cli.h"
 
 namespace {
 
-const std::vector<wr::Option> kOptions = {
+const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--tasks", "LIST", "comma-separated task names (wr-eval tasks list)", "", "WR_TASKS"},
     {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF directory (default: the one the checkpoint carries)", "", "WR_TOKENIZER"},
     {"--format", "F", "model format: native, hf or llama2c (default: from the path)", "", ""},
     {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
     {"--limit", "N", "score only the first N documents of each task (0: all)", "0", ""},
+    {"--sample", "N", "score a seeded random N documents of each task, the same for every model (0: off)", "0", ""},
     {"--bos", "on|off", "prepend BOS to every context", "on", ""},
     {"--num-fewshot", "K", "K examples from the same split before each context (0: zero-shot, the paper's setting)", "0", ""},
-    {"--seed", "N", "seed of the few-shot draws", "1234", ""},
+    {"--seed", "N", "seed of the few-shot draws and of --sample", "1234", ""},
     {"--no-share", "", "score every request as its own sequence (the harness's way) instead of sharing contexts", "", ""},
     {"--batch-tokens", "N", "padded tokens per forward pass", "4096", "WR_BATCH_TOKENS"},
     {"--output", "CSV", "append one row per task and metric to this CSV", "", ""},
@@ -45,12 +46,9 @@ const std::vector<wr::Option> kOptions = {
     {"--dtype", "T", "model dtype: f32 or bf16 (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
     {"--n", "N", "tasks show: documents to print", "3", ""},
-    {"--offline", "", "never download: use the data directory or fail naming the missing file", "", "WR_OFFLINE"},
-    {"--mirror", "URL", "fetch <URL>/<original host>/<original path> instead of the original URLs", "", "WR_MIRROR"},
-    {"--url-map", "JSON", "a JSON object {original URL: replacement URL} for single files", "", "WR_URL_MAP"},
     {"--samples", "A,B", "compare: per-sample logs of two runs for a paired significance test", "", ""},
     {"--help", "", "show this help", "", ""},
-};
+});
 
 const char* kSynopsis =
     "wr-eval --tasks T1,T2 [options] MODEL\n"
@@ -59,14 +57,6 @@ const char* kSynopsis =
     "       wr-eval tasks download NAME... [--data-dir DIR] [--mirror URL] [--offline]\n"
     "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
     "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, sep);)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 std::string data_dir(const wr::Args& args) {
   return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
@@ -92,37 +82,9 @@ void check_outputs(const wr::Args& args, const std::vector<std::string>& inputs)
   if (!args.get("--output").empty()) wr::read_csv_to_append(args.get("--output"));
 }
 
-wr::DownloadOptions download_options(const wr::Args& args) {
-  wr::DownloadOptions o;
-  o.data_dir = data_dir(args);
-  o.offline = args.flag("--offline");
-  o.mirror = args.get("--mirror");
-  if (!args.get("--url-map").empty()) {
-    const std::string path = args.get("--url-map");
-    try {
-      o.url_map = nlohmann::json::parse(wr::read_file(path)).get<std::map<std::string, std::string>>();
-    } catch (const nlohmann::json::exception& e) {
-      wr::fail(path, ": expected a JSON object of URL -> URL: ", e.what());
-    }
-  }
-  if (isatty(STDERR_FILENO)) {
-    auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-    auto last = std::make_shared<std::string>();
-    o.progress = [start, last](const std::string& label, int64_t done, int64_t total) {
-      if (*last != label) *start = std::chrono::steady_clock::now(), *last = label;
-      double s = std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count());
-      if (total > 0)
-        std::fprintf(stderr, "\r%-32s %8.1f / %.1f MB %6.1f MB/s ", label.c_str(), done / 1e6, total / 1e6, done / 1e6 / s);
-      else
-        std::fprintf(stderr, "\r%-32s %8.1f MB %6.1f MB/s ", label.c_str(), done / 1e6, done / 1e6 / s);
-    };
-  }
-  return o;
-}
-
 // Fetches whatever the tasks need and the data directory lacks (or names it, offline).
 void ensure_task_files(const std::vector<std::string>& names, const wr::Args& args) {
-  const auto opt = download_options(args);
+  const auto opt = wr::download_options_from_args(args, data_dir(args));
   for (const auto& name : names) {
     for (const auto& path : wr::download_task(wr::load_task(name), opt)) {
       if (opt.progress) std::fprintf(stderr, "\n");
@@ -143,7 +105,7 @@ void tasks_command(const wr::Args& args) {
   if (p.size() >= 3 && p[1] == "download") {
     std::vector<std::string> names;
     for (size_t i = 2; i < p.size(); ++i)
-      for (auto& n : split(p[i], ',')) names.push_back(n);
+      for (auto& n : wr::split_list(p[i], ',')) names.push_back(n);
     if (std::count(names.begin(), names.end(), "all")) {  // every task with files to fetch
       names.clear();
       for (const auto& n : wr::task_names()) {
@@ -203,7 +165,7 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
 int run(const wr::Args& args) {
   if (args.positional.size() != 1) wr::fail("expected one MODEL argument; see wr-eval --help");
   const std::string path = args.positional[0];
-  auto tasks = split(args.get("--tasks"), ',');
+  auto tasks = wr::split_list(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
   std::set<std::string> named;
   for (const auto& t : tasks) {
@@ -215,7 +177,9 @@ int run(const wr::Args& args) {
   check_outputs(args, {path, args.get("--tokenizer")});
   const std::string dtype = args.get("--dtype");
   if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
-  for (const char* o : {"--num-fewshot", "--limit", "--threads"}) args.get_int(o, 0);
+  for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads"}) args.get_int(o, 0);
+  if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
+    wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
   const torch::Device device = wr::parse_device(args.get("--device"), "--device");
 
@@ -242,6 +206,8 @@ int run(const wr::Args& args) {
   wr::EvalOptions opt;
   opt.data_dir = data_dir(args);
   opt.limit = args.get_int("--limit");
+  opt.sample = args.get_int("--sample");
+  opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed"));
   opt.bos = bos == "on";
   opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
@@ -300,7 +266,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!args.positional.empty() && args.positional[0] == "compare") {
-      wr::compare_runs({args.positional.begin() + 1, args.positional.end()}, split(args.get("--samples"), ','));
+      wr::compare_runs({args.positional.begin() + 1, args.positional.end()}, wr::split_list(args.get("--samples"), ','));
       return 0;
     }
     if (!args.positional.empty() && args.positional[0] == "tasks") {

@@ -8,15 +8,12 @@
 
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/common/strings.h"
 #include "model/llama2c.h"
 #include "model/safetensors.h"
 
 namespace wr {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // JSON <-> IValue, so that config and meta pickle as plain Python dicts, lists and numbers.
 c10::IValue to_ivalue(const nlohmann::json& j) {

@@ -364,4 +364,19 @@ void add_fewshot(std::vector<Doc>& docs, const std::vector<Doc>& pool, const Tas
   }
 }
 
+std::vector<Doc> sample_docs(const std::vector<Doc>& all, int64_t n, uint64_t seed) {
+  if (n <= 0 || static_cast<size_t>(n) >= all.size()) return all;
+  std::mt19937_64 rng(seed);
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 0; i < static_cast<size_t>(n); ++i)  // a partial Fisher-Yates shuffle: the first n draws
+    std::swap(order[i], order[i + rng() % (order.size() - i)]);
+  order.resize(static_cast<size_t>(n));
+  std::sort(order.begin(), order.end());
+  std::vector<Doc> out;
+  out.reserve(order.size());
+  for (size_t i : order) out.push_back(all[i]);
+  return out;
+}
+
 }  // namespace wr

@@ -68,6 +68,10 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
 // itself, drawn without replacement by a generator seeded with (seed, document id), so a document's shots do
 // not depend on --limit. (The harness samples training-split examples with Python's random; the draws differ.)
 void add_fewshot(std::vector<Doc>& docs, const std::vector<Doc>& pool, const TaskDef& task, int k, uint64_t seed);
+// A seeded random subset of n documents of `all` (all of them when n >= its size), in their original order: the
+// same documents for every model and run with the same seed, so periodic evaluations and checkpoints compare
+// on one set. std::mt19937_64 is specified exactly by the standard, so is the subset (on every platform).
+std::vector<Doc> sample_docs(const std::vector<Doc>& all, int64_t n, uint64_t seed);
 
 // The default data directory: $WR_DATA_DIR, else ~/.cache/wr/tasks.
 std::string default_data_dir();

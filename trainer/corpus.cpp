@@ -13,13 +13,10 @@
 
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "model/common/strings.h"
 
 namespace wr {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Decompressed bytes of a file in chunks: zstd frames for .zst, zlib's gzread otherwise (it reads plain
 // files unchanged, so .jsonl and .jsonl.gz share one path).

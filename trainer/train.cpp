@@ -16,6 +16,7 @@
 #include "eval/report.h"
 #include "model/checkpoint.h"
 #include "model/common/error.h"
+#include "model/common/strings.h"
 #include "model/common/file.h"
 #include "model/common/torch_compat.h"
 #include "model/init.h"
@@ -110,7 +111,7 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   if (!is_directory(run_dir)) return out;
   for (const auto& e : fs::directory_iterator(run_dir)) {
     const std::string name = e.path().filename().string();
-    if (name.size() == 16 && name.rfind("ckpt_", 0) == 0 && name.compare(13, 3, ".pt") == 0) out.push_back(e.path().string());
+    if (name.size() == 16 && starts_with(name, "ckpt_") && name.compare(13, 3, ".pt") == 0) out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());  // zero-padded steps sort by name
   return out;
@@ -159,10 +160,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   // The evaluation tasks' files, fetched now (or named, when offline) rather than after hours of training.
   const std::string eval_data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
   if (c.eval_interval > 0 && dp.is_main()) {
-    DownloadOptions dl;
+    DownloadOptions dl = opt.download;
     dl.data_dir = eval_data_dir;
-    dl.offline = opt.offline;
-    dl.mirror = opt.mirror;
     for (const auto& t : c.eval_tasks)
       for (const auto& path : download_task(load_task(t), dl)) log("fetched " + path);
   }
@@ -275,6 +274,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       eo.tasks = c.eval_tasks;
       eo.data_dir = eval_data_dir;
       eo.limit = c.eval_limit;
+      eo.sample = c.eval_sample;
+      eo.sample_seed = c.eval_seed;
       eo.bos = c.eval_bos;
       for (auto& r : evaluate(model, tokenizer, eo)) {
         for (const auto& m : r.metrics) line += format(" %s %s %.4f", r.task.name.c_str(), m.name.c_str(), m.value);

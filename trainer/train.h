@@ -12,14 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/download.h"
+
 namespace wr {
 
 struct TrainOptions {
   bool resume = false;                              // continue from the run directory's newest checkpoint
   std::function<void(const std::string&)> log;      // live lines; default: stdout
-  // How the evaluation tasks' files are fetched before training (wr-train --offline, --mirror; as in wr-eval).
-  bool offline = false;
-  std::string mirror;
+  // How the evaluation tasks' files are fetched before training (wr-train --offline, --mirror, --url-map, as in
+  // wr-eval); its data_dir is replaced by the config's eval.data_dir.
+  DownloadOptions download;
 };
 
 struct TrainSummary {

@@ -8,6 +8,7 @@
 
 #include "model/common/cli.h"
 #include "model/common/error.h"
+#include "model/common/strings.h"
 #include "model/common/file.h"
 #include "model/common/json_number.h"
 
@@ -28,7 +29,7 @@ const nlohmann::json& defaults() {
                   "decay_embeddings": true, "grad_clip": 1.0},
     "schedule": {"steps": 1000, "warmup_steps": 100},
     "tvr": {"enabled": true, "target": 0.01, "interval": 100, "interval_tokens": 0, "threshold": 1.0, "depth_scaled": false},
-    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "data_dir": "", "bos": true},
+    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "sample": 0, "seed": 1234, "data_dir": "", "bos": true},
     "checkpoint": {"interval": 0, "keep": 3},
     "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": ""}
   })");
@@ -136,6 +137,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.val_batches = get<int64_t>(j, "eval", "val_batches", source);
   c.eval_tasks = get<std::vector<std::string>>(j, "eval", "tasks", source);
   c.eval_limit = get<int64_t>(j, "eval", "limit", source);
+  c.eval_sample = get<int64_t>(j, "eval", "sample", source);
+  c.eval_seed = get<uint64_t>(j, "eval", "seed", source);
   c.eval_data_dir = get<std::string>(j, "eval", "data_dir", source);
   c.eval_bos = get<bool>(j, "eval", "bos", source);
   c.ckpt_interval = get<int64_t>(j, "checkpoint", "interval", source);
@@ -150,7 +153,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   };
   need(c.dist_timeout_s > 0, "run.dist_timeout_s must be positive (seconds)");
   need(c.dtype == "f32" || c.dtype == "bf16", "run.dtype must be \"f32\" or \"bf16\"");
-  need(c.dtype == "f32" || c.device.rfind("cuda", 0) == 0, "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
+  need(c.dtype == "f32" || starts_with(c.device, "cuda"), "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
   need(c.init.scheme == "normal" || c.init.scheme == "gpt2" || c.init.scheme == "lir", "init.scheme must be normal, gpt2 or lir");
   need(c.init.std > 0, "init.std must be positive");
   need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`)");
@@ -167,7 +170,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   if (c.tvr_interval_tokens > 0)
     c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /
                                                       static_cast<double>(c.tokens_per_step())));
-  need(c.eval_interval >= 0 && c.val_batches >= 0 && c.eval_limit >= 0, "eval: interval, val_batches and limit must be >= 0");
+  need(c.eval_interval >= 0 && c.val_batches >= 0 && c.eval_limit >= 0 && c.eval_sample >= 0,
+       "eval: interval, val_batches, limit and sample must be >= 0");
+  need(c.eval_limit == 0 || c.eval_sample == 0, "eval: limit (the first N documents) and sample (a seeded random N) are exclusive");
   need(c.ckpt_interval >= 0 && c.ckpt_keep >= 1, "checkpoint: interval >= 0 and keep >= 1");
   need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");
   need(c.max_bad_steps >= 1, "run.max_bad_steps must be >= 1");

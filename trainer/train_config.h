@@ -41,8 +41,10 @@ struct TrainConfig {
   bool tvr_enabled = false;
   int64_t tvr_interval = 100, tvr_interval_tokens = 0;
   TvrConfig tvr;
-  // periodic evaluation (0: never); validation loss on val_batches batches, tasks with `limit` documents each
-  int64_t eval_interval = 0, val_batches = 8, eval_limit = 0;
+  // periodic evaluation (0: never); validation loss on val_batches batches, tasks on their first `limit`
+  // documents or a random `sample` of them drawn with `seed` (the same documents at every evaluation)
+  int64_t eval_interval = 0, val_batches = 8, eval_limit = 0, eval_sample = 0;
+  uint64_t eval_seed = 1234;
   std::vector<std::string> eval_tasks;
   std::string eval_data_dir;
   bool eval_bos = true;

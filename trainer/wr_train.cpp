@@ -11,18 +11,18 @@
 #include "model/common/cli.h"
 #include "model/common/error.h"
 #include "model/common/file.h"
+#include "tasks/download_cli.h"
 #include "trainer/train.h"
 #include "trainer/train_config.h"
 
 namespace {
 
-const std::vector<wr::Option> kOptions = {
+// The download options as in wr-eval, for the periodic evaluation's task files (fetched before the first step).
+const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--resume", "", "continue from the newest checkpoint in the run directory", "", ""},
     {"--print-config", "", "print the resolved config and exit", "", ""},
-    {"--offline", "", "never download the evaluation tasks' files: fail naming the missing one", "", "WR_OFFLINE"},
-    {"--mirror", "URL", "fetch task files from <URL>/<original host>/<original path>", "", "WR_MIRROR"},
     {"--help", "", "show this help", "", ""},
-};
+});
 
 const char* kSynopsis =
     "wr-train CONFIG.json [section.key=value ...]\n"
@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
     wr::TrainOptions opt;
     opt.resume = args.flag("--resume");
-    opt.offline = args.flag("--offline");
-    opt.mirror = args.get("--mirror");
+    opt.download = wr::download_options_from_args(args, "");  // the data directory comes from the config
     auto summary = wr::train(resolved, opt);
     char loss[32] = "no step trained";
     if (!std::isnan(summary.loss)) std::snprintf(loss, sizeof(loss), "loss %.4f", summary.loss);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "model/common/error.h"
+#include "model/common/strings.h"
 
 namespace {
 
@@ -49,6 +50,18 @@ TEST(Cli, UnknownOptionSuggestsTheClosest) {
   EXPECT_THROW(parse({"--threads"}), wr::Error);            // missing value
   EXPECT_THROW(parse({"--no-share=1"}), wr::Error);         // flag with a value
   EXPECT_THROW(parse({"--threads", "x"}).get_int("--threads"), wr::Error);
+}
+
+// --tasks a,,b, and the like: empty items are dropped, order kept.
+TEST(Cli, ListsSplitOnTheSeparatorWithoutEmptyItems) {
+  EXPECT_EQ(wr::split_list("arc_easy,,piqa,", ','), (std::vector<std::string>{"arc_easy", "piqa"}));
+  EXPECT_EQ(wr::split_list(",", ','), std::vector<std::string>{});
+  EXPECT_EQ(wr::split_list("", ','), std::vector<std::string>{});
+  EXPECT_EQ(wr::split_list("a.jsonl", ','), std::vector<std::string>{"a.jsonl"});
+  EXPECT_TRUE(wr::ends_with("x.jsonl.zst", ".zst"));
+  EXPECT_FALSE(wr::ends_with("st", ".zst"));
+  EXPECT_TRUE(wr::starts_with("cuda:1", "cuda"));
+  EXPECT_FALSE(wr::starts_with("cu", "cuda"));
 }
 
 TEST(Cli, ClosestIgnoresFarCandidates) {

@@ -4,9 +4,11 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "model/checkpoint.h"
 #include "eval/report.h"
@@ -125,8 +127,9 @@ TEST(EvalCli, GroupRowsReachCsvAndJson) {
   EXPECT_TRUE(contains(csv, ",mmlu_anatomy,acc,")) << csv;
   EXPECT_TRUE(contains(csv, ",mmlu_stem,acc,")) << csv;
   EXPECT_TRUE(contains(csv, ",mmlu,acc,")) << csv;
-  // 57 subjects + 4 categories + the whole group, one acc row each
-  EXPECT_EQ(lines(csv), 1 + 57 + 4 + 1) << csv;
+  EXPECT_TRUE(contains(csv, ",mmlu,bpb,")) << csv;
+  // 57 subjects + 4 categories + the whole group, an acc, bpb and prob_gold row each
+  EXPECT_EQ(lines(csv), 1 + 3 * (57 + 4 + 1)) << csv;
   auto json = nlohmann::json::parse(wr::read_file(dir + "/r.json"));
   EXPECT_TRUE(json["groups"].contains("mmlu")) << json.dump(1);
   EXPECT_EQ(json["group_subtasks"]["mmlu"].size(), 57u);
@@ -172,6 +175,32 @@ TEST(EvalCli, LogSamplesAgreeWithTheCsvAcrossChunks) {
   const std::string csv = wr::read_file(dir + "/r.csv");
   const std::string acc = std::to_string(static_cast<double>(correct) / n_docs).substr(0, 6);
   EXPECT_TRUE(contains(csv, ",mmlu_anatomy,acc," + acc)) << csv << " expected acc " << acc;
+  // The gold answer's bits per byte, recomputed from the logged log-likelihoods (MMLU's contexts end in
+  // "Answer:", so the scored text is the logged continuation).
+  double bpb = 0;
+  for (const auto& [id, reqs] : by_doc) {
+    const auto& gold = reqs[reqs[0]["gold"].get<size_t>()];
+    bpb += -gold["ll"].get<double>() / std::log(2.0) / gold["continuation"].get<std::string>().size();
+  }
+  const std::string expected_bpb = std::to_string(bpb / n_docs).substr(0, 5);
+  EXPECT_TRUE(contains(csv, ",mmlu_anatomy,bpb," + expected_bpb)) << csv << " expected bpb " << expected_bpb;
+  EXPECT_TRUE(contains(csv, ",mmlu_anatomy,prob_gold,")) << csv;
+
+  // --sample 40 --seed 7: forty distinct documents of the 1100, the same on a second run, not the first forty.
+  auto sampled_ids = [&](const std::string& name) {
+    auto s = wr_eval("--tasks mmlu_anatomy --offline --sample 40 --seed 7 --data-dir " + dir + "/data --log-samples " +
+                         dir + "/" + name + " " + fixture_checkpoint(dir),
+                     dir);
+    EXPECT_EQ(s.code, 0) << s.err;
+    std::set<int64_t> ids;
+    std::ifstream log(dir + "/" + name);
+    for (std::string line; std::getline(log, line);) ids.insert(nlohmann::json::parse(line)["doc_id"].get<int64_t>());
+    return ids;
+  };
+  const auto first = sampled_ids("a.jsonl");
+  EXPECT_EQ(first.size(), 40u);
+  EXPECT_EQ(sampled_ids("b.jsonl"), first);
+  EXPECT_GT(*first.rbegin(), 40);
 }
 
 // dir/data/mmlu/anatomy.jsonl with these lines (the mmlu_anatomy task's file), for runs that must succeed.
@@ -197,7 +226,9 @@ TEST(EvalCli, NegativeAndZeroCountsAreRefused) {
            {"--limit -1", "--limit must be >= 0, got -1"},
            {"--threads -1", "--threads must be >= 0, got -1"},
            {"--batch-tokens 0", "--batch-tokens must be positive, got 0"},
-           {"--batch-tokens -5", "--batch-tokens must be positive, got -5"}}) {
+           {"--batch-tokens -5", "--batch-tokens must be positive, got -5"},
+           {"--sample -2", "--sample must be >= 0, got -2"},
+           {"--limit 5 --sample 5", "--limit and --sample are exclusive (the first N documents, or a seeded random N)"}}) {
     auto r = wr_eval("--tasks arc_easy " + flag + " " + ckpt, dir);
     EXPECT_EQ(r.code, 1) << flag;
     EXPECT_EQ(r.err, "wr-eval: error: " + message + "\n") << flag;
@@ -242,7 +273,7 @@ TEST(EvalCli, SymlinksAreWrittenThroughAndSpreadsheetCsvsAppended) {
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string content = wr::read_file(dir + csv);
     EXPECT_EQ(content.rfind(header + "\n", 0), 0u) << content;
-    EXPECT_EQ(lines(content), 2) << content;  // the header and one acc row
+    EXPECT_EQ(lines(content), 4) << content;  // the header, acc, bpb and prob_gold
   }
   EXPECT_TRUE(std::filesystem::is_symlink(dir + "/link.json"));
   EXPECT_TRUE(nlohmann::json::parse(wr::read_file(dir + "/results.json")).contains("results"));

@@ -93,6 +93,7 @@ TEST(Groups, MmluMeansAreWeightedBySize) {
     r.task.name = name;
     r.n_docs = n;
     r.metrics.push_back({"acc", acc, -1});
+    r.metrics.push_back({"bpb", 2 * acc, 0.1});  // any value: it is averaged the same way
     return r;
   };
   auto out = wr::group_results(group, {result("mmlu_anatomy", 0.5, 2), result("mmlu_astronomy", 1.0 / 3, 3),
@@ -106,6 +107,10 @@ TEST(Groups, MmluMeansAreWeightedBySize) {
   EXPECT_NEAR(out[2].metrics[0].value, 6.0 / 9, 1e-12);
   EXPECT_NEAR(out[2].metrics[0].stderr_, std::sqrt((6.0 / 9) * (3.0 / 9) / 8), 1e-12);
   EXPECT_DOUBLE_EQ(out[0].metrics[0].value, 1.0);
+  ASSERT_EQ(out[2].metrics.size(), 2u);
+  EXPECT_EQ(out[2].metrics[1].name, "bpb");
+  EXPECT_NEAR(out[2].metrics[1].value, 2 * 6.0 / 9, 1e-12);
+  EXPECT_LT(out[2].metrics[1].stderr_, 0);  // not the subtasks' stderrs pooled: not computed
 }
 
 }  // namespace

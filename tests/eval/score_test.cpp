@@ -36,6 +36,26 @@ TEST(TokenizeRequest, HarnessRules) {
   EXPECT_THROW(wr::tokenize_request(tok, {"The cat", ""}, true), wr::Error);
 }
 
+// Byte-level BPE can merge across the context/continuation boundary; the harness rule then slices the merged
+// piece off the continuation (lm-eval models/huggingface.py _encode_pair), and the request says so.
+TEST(TokenizeRequest, Llama3PieceAcrossTheBoundary) {
+  WR_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  const auto tok = wr::Tokenizer::from_file(wr::test::shared_path("tokenizers/llama3/tokenizer.json"));
+  auto ids = [&](const std::string& s) {
+    auto v = tok.encode(s);
+    return std::vector<int64_t>(v.begin(), v.end());
+  };
+  ASSERT_EQ(ids("The cats sat").size(), 3u);  // "The", " cats", " sat": " cats" holds the continuation's "s"
+  auto crossed = wr::tokenize_request(tok, {"The cat", "s sat"}, false);
+  EXPECT_FALSE(crossed.context_is_prefix);
+  EXPECT_EQ(crossed.context, ids("The cat"));
+  EXPECT_EQ(crossed.continuation, ids(" sat"));  // whole[len(enc(ctx)):]: the "s" is scored nowhere, as in lm-eval
+  auto clean = wr::tokenize_request(tok, {"The cat ", "sat"}, true);  // the space moves to the continuation
+  EXPECT_TRUE(clean.context_is_prefix);
+  EXPECT_EQ(clean.context.front(), 128000);
+  EXPECT_EQ(clean.continuation, ids(" sat"));
+}
+
 // A model whose hidden states are all zero gives uniform next-token distributions: every continuation token
 // has log-probability exactly -ln(V).
 TEST(Score, UniformModelKnownAnswer) {
@@ -201,6 +221,32 @@ TEST(Metrics, AccAccNormTiesAndStderr) {
   EXPECT_EQ(wr::doc_outcome(docs[1], s[1]).pred, 0);
   EXPECT_EQ(wr::doc_outcome(docs[2], s[2]).pred_norm, 1);
   EXPECT_EQ(wr::utf8_length("é"), 1u);
+}
+
+// bpb and prob_gold, by hand: doc 0's gold " yes" (4 bytes) has ll -2 against " no"'s -1; doc 1's context ends in
+// a space that moves into the gold continuation "é" (1 + 2 bytes), ll -3 against -3 - ln 3.
+TEST(Metrics, GoldBitsPerByteAndProbability) {
+  std::vector<wr::Doc> docs(2);
+  docs[0].choices = {"yes", "no"};
+  docs[0].requests = {{"Answer:", " yes"}, {"Answer:", " no"}};
+  docs[0].gold = 0;
+  docs[1].choices = {"a", "é"};
+  docs[1].requests = {{"Answer: ", "a"}, {"Answer: ", "é"}};
+  docs[1].gold = 1;
+  std::vector<std::vector<wr::RequestScore>> s = {{{-2.0, false}, {-1.0, false}},
+                                                  {{-3.0 - std::log(3.0), false}, {-3.0, false}}};
+  auto m = wr::compute_metrics(task_with({"acc"}), docs, s);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[1].name, "bpb");
+  const double bpb0 = 2.0 / std::log(2.0) / 4, bpb1 = 3.0 / std::log(2.0) / 3;
+  EXPECT_NEAR(m[1].value, (bpb0 + bpb1) / 2, 1e-12);
+  EXPECT_NEAR(m[1].stderr_, std::abs(bpb0 - bpb1) / 2, 1e-12);  // two values: sd/sqrt(2) = |a-b|/2
+  EXPECT_EQ(m[2].name, "prob_gold");
+  const double p0 = std::exp(-2.0) / (std::exp(-2.0) + std::exp(-1.0)), p1 = 3.0 / 4;
+  EXPECT_NEAR(m[2].value, (p0 + p1) / 2, 1e-12);
+  // Far below any float's range the softmax still holds: only the differences matter.
+  s[0] = {{-2000.0, false}, {-2000.0 - std::log(3.0), false}};
+  EXPECT_NEAR(wr::doc_outcome(docs[0], s[0]).prob_gold, 0.75, 1e-12);
 }
 
 TEST(Metrics, LoglikelihoodTaskPerplexityAndGreedyAcc) {

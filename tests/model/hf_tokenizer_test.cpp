@@ -183,6 +183,59 @@ TEST(HfTokenizer, Llama3MatchesHuggingFaceOnTaskTextsAndEdgeCases) {
   expect_same_as_reference(shared_path(kLlama3), texts);
 }
 
+// The components Llama 3 and Llama 2 do not use, on Llama 3's vocabulary: Unicode normalizers, a regex Replace,
+// the Digits pre-tokenizer both ways, GPT-2's ByteLevel regex with a prefix space, a Sequence of Splits with
+// other behaviours. Each variant must still match Hugging Face on every string.
+class Llama3Variant : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Llama3Variant, MatchesHuggingFace) {
+  WR_REQUIRE_SHARED(kLlama3);
+  WR_REQUIRE_SHARED("datasets/arc/ARC-Easy-Test.jsonl");
+  auto j = nlohmann::json::parse(wr::read_file(shared_path(kLlama3)));
+  const nlohmann::json split = j["pre_tokenizer"]["pretokenizers"][0], byte_level = j["pre_tokenizer"]["pretokenizers"][1];
+  const std::string variant = GetParam();
+  if (variant == "nfkc-digits") {
+    j["normalizer"] = {{"type", "NFKC"}};
+    j["pre_tokenizer"]["pretokenizers"] = {{{"type", "Digits"}, {"individual_digits", true}}, split, byte_level};
+  } else if (variant == "nfc-replace-digits") {
+    j["normalizer"] = {{"type", "Sequence"},
+                       {"normalizers", {{{"type", "NFC"}}, {{"type", "Replace"}, {"pattern", {{"Regex", "\\s+"}}}, {"content", " "}},
+                                        {{"type", "Prepend"}, {"prepend", "> "}}}}};
+    j["pre_tokenizer"]["pretokenizers"] = {{{"type", "Digits"}, {"individual_digits", false}}, split, byte_level};
+  } else if (variant == "gpt2-bytelevel") {
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}, {"trim_offsets", true}};
+  } else if (variant == "split-behaviours") {
+    j["pre_tokenizer"]["pretokenizers"] = {
+        {{"type", "Split"}, {"pattern", {{"String", ","}}}, {"behavior", "MergedWithPrevious"}, {"invert", false}},
+        {{"type", "Split"}, {"pattern", {{"String", "."}}}, {"behavior", "MergedWithNext"}, {"invert", false}},
+        {{"type", "Split"}, {"pattern", {{"Regex", "[0-9]+"}}}, {"behavior", "Removed"}, {"invert", false}},
+        {{"type", "Split"}, {"pattern", {{"Regex", "\\p{L}+"}}}, {"behavior", "Contiguous"}, {"invert", true}},
+        byte_level};
+  }
+  const std::string path = wr::test::temp_dir() + "/tokenizer.json";
+  wr::write_file_atomic(path, j.dump());
+  auto texts = task_texts(20);
+  for (auto& t : edge_cases()) texts.push_back(t);
+  // Normalizers and removed splits change the text: compare ids, and decodes with Hugging Face's only.
+  const auto tok = wr::Tokenizer::from_file(path);
+  std::string skip;
+  const Reference ref = reference_encode(path, texts, skip);
+  if (!skip.empty()) GTEST_SKIP() << "Hugging Face reference unavailable: " << skip;
+  ASSERT_EQ(ref.ids.size(), texts.size());
+  int differ = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto ids = tok.encode(texts[i]);
+    const bool same = ids == ref.ids[i] && tok.decode(ids) == ref.decoded[i];
+    if (!same && ++differ <= 5)
+      ADD_FAILURE() << variant << ": \"" << texts[i].substr(0, 60) << "\": wr " << nlohmann::json(ids).dump().substr(0, 160)
+                    << " vs Hugging Face " << nlohmann::json(ref.ids[i]).dump().substr(0, 160);
+  }
+  EXPECT_EQ(differ, 0) << "of " << texts.size() << " strings";
+}
+
+INSTANTIATE_TEST_SUITE_P(Components, Llama3Variant,
+                         ::testing::Values("nfkc-digits", "nfc-replace-digits", "gpt2-bytelevel", "split-behaviours"));
+
 // Llama 2's SentencePiece model converted by transformers, in both layouts its HF checkpoints use: BPE with
 // byte_fallback, Prepend/Replace normalizers or a Metaspace pre-tokenizer, ByteFallback/Fuse/Strip decoders.
 class ByteFallback : public ::testing::TestWithParam<const char*> {};

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include "model/common/error.h"
 #include "model/common/file.h"
@@ -316,4 +317,30 @@ TEST(Fixtures, FewShotContextsFollowTheHarnessLayout) {
   EXPECT_EQ(all[1].requests[0].context, docs[1].requests[0].context);
   auto e = error_of([&] { wr::add_fewshot(all, pool, task, 6, 1); });
   EXPECT_TRUE(contains(e, "needs 6 other documents")) << e;
+}
+
+// --sample: n distinct documents of the split, in file order, the same for a seed on every call, others for
+// another seed; a sample at least the split's size is the whole split.
+TEST(Fixtures, SeededSampleIsAStableSubsetInFileOrder) {
+  std::vector<wr::Doc> all(50);
+  for (size_t i = 0; i < all.size(); ++i) all[i].id = static_cast<int64_t>(i);
+  auto ids = [](const std::vector<wr::Doc>& docs) {
+    std::vector<int64_t> v;
+    for (const auto& d : docs) v.push_back(d.id);
+    return v;
+  };
+  const auto a = ids(wr::sample_docs(all, 10, 7));
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(std::set<int64_t>(a.begin(), a.end()).size(), 10u);
+  EXPECT_EQ(ids(wr::sample_docs(all, 10, 7)), a);
+  EXPECT_NE(ids(wr::sample_docs(all, 10, 8)), a);
+  EXPECT_NE(a, ids(std::vector<wr::Doc>(all.begin(), all.begin() + 10)));  // not the first ten
+  EXPECT_EQ(ids(wr::sample_docs(all, 50, 7)), ids(all));
+  EXPECT_EQ(ids(wr::sample_docs(all, 80, 7)), ids(all));
+  // Draws spread over the split: over many seeds every document is drawn, each about 10/50 of the time.
+  std::vector<int> drawn(all.size());
+  for (uint64_t seed = 0; seed < 2000; ++seed)
+    for (int64_t id : ids(wr::sample_docs(all, 10, seed))) ++drawn[static_cast<size_t>(id)];
+  for (int n : drawn) EXPECT_NEAR(n, 400, 80);
 }

@@ -299,7 +299,7 @@ TEST(Train, RunDirectoryMistakesAreClearErrors) {
   EXPECT_TRUE(contains(e, "/proc/wr-no-such-dir")) << e;
   // offline, an evaluation task whose file is missing is named before the first step
   wr::TrainOptions offline = quiet();
-  offline.offline = true;
+  offline.download.offline = true;
   e = error_of([&] {
     wr::train(tiny_config(dir + "/r3", {"eval.interval=2", "eval.tasks=[\"arc_easy\"]", "eval.data_dir=" + dir + "/none"}),
               offline);
@@ -314,7 +314,7 @@ TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
   so.documents = 10;
   wr::write_synth(dir + "/synth", so);
   auto cfg = tiny_config(dir + "/r", {"schedule.steps=4", "eval.interval=2", "eval.val_batches=2",
-                                      "eval.tasks=[\"synth_facts\"]", "eval.limit=8", "eval.data_dir=" + dir + "/synth"});
+                                      "eval.tasks=[\"synth_facts\"]", "eval.sample=8", "eval.seed=3", "eval.data_dir=" + dir + "/synth"});
   wr::train(cfg, quiet());
   std::istringstream in(wr::read_file(dir + "/r/eval.csv"));
   std::string line;
@@ -326,9 +326,11 @@ TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
     rows[f[3] + "," + f[4] + "," + f[5]]++;
-    if (f[4] == "synth_facts") EXPECT_EQ(f[8], "8");  // n: the eval limit
+    if (f[4] == "synth_facts") EXPECT_EQ(f[8], "8");  // n: the eval sample
   }
-  for (const char* key : {"2,val,loss", "4,val,loss", "2,synth_facts,acc", "4,synth_facts,acc_norm"}) EXPECT_EQ(rows[key], 1) << key;
+  for (const char* key : {"2,val,loss", "4,val,loss", "2,synth_facts,acc", "4,synth_facts,acc_norm", "2,synth_facts,bpb",
+                          "4,synth_facts,prob_gold"})
+    EXPECT_EQ(rows[key], 1) << key;
   EXPECT_EQ(series(dir + "/r", "val", "loss").size(), 2u);
 }
 
@@ -478,6 +480,8 @@ TEST(TrainConfig, NonIntegersAndAbsurdSizesAreNamedBeforeAnyAllocation) {
   EXPECT_TRUE(contains(e, "'schedule.steps' must be an integer, got 20.5")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"run.threads=-1"}); });
   EXPECT_TRUE(contains(e, "run.threads must be >= 0 (0: all cores) (from the override 'run.threads=-1')")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"eval.limit=5", "eval.sample=5"}); });
+  EXPECT_TRUE(contains(e, "eval: limit (the first N documents) and sample (a seeded random N) are exclusive")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"model.ffn_dim=64.5"}); });
   EXPECT_TRUE(contains(e, "ffn_dim must be an integer, got 64.5")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}); });  // n_params would wrap
@@ -508,6 +512,20 @@ TEST(ToolOptions, NegativeCountsAndUnknownDtypesAreRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/s"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/hf"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/c.pt"));
+}
+
+// wr-train takes wr-eval's download options from the same table: a --url-map that is not a JSON object of
+// URL -> URL is named before any training.
+TEST(ToolOptions, TrainReadsTheUrlMapBeforeTraining) {
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r");  // writes dir/r.json
+  wr::write_file_atomic(dir + "/map.json", "[\"https://a.org/x\"]");
+  const int status = std::system((std::string(WR_TRAIN_BIN) + " --url-map " + dir + "/map.json " + dir + "/r.json > " +
+                                  dir + "/out 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string out = wr::read_file(dir + "/out");
+  EXPECT_EQ(out.rfind("wr-train: error: " + dir + "/map.json: expected a JSON object of URL -> URL", 0), 0u) << out;
+  EXPECT_TRUE(wr::list_checkpoints(dir + "/r").empty());
 }
 
 TEST(Train, ResumeContinuesInTheDirectoryNamed) {
