@@ -1,5 +1,5 @@
 // What BLAS the process actually loaded; every benchmark prints it beside the measured matmul rate
-// (trainer/flops.h) so its numbers can be read against the machine.
+// (model/flops.h) so its numbers can be read against the machine.
 #pragma once
 #include <ATen/Version.h>
 

@@ -10,13 +10,13 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
-#include "trainer/flops.h"
+#include "common/allocator.h"
+#include "common/cli.h"
 #include "eval/score.h"
 #include "model/checkpoint.h"
-#include "model/common/allocator.h"
-#include "model/common/cli.h"
-#include "model/common/torch_compat.h"
+#include "model/flops.h"
 #include "model/init.h"
+#include "model/torch_compat.h"
 
 namespace {
 

@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
-#include "trainer/flops.h"
-#include "model/common/cli.h"
-#include "model/common/torch_compat.h"
+#include "common/cli.h"
+#include "model/flops.h"
+#include "model/torch_compat.h"
 
 int main(int argc, char** argv) {
   const std::vector<wr::Option> options = {{"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"}};

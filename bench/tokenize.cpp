@@ -12,10 +12,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "eval/score.h"
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/file.h"
 #include "model/tokenizer.h"
 #include "tasks/task.h"
 #include "trainer/corpus.h"

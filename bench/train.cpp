@@ -8,11 +8,11 @@
 #include <iostream>
 
 #include "bench/blas_info.h"
-#include "model/common/allocator.h"
-#include "model/common/cli.h"
-#include "model/common/torch_compat.h"
+#include "common/allocator.h"
+#include "common/cli.h"
+#include "model/flops.h"
 #include "model/init.h"
-#include "trainer/flops.h"
+#include "model/torch_compat.h"
 #include "trainer/optimizer.h"
 
 namespace {

@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+#include "common/file.h"
+#include "common/strings.h"
 #include "eval/report.h"
-#include "model/common/error.h"
-#include "model/common/strings.h"
-#include "model/common/file.h"
 
 namespace wr {
 namespace {

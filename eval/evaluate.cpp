@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "model/generate.h"
 
 namespace wr {

@@ -3,8 +3,8 @@
 #include <ctime>
 #include <sstream>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 
 namespace wr {
 namespace {

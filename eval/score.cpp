@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

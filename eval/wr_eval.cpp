@@ -12,16 +12,16 @@
 #include <optional>
 #include <set>
 
+#include "common/allocator.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/strings.h"
 #include "eval/compare.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
-#include "model/common/allocator.h"
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/file.h"
-#include "model/common/strings.h"
-#include "model/common/torch_compat.h"
+#include "model/torch_compat.h"
 #include "tasks/download_cli.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <queue>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "model/unicode.h"
 
 namespace wr {

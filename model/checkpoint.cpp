@@ -6,9 +6,9 @@
 #include <iterator>
 #include <set>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
-#include "model/common/strings.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/strings.h"
 #include "model/llama2c.h"
 #include "model/safetensors.h"
 

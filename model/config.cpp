@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
-#include "model/common/json_number.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/json_number.h"
 
 namespace wr {
 

@@ -1,6 +1,6 @@
 #include "model/generate.h"
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 

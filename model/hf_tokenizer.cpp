@@ -9,8 +9,8 @@
 #include <map>
 #include <optional>
 
+#include "common/error.h"
 #include "model/bpe.h"
-#include "model/common/error.h"
 #include "model/unicode.h"
 
 namespace wr {

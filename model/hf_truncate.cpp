@@ -3,7 +3,7 @@
 #include <functional>
 #include <map>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "model/hf_tokenizer.h"
 
 namespace wr {

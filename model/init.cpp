@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

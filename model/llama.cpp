@@ -1,6 +1,6 @@
 #include "model/llama.h"
 
-#include "model/common/torch_compat.h"
+#include "model/torch_compat.h"
 
 namespace wr {
 namespace {

@@ -7,8 +7,8 @@
 #include <set>
 #include <tuple>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "model/tokenizer.h"
 
 namespace wr {

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

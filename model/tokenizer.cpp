@@ -1,7 +1,7 @@
 #include "model/tokenizer.h"
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "model/hf_tokenizer.h"
 
 namespace wr {

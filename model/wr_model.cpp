@@ -3,12 +3,12 @@
 #include <iomanip>
 #include <iostream>
 
+#include "common/cli.h"
+#include "common/error.h"
 #include "model/checkpoint.h"
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/torch_compat.h"
 #include "model/generate.h"
 #include "model/tokenizer.h"
+#include "model/torch_compat.h"
 
 namespace {
 

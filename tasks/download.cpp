@@ -19,8 +19,8 @@
 #include <memory>
 #include <thread>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 
 namespace wr {
 namespace {

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 
 namespace wr {
 

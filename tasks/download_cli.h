@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "model/common/cli.h"
+#include "common/cli.h"
 #include "tasks/download.h"
 
 namespace wr {

@@ -2,7 +2,7 @@
 
 #include <regex>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

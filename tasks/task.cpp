@@ -9,9 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "tasks/preprocess.h"
 
 namespace wr {

@@ -9,8 +9,8 @@
 #include <sstream>
 #include <string>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 
 namespace wr::test {
 

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
-#include "model/common/strings.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/strings.h"
 
 namespace wr {
 namespace {

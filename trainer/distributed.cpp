@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 #if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>

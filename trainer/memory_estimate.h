@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "trainer/train_config.h"
 
 namespace wr {

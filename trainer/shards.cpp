@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/file.h"
+#include "common/file.h"
 
 namespace wr {
 

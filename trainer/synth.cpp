@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/file.h"
+#include "common/file.h"
 
 namespace wr {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <sstream>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 
 namespace wr {
 

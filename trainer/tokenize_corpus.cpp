@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <set>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/shards.h"

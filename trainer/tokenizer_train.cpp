@@ -5,7 +5,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "trainer/corpus.h"
 
 namespace wr {

@@ -12,18 +12,18 @@
 #include <optional>
 #include <sstream>
 
+#include "common/error.h"
+#include "common/file.h"
+#include "common/strings.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
-#include "model/common/error.h"
-#include "model/common/strings.h"
-#include "model/common/file.h"
-#include "model/common/torch_compat.h"
+#include "model/flops.h"
 #include "model/init.h"
 #include "model/tokenizer.h"
+#include "model/torch_compat.h"
 #include "tasks/download.h"
 #include "trainer/distributed.h"
-#include "trainer/flops.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/optimizer.h"
 #include "trainer/shards.h"

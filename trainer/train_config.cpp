@@ -6,11 +6,11 @@
 #include <limits>
 #include <type_traits>
 
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/strings.h"
-#include "model/common/file.h"
-#include "model/common/json_number.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/json_number.h"
+#include "common/strings.h"
 
 namespace wr {
 namespace {

@@ -13,9 +13,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "model/hf_tokenizer.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"

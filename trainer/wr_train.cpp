@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include "model/common/allocator.h"
-#include "model/common/cli.h"
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/allocator.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "tasks/download_cli.h"
 #include "trainer/train.h"
 #include "trainer/train_config.h"

@@ -1,11 +1,11 @@
-#include "model/common/cli.h"
+#include "common/cli.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
-#include "model/common/error.h"
-#include "model/common/strings.h"
+#include "common/error.h"
+#include "common/strings.h"
 
 namespace {
 

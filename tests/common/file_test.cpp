@@ -1,4 +1,4 @@
-#include "model/common/file.h"
+#include "common/file.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/common/error.h"
+#include "common/error.h"
 #include "tests/test_util.h"
 
 namespace {

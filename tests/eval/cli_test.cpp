@@ -10,9 +10,9 @@
 #include <map>
 #include <set>
 
-#include "model/checkpoint.h"
+#include "common/file.h"
 #include "eval/report.h"
-#include "model/common/file.h"
+#include "model/checkpoint.h"
 #include "tasks/task.h"
 #include "tests/eval/eval_fixtures.h"
 

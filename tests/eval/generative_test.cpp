@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
+#include "common/file.h"
 #include "eval/evaluate.h"
 #include "eval/metrics.h"
-#include "model/common/file.h"
 #include "tests/eval/eval_fixtures.h"
 #include "tests/test_util.h"
 

@@ -1,10 +1,10 @@
-#include "eval/report.h"
 #include "eval/compare.h"
+#include "eval/report.h"
 
 #include <gtest/gtest.h>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "tests/test_util.h"
 
 namespace {

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/error.h"
 #include "eval/metrics.h"
-#include "model/common/error.h"
 #include "tests/eval/eval_fixtures.h"
 
 namespace {

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "model/llama2c.h"
 #include "model/safetensors.h"
 #include "tests/model/model_fixtures.h"

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "model/common/file.h"
+#include "common/file.h"
 #include "tasks/download.h"
 #include "tasks/task.h"
 #include "tests/tasks/http_server.h"

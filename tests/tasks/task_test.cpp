@@ -8,8 +8,8 @@
 #include <random>
 #include <set>
 
-#include "model/common/error.h"
-#include "model/common/file.h"
+#include "common/error.h"
+#include "common/file.h"
 #include "tasks/preprocess.h"
 #include "tests/test_util.h"
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/common/file.h"
+#include "common/file.h"
 #include "model/tokenizer.h"
 #include "tasks/task.h"
 #include "tests/test_util.h"

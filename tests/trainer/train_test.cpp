@@ -18,16 +18,16 @@
 #include <thread>
 #include <tuple>
 
+#include "common/file.h"
 #include "model/checkpoint.h"
-#include "model/common/file.h"
 #include "model/tokenizer.h"
 #include "model/variance.h"
 #include "tests/eval/eval_fixtures.h"
 #include "tests/test_util.h"
+#include "trainer/distributed.h"
 #include "trainer/synth.h"
 #include "trainer/tokenize_corpus.h"
 #include "trainer/train.h"
-#include "trainer/distributed.h"
 #include "trainer/train_config.h"
 #include "trainer/tvr_schedule.h"
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 #define WR_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))

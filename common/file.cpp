@@ -1,4 +1,4 @@
-#include "model/common/file.h"
+#include "common/file.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <memory>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {

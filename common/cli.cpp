@@ -1,10 +1,10 @@
-#include "model/common/cli.h"
+#include "common/cli.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
-#include "model/common/error.h"
+#include "common/error.h"
 
 namespace wr {
 namespace {
