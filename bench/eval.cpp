@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     auto stories = wr::load_model(shared + "/models/stories260K/stories260K.bin").model;
     auto c25 = wr::load_config_file(std::string(WR_SOURCE_DIR) + "/configs/model/cpu-25m.json");
     wr::Llama m25(c25);
-    wr::init_weights(m25, {"lir", 0.02}, 1);
+    wr::init_weights(m25, {wr::InitScheme::lir, 0.02}, 1);
     struct Entry {
       const char* name;
       wr::Llama* model;

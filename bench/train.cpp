@@ -19,8 +19,8 @@ namespace {
 
 double cpp_tokens_per_s(const wr::ModelConfig& mc, int64_t seq, int64_t batch, int steps) {
   wr::Llama model(mc);
-  wr::init_weights(model, {"lir", 0.02}, 1);
-  wr::TrainConfig tc;  // AdamW 0.9/0.95, eps 1e-7, wd 0.1: the defaults
+  wr::init_weights(model, {wr::InitScheme::lir, 0.02}, 1);
+  const wr::TrainConfig tc = wr::default_train_config(mc);  // wr-train's AdamW settings
   auto opt = wr::make_optimizer(model, tc);
   auto data = torch::randint(0, mc.vocab_size, {batch, seq + 1}, torch::kInt64);
   auto inputs = data.slice(1, 0, seq), targets = data.slice(1, 1, seq + 1);

@@ -8,14 +8,23 @@ namespace wr {
 namespace {
 
 double layer_matrix_std(const InitConfig& init, const LayerMatrix& m, int64_t n_layers) {
-  if (init.scheme == "normal") return init.std;
-  if (init.scheme == "gpt2")
-    return (m.kind == "o_proj" || m.kind == "down_proj") ? init.std / std::sqrt(2.0 * n_layers) : init.std;
-  if (init.scheme == "lir") return init.std / std::sqrt(static_cast<double>(m.layer));
-  fail("unknown init scheme '", init.scheme, "' (expected normal, gpt2 or lir)");
+  switch (init.scheme) {
+    case InitScheme::normal: return init.std;
+    case InitScheme::gpt2:
+      return (m.kind == "o_proj" || m.kind == "down_proj") ? init.std / std::sqrt(2.0 * n_layers) : init.std;
+    case InitScheme::lir: return init.std / std::sqrt(static_cast<double>(m.layer));
+  }
+  fail("init scheme ", static_cast<int>(init.scheme), " is not one of normal, gpt2, lir");
 }
 
 }  // namespace
+
+InitScheme init_scheme_from_name(const std::string& name, const std::string& what) {
+  if (name == "normal") return InitScheme::normal;
+  if (name == "gpt2") return InitScheme::gpt2;
+  if (name == "lir") return InitScheme::lir;
+  fail(what, " \"", name, "\": expected normal, gpt2 or lir");
+}
 
 void init_weights(Llama& model, const InitConfig& init, uint64_t seed) {
   if (!(init.std > 0)) fail("init std must be positive, got ", init.std);

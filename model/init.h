@@ -12,9 +12,14 @@
 
 namespace wr {
 
+enum class InitScheme { normal, gpt2, lir };
+// "normal", "gpt2" or "lir"; anything else is an error naming `what` (the config key that held it).
+InitScheme init_scheme_from_name(const std::string& name, const std::string& what);
+
+// No defaults: a scheme and std are always stated (wr-train's come from its config; a std of 0 is refused).
 struct InitConfig {
-  std::string scheme = "normal";  // normal | gpt2 | lir
-  double std = 0.02;
+  InitScheme scheme{};
+  double std = 0;
 };
 
 void init_weights(Llama& model, const InitConfig& init, uint64_t seed);

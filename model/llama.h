@@ -98,7 +98,8 @@ class LlamaImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Llama);
 
-// The 7 per-layer matrices that LIR initialises and TVR rescales, in order q,k,v,o,gate,up,down.
+// The per-layer matrices that LIR initialises and TVR rescales, in order q,k,v,o,gate,up,down.
+constexpr int64_t kMatricesPerLayer = 7;
 struct LayerMatrix {
   int64_t layer;       // 1-based layer index l
   std::string kind;    // "q_proj", ..., "down_proj"

@@ -195,19 +195,22 @@ int64_t TokenStream::token_at(const Shard& s, int64_t p) const {
   return v;
 }
 
-int64_t window_offset(const std::string& mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row,
-                      int64_t window, int64_t stream_size) {
+DataMode data_mode_from_name(const std::string& name, const std::string& what) {
+  if (name == "random") return DataMode::random;
+  if (name == "sequential") return DataMode::sequential;
+  fail(what, " \"", name, "\": expected \"random\" or \"sequential\"");
+}
+
+int64_t window_offset(DataMode mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row, int64_t window,
+                      int64_t stream_size) {
   if (window > stream_size) fail("the token stream has ", stream_size, " tokens, fewer than one window of ", window);
-  if (mode == "random") {
+  if (mode == DataMode::random) {
     uint64_t h = mix64(mix64(seed) ^ mix64(static_cast<uint64_t>(batch) * 0x100000001b3ULL + static_cast<uint64_t>(row)));
     return static_cast<int64_t>(h % static_cast<uint64_t>(stream_size - window + 1));
   }
-  if (mode == "sequential") {
-    const int64_t stride = window - 1;
-    const int64_t per_pass = (stream_size - 1) / stride;  // whole windows in one pass over the stream
-    return ((batch * rows + row) % per_pass) * stride;
-  }
-  fail("data.mode \"", mode, "\": expected \"random\" or \"sequential\"");
+  const int64_t stride = window - 1;  // sequential
+  const int64_t per_pass = (stream_size - 1) / stride;  // whole windows in one pass over the stream
+  return ((batch * rows + row) % per_pass) * stride;
 }
 
 }  // namespace wr

@@ -82,8 +82,11 @@ nlohmann::json read_manifest(const std::string& dir);
 //   random:     uniform over [0, stream_size - window], a hash of (seed, batch, row), so any batch can be
 //               recomputed from its index and a resumed run needs no data state beyond the step
 //   sequential: consecutive windows overlapping by one token (inputs and next-token targets), wrapping around
-int64_t window_offset(const std::string& mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row,
-                      int64_t window, int64_t stream_size);
+enum class DataMode { random, sequential };
+// "random" or "sequential"; anything else is an error naming `what` (the config key that held it).
+DataMode data_mode_from_name(const std::string& name, const std::string& what);
+int64_t window_offset(DataMode mode, uint64_t seed, int64_t batch, int64_t rows, int64_t row, int64_t window,
+                      int64_t stream_size);
 
 // splitmix64: the one hash behind data windows and document splits.
 uint64_t mix64(uint64_t x);

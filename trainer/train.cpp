@@ -48,7 +48,7 @@ struct Batch {
 };
 
 // Micro-batch number `index` of the stream: rows of seq_len + 1 tokens, inputs and next-token targets.
-Batch make_batch(const TokenStream& stream, const std::string& mode, uint64_t seed, int64_t index, int64_t rows,
+Batch make_batch(const TokenStream& stream, DataMode mode, uint64_t seed, int64_t index, int64_t rows,
                  int64_t seq_len, const torch::Device& device) {
   const int64_t window = seq_len + 1;
   auto buf = torch::empty({rows, window}, torch::kInt64);
@@ -61,11 +61,11 @@ Batch make_batch(const TokenStream& stream, const std::string& mode, uint64_t se
 // Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
 double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  CudaBf16Autocast autocast(c.dtype == "bf16");
+  CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);
   double sum = 0;
   for (int64_t i = 0; i < c.val_batches; ++i)
     sum += [&] {
-      Batch b = make_batch(val, "sequential", 0, i, c.micro_batch, c.seq_len, device);
+      Batch b = make_batch(val, DataMode::sequential, 0, i, c.micro_batch, c.seq_len, device);
       return lm_loss(model, b.inputs, b.targets).item<double>();
     }();
   return sum / static_cast<double>(c.val_batches);
@@ -237,7 +237,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              c.run_name.c_str(), device.str().c_str(),
              dp.world() > 1 ? format(" x %d processes (%s)", dp.world(), dp.backend().c_str()).c_str() : "",
              c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
-             static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype.c_str(), peak_tflops,
+             static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype == TrainDtype::bf16 ? "bf16" : "f32", peak_tflops,
              c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
   if (c.tvr_enabled)
     log(format("TVR: target %g, threshold %g, every %ld steps (%.3g tokens)%s", c.tvr.target, c.tvr.threshold,
@@ -305,7 +305,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       Batch b = make_batch(train_data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, device);
       torch::Tensor l;
       {
-        CudaBf16Autocast autocast(c.dtype == "bf16");
+        CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);
         l = lm_loss(model, b.inputs, b.targets) / static_cast<double>(c.accumulation);
       }
       l.backward();
@@ -315,8 +315,9 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     reducer.finish();
     dp.all_reduce_sum({loss_sum});
     const double loss = loss_sum.item<double>();
-    const double grad_norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, c.grad_clip)
-                                             : torch::nn::utils::clip_grad_norm_(params, 1e30);
+    // grad_clip 0: the norm is still computed (it is logged) with a bound no gradient reaches
+    constexpr double kNoClipping = 1e30;
+    const double grad_norm = torch::nn::utils::clip_grad_norm_(params, c.grad_clip > 0 ? c.grad_clip : kNoClipping);
     const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
     if (finite) {
       optimizer.step();
@@ -347,7 +348,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     }
     if (dp.is_main() && step % c.telemetry_interval == 0) {
       auto acts = [&] {
-        CudaBf16Autocast autocast(c.dtype == "bf16");  // the run's dtype
+        CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);  // the run's dtype
         return activation_stats(model, probe);
       }();
       for (size_t l = 0; l < acts.size(); ++l) {
@@ -367,7 +368,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       telemetry.add(step, "train", "mfu", mfu);
       log(format("step %6ld/%ld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%%%s", static_cast<long>(step),
                  static_cast<long>(c.steps), loss, lr, grad_norm, tokens_per_s, 100 * mfu,
-                 rescaled >= 0 ? format(" | TVR rescaled %d/%ld", rescaled, static_cast<long>(7 * c.model.n_layers)).c_str() : ""));
+                 rescaled >= 0 ? format(" | TVR rescaled %d/%ld", rescaled, static_cast<long>(kMatricesPerLayer * c.model.n_layers)).c_str() : ""));
       interval_seconds = 0;
       interval_tokens = 0;
     }

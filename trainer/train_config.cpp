@@ -95,25 +95,27 @@ void resolve_model(nlohmann::json& j, const std::string& config_path) {
   j["model"] = config_to_json(load_config_file(m));
 }
 
-}  // namespace
 
-TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
+// The fields of a resolved JSON, read and typed; train_config_from_json checks them.
+TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   TrainConfig c;
   c.run_dir = get<std::string>(j, "run", "dir", source);
   c.run_name = get<std::string>(j, "run", "name", source);
   if (c.run_name.empty()) c.run_name = std::filesystem::path(c.run_dir).filename().string();
   c.seed = get<uint64_t>(j, "run", "seed", source);
   c.device = get<std::string>(j, "run", "device", source);
-  c.dtype = get<std::string>(j, "run", "dtype", source);
+  const auto dtype = get<std::string>(j, "run", "dtype", source);
+  if (dtype != "f32" && dtype != "bf16") fail(source, ": run.dtype must be \"f32\" or \"bf16\", got \"", dtype, "\"");
+  c.dtype = dtype == "bf16" ? TrainDtype::bf16 : TrainDtype::f32;
   c.threads = get<int>(j, "run", "threads", source);
   c.max_bad_steps = get<int>(j, "run", "max_bad_steps", source);
   c.dist_timeout_s = get<int64_t>(j, "run", "dist_timeout_s", source);
   if (!j.at("model").is_object()) fail(source, ": 'model' is not resolved to an object");
   c.model = config_from_json(j.at("model"), source + " (model)");
-  c.init.scheme = get<std::string>(j, "init", "scheme", source);
+  c.init.scheme = init_scheme_from_name(get<std::string>(j, "init", "scheme", source), source + ": init.scheme");
   c.init.std = get<double>(j, "init", "std", source);
   c.data_dir = get<std::string>(j, "data", "dir", source);
-  c.data_mode = get<std::string>(j, "data", "mode", source);
+  c.data_mode = data_mode_from_name(get<std::string>(j, "data", "mode", source), source + ": data.mode");
   c.seq_len = get<int64_t>(j, "batch", "seq_len", source);
   c.micro_batch = get<int64_t>(j, "batch", "micro_batch", source);
   c.accumulation = get<int64_t>(j, "batch", "accumulation", source);
@@ -147,17 +149,30 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.telemetry_interval = get<int64_t>(j, "log", "telemetry_interval", source);
   c.peak_tflops = get<double>(j, "log", "peak_tflops", source);
   c.probe_text = get<std::string>(j, "log", "probe_text", source);
+  // The paper states TVR's interval in tokens (10 MT ... 1 GT between rescales): the nearest whole number of steps.
+  if (c.tvr_interval_tokens > 0 && c.tokens_per_step() > 0)
+    c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /
+                                                      static_cast<double>(c.tokens_per_step())));
+  return c;
+}
 
+}  // namespace
+
+TrainConfig default_train_config(const ModelConfig& model) {
+  nlohmann::json j = defaults();
+  j["model"] = config_to_json(model);
+  return read_fields(j, "wr-train's defaults");
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
+  TrainConfig c = read_fields(j, source);
   auto need = [&](bool ok, const char* what) {
     if (!ok) fail(source, ": ", what);
   };
   need(c.dist_timeout_s > 0, "run.dist_timeout_s must be positive (seconds)");
-  need(c.dtype == "f32" || c.dtype == "bf16", "run.dtype must be \"f32\" or \"bf16\"");
-  need(c.dtype == "f32" || starts_with(c.device, "cuda"), "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
-  need(c.init.scheme == "normal" || c.init.scheme == "gpt2" || c.init.scheme == "lir", "init.scheme must be normal, gpt2 or lir");
+  need(c.dtype == TrainDtype::f32 || starts_with(c.device, "cuda"), "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
   need(c.init.std > 0, "init.std must be positive");
   need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`)");
-  need(c.data_mode == "random" || c.data_mode == "sequential", "data.mode must be \"random\" or \"sequential\"");
   need(c.seq_len >= 1 && c.seq_len <= c.model.max_seq_len, "batch.seq_len must be in [1, model.max_seq_len]");
   need(c.micro_batch >= 1 && c.accumulation >= 1, "batch.micro_batch and batch.accumulation must be >= 1");
   need(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr, "optimizer: need lr > 0 and 0 <= min_lr <= lr");
@@ -166,10 +181,6 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.steps >= 1 && c.warmup_steps >= 0 && c.warmup_steps <= c.steps, "schedule: need steps >= 1 and 0 <= warmup_steps <= steps");
   need(c.tvr.target > 0 && c.tvr.threshold > 0 && c.tvr_interval >= 1 && c.tvr_interval_tokens >= 0,
        "tvr: target, threshold and interval must be positive, interval_tokens >= 0");
-  // The paper states TVR's interval in tokens (10 MT ... 1 GT between rescales): the nearest whole number of steps.
-  if (c.tvr_interval_tokens > 0)
-    c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /
-                                                      static_cast<double>(c.tokens_per_step())));
   need(c.eval_interval >= 0 && c.val_batches >= 0 && c.eval_limit >= 0 && c.eval_sample >= 0,
        "eval: interval, val_batches, limit and sample must be >= 0");
   need(c.eval_limit == 0 || c.eval_sample == 0, "eval: limit (the first N documents) and sample (a seeded random N) are exclusive");

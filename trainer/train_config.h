@@ -11,48 +11,54 @@
 #include "model/config.h"
 #include "model/init.h"
 #include "model/variance.h"
+#include "trainer/shards.h"
 
 namespace wr {
 
+enum class TrainDtype { f32, bf16 };  // bf16: CUDA autocast over f32 master weights
+
+// The typed form of a resolved config. It has no defaults of its own: every field is set from the JSON, whose
+// defaults live in one place (defaults() in train_config.cpp; default_train_config() gives them typed).
 struct TrainConfig {
   // run
   std::string run_dir, run_name;
-  uint64_t seed = 1;             // initialisation and data order
-  std::string device = "cpu";    // cpu | cuda | cuda:N
-  std::string dtype = "f32";     // f32 | bf16 (CUDA autocast, f32 master weights)
-  int threads = 0;               // CPU threads; 0: all cores
-  int max_bad_steps = 5;         // consecutive non-finite losses before the run stops
+  uint64_t seed{};              // initialisation and data order
+  std::string device;           // cpu | cuda | cuda:N
+  TrainDtype dtype{};
+  int threads{};                // CPU threads; 0: all cores
+  int max_bad_steps{};          // consecutive non-finite losses before the run stops
   // data parallel: how long a process waits in a collective for the others (a dead or hung rank) before failing;
   // longer than rank 0's longest evaluation + checkpoint, which the others wait through
-  int64_t dist_timeout_s = 1800;
+  int64_t dist_timeout_s{};
   // model and init
   ModelConfig model;
   InitConfig init;
   // data
-  std::string data_dir, data_mode = "random";
+  std::string data_dir;
+  DataMode data_mode{};
   // batch: micro_batch sequences of seq_len tokens, accumulation micro-batches per optimizer step
-  int64_t seq_len = 256, micro_batch = 16, accumulation = 1;
-  // optimizer (AdamW) and schedule (linear warmup, cosine to min_lr)
-  double lr = 6e-4, min_lr = 6e-5, beta1 = 0.9, beta2 = 0.95, eps = 1e-7, weight_decay = 0.1, grad_clip = 1.0;
-  bool decay_embeddings = true;
-  int64_t steps = 1000, warmup_steps = 100;
+  int64_t seq_len{}, micro_batch{}, accumulation{};
+  // optimizer (AdamW) and schedule (linear warmup, cosine to min_lr); grad_clip 0: no clipping
+  double lr{}, min_lr{}, beta1{}, beta2{}, eps{}, weight_decay{}, grad_clip{};
+  bool decay_embeddings{};
+  int64_t steps{}, warmup_steps{};
   // TVR (model/variance.h), applied after every `interval`-th optimizer step; interval_tokens > 0 states the
   // interval in tokens instead (the paper's unit), and tvr_interval is then the nearest whole number of steps
-  bool tvr_enabled = false;
-  int64_t tvr_interval = 100, tvr_interval_tokens = 0;
+  bool tvr_enabled{};
+  int64_t tvr_interval{}, tvr_interval_tokens{};
   TvrConfig tvr;
   // periodic evaluation (0: never); validation loss on val_batches batches, tasks on their first `limit`
   // documents or a random `sample` of them drawn with `seed` (the same documents at every evaluation)
-  int64_t eval_interval = 0, val_batches = 8, eval_limit = 0, eval_sample = 0;
-  uint64_t eval_seed = 1234;
+  int64_t eval_interval{}, val_batches{}, eval_limit{}, eval_sample{};
+  uint64_t eval_seed{};
   std::vector<std::string> eval_tasks;
   std::string eval_data_dir;
-  bool eval_bos = true;
+  bool eval_bos{};
   // checkpoints every `interval` steps (0: only at the end), the last `keep` kept
-  int64_t ckpt_interval = 0, ckpt_keep = 3;
+  int64_t ckpt_interval{}, ckpt_keep{};
   // logging every `interval` steps, telemetry (matrix statistics, activations) every `telemetry_interval`
-  int64_t log_interval = 10, telemetry_interval = 100;
-  double peak_tflops = 0;  // the chip's peak for MFU (989 for H100/H200 bf16 dense); 0: the measured matmul rate
+  int64_t log_interval{}, telemetry_interval{};
+  double peak_tflops{};  // the chip's peak for MFU (989 for H100/H200 bf16 dense); 0: the measured matmul rate
   // the activation probe: "" for the first seq_len tokens of the validation split; else this text after BOS
   // (the authors' style: one short fixed sentence), run in the run's dtype either way
   std::string probe_text;
@@ -65,6 +71,8 @@ struct TrainConfig {
 nlohmann::json resolve_train_config(const std::string& path, const std::vector<std::string>& overrides, TrainConfig* out);
 // The typed config of an already resolved JSON (a run's saved config.json).
 TrainConfig train_config_from_json(const nlohmann::json& resolved, const std::string& source);
+// The built-in defaults, typed, for `model` (bench-train's optimizer settings, for one).
+TrainConfig default_train_config(const ModelConfig& model);
 
 // Learning rate for optimizer step `step` (0-based): linear warmup to lr over warmup_steps, then cosine
 // decay to min_lr at `steps`.

@@ -50,7 +50,7 @@ inline Llama fixture_model(int64_t max_seq_len = 128, uint64_t seed = 11) {
   c.vocab_size = fixture_tokenizer().vocab_size();
   c.max_seq_len = max_seq_len;
   Llama m(c);
-  init_weights(m, {"normal", 0.1}, seed);
+  init_weights(m, {InitScheme::normal, 0.1}, seed);
   m->eval();
   return m;
 }

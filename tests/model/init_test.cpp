@@ -39,7 +39,7 @@ TEST_P(InitSchemes, EveryMatrixHasItsFormulaStd) {
   auto [scheme, sigma] = GetParam();
   auto c = init_config();
   wr::Llama m(c);
-  wr::init_weights(m, {scheme, sigma}, 1234);
+  wr::init_weights(m, {wr::init_scheme_from_name(scheme, "init.scheme"), sigma}, 1234);
   int checked = 0;
   for (const auto& p : m->named_parameters()) {
     const auto& name = p.key();
@@ -54,7 +54,7 @@ TEST_P(InitSchemes, EveryMatrixHasItsFormulaStd) {
     EXPECT_NEAR(p.value().to(torch::kFloat64).mean().item<double>() / want, 0.0, 4.5 / std::sqrt(n)) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 2 + 7 * c.n_layers);
+  EXPECT_EQ(checked, 2 + wr::kMatricesPerLayer * c.n_layers);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, InitSchemes,
@@ -64,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(Schemes, InitSchemes,
 TEST(Init, LirLayerFourIsHalfOfLayerOne) {
   auto c = init_config();
   wr::Llama m(c);
-  wr::init_weights(m, {"lir", 0.006}, 5);
+  wr::init_weights(m, {wr::InitScheme::lir, 0.006}, 5);
   auto q1 = sample_std(m->layer(0).self_attn->q_proj->weight);
   auto q4 = sample_std(m->layer(3).self_attn->q_proj->weight);
   EXPECT_NEAR(q4 / q1, 0.5, 0.01);
@@ -73,17 +73,18 @@ TEST(Init, LirLayerFourIsHalfOfLayerOne) {
 TEST(Init, DeterministicBySeed) {
   auto c = init_config();
   wr::Llama a(c), b(c), d(c);
-  wr::init_weights(a, {"lir", 0.006}, 42);
-  wr::init_weights(b, {"lir", 0.006}, 42);
-  wr::init_weights(d, {"lir", 0.006}, 43);
+  wr::init_weights(a, {wr::InitScheme::lir, 0.006}, 42);
+  wr::init_weights(b, {wr::InitScheme::lir, 0.006}, 42);
+  wr::init_weights(d, {wr::InitScheme::lir, 0.006}, 43);
   EXPECT_TRUE(torch::equal(a->layer(2).mlp->up_proj->weight, b->layer(2).mlp->up_proj->weight));
   EXPECT_FALSE(torch::equal(a->layer(2).mlp->up_proj->weight, d->layer(2).mlp->up_proj->weight));
 }
 
 TEST(Init, UnknownSchemeIsAnError) {
   wr::Llama m(init_config());
-  EXPECT_THROW(wr::init_weights(m, {"xavier", 0.02}, 1), wr::Error);
-  EXPECT_THROW(wr::init_weights(m, {"lir", -1.0}, 1), wr::Error);
+  EXPECT_THROW(wr::init_scheme_from_name("xavier", "init.scheme"), wr::Error);
+  EXPECT_THROW(wr::init_weights(m, {wr::InitScheme::lir, -1.0}, 1), wr::Error);
+  EXPECT_THROW(wr::init_weights(m, wr::InitConfig{}, 1), wr::Error);  // no defaults: a std of 0 is refused
 }
 
 }  // namespace

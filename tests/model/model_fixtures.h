@@ -21,7 +21,7 @@ inline ModelConfig tiny_config(int64_t n_kv_heads = 2, bool tied = false) {
 // Larger init std than training uses, so that logits differ clearly between positions.
 inline Llama tiny_model(const ModelConfig& c, uint64_t seed = 7) {
   Llama m(c);
-  init_weights(m, {"normal", 0.2}, seed);
+  init_weights(m, {InitScheme::normal, 0.2}, seed);
   m->eval();
   return m;
 }

@@ -94,20 +94,21 @@ TEST(Shards, WindowOffsets) {
   const int64_t size = 1000, window = 65, rows = 8;
   for (int64_t b = 0; b < 50; ++b) {
     for (int64_t r = 0; r < rows; ++r) {
-      int64_t o = wr::window_offset("random", 7, b, rows, r, window, size);
+      int64_t o = wr::window_offset(wr::DataMode::random, 7, b, rows, r, window, size);
       EXPECT_GE(o, 0);
       EXPECT_LE(o + window, size);
-      EXPECT_EQ(o, wr::window_offset("random", 7, b, rows, r, window, size));  // a pure function
+      EXPECT_EQ(o, wr::window_offset(wr::DataMode::random, 7, b, rows, r, window, size));  // a pure function
     }
   }
-  EXPECT_NE(wr::window_offset("random", 7, 3, rows, 0, window, size), wr::window_offset("random", 8, 3, rows, 0, window, size));
+  EXPECT_NE(wr::window_offset(wr::DataMode::random, 7, 3, rows, 0, window, size), wr::window_offset(wr::DataMode::random, 8, 3, rows, 0, window, size));
   // Sequential: each window starts where the previous one's inputs ended (one token of overlap), wrapping.
-  EXPECT_EQ(wr::window_offset("sequential", 0, 0, rows, 0, window, size), 0);
-  EXPECT_EQ(wr::window_offset("sequential", 0, 0, rows, 1, window, size), 64);
-  EXPECT_EQ(wr::window_offset("sequential", 0, 1, rows, 0, window, size), 8 * 64);
-  EXPECT_EQ(wr::window_offset("sequential", 0, 1, rows, 7, window, size), 0);  // 15 whole windows fit in 999 tokens
-  EXPECT_TRUE(contains(error_of([] { wr::window_offset("shuffled", 0, 0, 1, 0, 2, 10); }), "random"));
-  EXPECT_TRUE(contains(error_of([] { wr::window_offset("random", 0, 0, 1, 0, 20, 10); }), "fewer than one window"));
+  EXPECT_EQ(wr::window_offset(wr::DataMode::sequential, 0, 0, rows, 0, window, size), 0);
+  EXPECT_EQ(wr::window_offset(wr::DataMode::sequential, 0, 0, rows, 1, window, size), 64);
+  EXPECT_EQ(wr::window_offset(wr::DataMode::sequential, 0, 1, rows, 0, window, size), 8 * 64);
+  EXPECT_EQ(wr::window_offset(wr::DataMode::sequential, 0, 1, rows, 7, window, size), 0);  // 15 whole windows fit in 999 tokens
+  EXPECT_EQ(error_of([] { wr::data_mode_from_name("shuffled", "data.mode"); }),
+            "data.mode \"shuffled\": expected \"random\" or \"sequential\"");
+  EXPECT_TRUE(contains(error_of([] { wr::window_offset(wr::DataMode::random, 0, 0, 1, 0, 20, 10); }), "fewer than one window"));
 }
 
 // base.gz and base.zst holding text.

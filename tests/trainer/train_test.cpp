@@ -133,10 +133,10 @@ TEST(TrainConfig, ShippedConfigsResolve) {
   EXPECT_NEAR(static_cast<double>(base.steps * base.tokens_per_step()), 100e9, 0.01 * 100e9);
   EXPECT_NEAR(static_cast<double>(base.warmup_steps * base.tokens_per_step()), 1e9, 0.01 * 1e9);
   EXPECT_EQ(base.init.std, 0.02);
-  EXPECT_EQ(base.init.scheme, "normal");
+  EXPECT_EQ(base.init.scheme, wr::InitScheme::normal);
   EXPECT_FALSE(base.tvr_enabled);
   EXPECT_EQ(lir.init.std, 0.006);
-  EXPECT_EQ(lir.init.scheme, "lir");
+  EXPECT_EQ(lir.init.scheme, wr::InitScheme::lir);
   EXPECT_TRUE(lir.tvr_enabled);
   EXPECT_EQ(lir.tvr.target, 0.01);
   EXPECT_EQ(base.eps, 1e-7);
@@ -144,6 +144,41 @@ TEST(TrainConfig, ShippedConfigsResolve) {
   EXPECT_EQ(base.weight_decay, 0.1);
   EXPECT_EQ(base.lr, 6e-4);
   EXPECT_EQ(base.min_lr, 6e-5);
+}
+
+// One set of defaults: a config that states only its model and data is the typed defaults bench-train uses,
+// which are the paper's LIR + TVR setting (init lir 0.006, TVR on, target 0.01).
+TEST(TrainConfig, OneSetOfDefaults) {
+  const std::string dir = wr::test::temp_dir();
+  wr::ModelConfig model;
+  model.dim = 64, model.n_layers = 2, model.n_heads = 4, model.n_kv_heads = 4, model.ffn_dim = 96, model.vocab_size = 300;
+  wr::write_file_atomic(dir + "/c.json",
+                        nlohmann::json{{"model", wr::config_to_json(model)}, {"data", {{"dir", dir}}}}.dump());
+  wr::TrainConfig resolved;
+  wr::resolve_train_config(dir + "/c.json", {}, &resolved);
+  const wr::TrainConfig defaults = wr::default_train_config(model);
+  EXPECT_EQ(defaults.init.scheme, wr::InitScheme::lir);
+  EXPECT_EQ(defaults.init.std, 0.006);
+  EXPECT_TRUE(defaults.tvr_enabled);
+  EXPECT_EQ(defaults.tvr.target, 0.01);
+  EXPECT_EQ(defaults.data_mode, wr::DataMode::random);
+  EXPECT_EQ(defaults.dtype, wr::TrainDtype::f32);
+  for (const auto& [name, a, b] : std::vector<std::tuple<std::string, double, double>>{
+           {"init.std", resolved.init.std, defaults.init.std},
+           {"lr", resolved.lr, defaults.lr},
+           {"min_lr", resolved.min_lr, defaults.min_lr},
+           {"beta1", resolved.beta1, defaults.beta1},
+           {"beta2", resolved.beta2, defaults.beta2},
+           {"eps", resolved.eps, defaults.eps},
+           {"weight_decay", resolved.weight_decay, defaults.weight_decay},
+           {"grad_clip", resolved.grad_clip, defaults.grad_clip},
+           {"steps", double(resolved.steps), double(defaults.steps)},
+           {"tvr_interval", double(resolved.tvr_interval), double(defaults.tvr_interval)},
+           {"seq_len", double(resolved.seq_len), double(defaults.seq_len)}})
+    EXPECT_EQ(a, b) << name;
+  EXPECT_EQ(resolved.init.scheme, defaults.init.scheme);
+  EXPECT_EQ(resolved.tvr_enabled, defaults.tvr_enabled);
+  EXPECT_EQ(resolved.decay_embeddings, defaults.decay_embeddings);
 }
 
 // tvr.interval_tokens states the interval in the paper's unit; the run uses the nearest whole number of steps.
