@@ -107,4 +107,20 @@ Doc preprocess_copa(const nlohmann::json& doc, const std::string& delimiter) {
   return d;
 }
 
+const std::vector<Preprocessor>& preprocessors() {
+  static const std::vector<Preprocessor> table = {
+      {"hellaswag", preprocess_hellaswag},
+      {"winogrande", preprocess_winogrande},
+      {"lambada", [](const nlohmann::json& doc, const std::string&) { return preprocess_lambada(doc); }},
+      {"copa", preprocess_copa},
+  };
+  return table;
+}
+
+const Preprocessor* find_preprocessor(const std::string& name) {
+  for (const auto& p : preprocessors())
+    if (name == p.name) return &p;
+  return nullptr;
+}
+
 }  // namespace wr

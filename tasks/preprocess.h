@@ -2,6 +2,7 @@
 // Each takes a raw document (JSON) and returns the requests and choices of a Doc (gold is filled by the caller).
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +29,14 @@ Doc preprocess_lambada(const nlohmann::json& doc);
 // character (the period) + " because" (question "cause") or " therefore" ("effect"); choices choice1, choice2
 // as written. (lm-eval v0.3 lower-cased each choice's first letter; v0.4's doc_to_choice no longer does.)
 Doc preprocess_copa(const nlohmann::json& doc, const std::string& delimiter);
+
+// The table a definition's "preprocess" names an entry of; a name not in it is refused when the definition loads.
+struct Preprocessor {
+  const char* name;
+  Doc (*build)(const nlohmann::json& doc, const std::string& target_delimiter);
+};
+const std::vector<Preprocessor>& preprocessors();
+const Preprocessor* find_preprocessor(const std::string& name);  // nullptr when there is none of that name
 
 std::string python_strip(const std::string& s);
 std::string python_lstrip(const std::string& s);

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -26,10 +28,46 @@ extern const size_t kEmbeddedDefCount;
 
 namespace {
 
-const std::set<std::string> kKnownKeys = {
-    "task", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
-    "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list", "output_type",
-    "generation_kwargs", "doc_to_answers", "subtasks", "subtask_template"};
+// Every key a definition may hold, at the top and inside its objects ("files[]": each entry of the files array);
+// anything else is a misspelling, refused when the definition loads rather than read as "" later.
+const std::map<std::string, std::set<std::string>> kKnownKeys = {
+    {"", {"task", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
+          "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list", "output_type",
+          "generation_kwargs", "doc_to_answers", "subtasks", "subtask_template"}},
+    {"metadata", {"version", "harness"}},
+    {"files[]", {"path", "url", "generated_by", "zip_member", "sha256", "size", "datasets_server"}},
+    {"files[].datasets_server", {"dataset", "config", "split", "rows"}},
+    {"generation_kwargs", {"until", "max_gen_toks"}},
+    {"doc_to_target", {"constant", "label", "index_of", "in", "field", "minus", "values"}},
+};
+// The file formats read_docs reads and the metrics eval/metrics.h computes.
+const std::set<std::string> kFormats = {"jsonl", "json_array", "hellaswag_6line"};
+const std::set<std::string> kMetrics = {"acc", "acc_norm", "perplexity", "exact_match"};
+
+void check_keys(const nlohmann::json& node, const std::string& path, const std::string& source) {
+  if (node.is_array() && kKnownKeys.count(path + "[]")) {
+    for (const auto& item : node) check_keys(item, path + "[]", source);
+    return;
+  }
+  const auto known = kKnownKeys.find(path);
+  if (known == kKnownKeys.end() || !node.is_object()) return;
+  for (const auto& [key, value] : node.items()) {
+    const std::string where = path.empty() ? key : path + "." + key;
+    if (!known->second.count(key)) {
+      const std::string hint = closest(key, {known->second.begin(), known->second.end()});
+      fail(source, ": unknown key '", where, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+    }
+    check_keys(value, where, source);
+  }
+}
+
+// A named value must be one of `known`: the error names the definition, the key and the closest known value.
+void check_name(const std::string& value, const std::set<std::string>& known, const std::string& key,
+                const std::string& source) {
+  if (known.count(value)) return;
+  const std::string hint = closest(value, {known.begin(), known.end()});
+  fail(source, ": unknown ", key, " '", value, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+}
 
 // Values at a dotted path; "*" maps over an array ("question.choices.*.text"), a number indexes one
 // ("question.choices.0.text").
@@ -108,7 +146,8 @@ int parse_int(const std::string& s, const std::string& what) {
   return static_cast<int>(v);
 }
 
-// The gold index from doc_to_target (see tasks/defs/README.md for the forms).
+// The gold index from doc_to_target: {constant}, {label: minus} of a labels file line, {index_of, in} a choice
+// label, or {field, minus | values}.
 int gold_of(const nlohmann::json& spec, const nlohmann::json& doc, const std::string* label_line) {
   if (spec.contains("constant")) return spec["constant"].get<int>();
   if (spec.contains("label")) {
@@ -177,23 +216,13 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
   fail("unknown file format '", format, "'");
 }
 
-}  // namespace
-
-std::vector<std::string> task_names() {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < kEmbeddedDefCount; ++i) names.push_back(kEmbeddedDefs[i].name);
-  return names;
-}
-
-namespace {
-
 TaskDef task_from_json(const nlohmann::json& json, const std::string& name, const std::string& source) {
   TaskDef t;
   t.source = source;
   try {
     t.json = json;
-    for (const auto& [key, v] : t.json.items())
-      if (!kKnownKeys.count(key)) fail(t.source, ": unknown key '", key, "'");
+    if (!t.json.is_object()) fail(t.source, ": a definition is a JSON object");
+    check_keys(t.json, "", t.source);
     t.name = t.json.at("task").get<std::string>();
     if (t.name != name) fail(t.source, ": 'task' is '", t.name, "', expected '", name, "'");
     t.description = t.json.value("description", "");
@@ -208,6 +237,13 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
       return t;
     }
     t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
+    for (const auto& m : t.metrics) check_name(m, kMetrics, "metric", t.source);
+    check_name(t.json.at("format").get<std::string>(), kFormats, "format", t.source);
+    if (t.json.contains("preprocess") && !find_preprocessor(t.json["preprocess"].get<std::string>())) {
+      std::set<std::string> names;
+      for (const auto& p : preprocessors()) names.insert(p.name);
+      check_name(t.json["preprocess"].get<std::string>(), names, "preprocess", t.source);
+    }
     for (const auto& f : t.json.at("files")) {
       TaskFile tf;
       tf.path = f.at("path").get<std::string>();
@@ -246,15 +282,54 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
   for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
 }
 
+// One definition's text and where it came from.
+struct DefText {
+  std::string name, json, source;
+};
+
+// The definitions in $WR_TASKS_DIR (<name>.json each), then the compiled-in ones they do not replace.
+std::vector<DefText> definitions() {
+  std::vector<DefText> defs;
+  if (const char* dir = std::getenv("WR_TASKS_DIR"); dir && *dir) {
+    if (!is_directory(dir)) fail("WR_TASKS_DIR=", dir, ": not a directory");
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".json") defs.push_back({e.path().stem().string(), read_file(e.path().string()), e.path().string()});
+    std::sort(defs.begin(), defs.end(), [](const DefText& a, const DefText& b) { return a.name < b.name; });
+  }
+  const size_t from_dir = defs.size();
+  for (size_t i = 0; i < kEmbeddedDefCount; ++i) {
+    const std::string name = kEmbeddedDefs[i].name;
+    const bool replaced = std::any_of(defs.begin(), defs.begin() + static_cast<std::ptrdiff_t>(from_dir),
+                                      [&](const DefText& d) { return d.name == name; });
+    if (!replaced) defs.push_back({name, kEmbeddedDefs[i].json, "tasks/defs/" + name + ".json"});
+  }
+  return defs;
+}
+
+nlohmann::json parse_definition(const DefText& def) {
+  try {
+    return nlohmann::json::parse(def.json);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(def.source, ": not valid JSON: ", e.what());
+  }
+}
+
 }  // namespace
 
+std::vector<std::string> task_names() {
+  std::vector<std::string> names;
+  for (const auto& d : definitions()) names.push_back(d.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 TaskDef load_task(const std::string& name) {
-  for (size_t i = 0; i < kEmbeddedDefCount; ++i) {
-    const std::string def_name = kEmbeddedDefs[i].name, source = "tasks/defs/" + def_name + ".json";
-    if (name == def_name) return task_from_json(nlohmann::json::parse(kEmbeddedDefs[i].json), name, source);
+  for (const auto& def : definitions()) {
+    const std::string &def_name = def.name, &source = def.source;
+    if (name == def_name) return task_from_json(parse_definition(def), name, source);
     // A subtask of a group: <group>_<subject>.
     if (name.rfind(def_name + "_", 0) != 0) continue;
-    const auto group = nlohmann::json::parse(kEmbeddedDefs[i].json);
+    const auto group = parse_definition(def);
     const std::string subject = name.substr(def_name.size() + 1);
     if (!group.contains("subtasks") || !group["subtasks"].contains(subject)) continue;
     std::string words = subject;
@@ -296,18 +371,14 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
   }
 
   const std::string delimiter = j.value("target_delimiter", " ");
-  const std::string preprocess = j.value("preprocess", "");
+  const Preprocessor* preprocess = j.contains("preprocess") ? find_preprocessor(j["preprocess"].get<std::string>()) : nullptr;
   std::vector<Doc> docs;
   const size_t n = limit > 0 ? std::min<size_t>(raw.size(), static_cast<size_t>(limit)) : raw.size();
   for (size_t i = 0; i < n; ++i) {
     const auto& doc = raw[i];
     try {
       Doc d;
-      if (preprocess == "hellaswag") d = preprocess_hellaswag(doc, delimiter);
-      else if (preprocess == "winogrande") d = preprocess_winogrande(doc, delimiter);
-      else if (preprocess == "lambada") d = preprocess_lambada(doc);
-      else if (preprocess == "copa") d = preprocess_copa(doc, delimiter);
-      else if (!preprocess.empty()) fail(task.source, ": unknown preprocess '", preprocess, "'");
+      if (preprocess) d = preprocess->build(doc, delimiter);
       else if (task.generative) {
         d.choices = values_at(doc, j.at("doc_to_answers").get<std::string>());
         if (d.choices.empty()) fail("no answers at '", j.at("doc_to_answers").get<std::string>(), "'");

@@ -54,9 +54,13 @@ struct Doc {
   int gold = -1;                     // index of the correct choice; -1 when the task has none
 };
 
+// The compiled-in tasks and those defined in $WR_TASKS_DIR/<name>.json (which replace compiled-in ones of the
+// same name), sorted.
 std::vector<std::string> task_names();
 // Throws wr::Error for an unknown name, suggesting the closest one. A group's subtasks ("mmlu_anatomy") load by
 // name too: their definition is the group's subtask_template with {subject} and {subject_words} filled in.
+// Every key of a definition is checked as it loads, nested ones too, and so are its preprocessor, format and
+// metric names: a misspelling is an error naming the definition file and the key.
 TaskDef load_task(const std::string& name);
 // Reads the task's files under data_dir and builds its documents (the first `limit` when limit > 0).
 std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit = 0);

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -41,6 +43,77 @@ TEST(TaskDefs, AllLoadAndNameTheirRules) {
 TEST(TaskDefs, UnknownTaskSuggestsTheClosest) {
   auto err = error_of([] { wr::load_task("arc_esay"); });
   EXPECT_TRUE(contains(err, "unknown task 'arc_esay' (did you mean arc_easy?)")) << err;
+}
+
+// WR_TASKS_DIR for the lifetime of one test.
+struct TasksDir {
+  explicit TasksDir(const std::string& dir) { setenv("WR_TASKS_DIR", dir.c_str(), 1); }
+  ~TasksDir() { unsetenv("WR_TASKS_DIR"); }
+};
+
+// A user's folder adds tasks beside the compiled-in ones and replaces those of the same name.
+TEST(TaskDefs, UserFolderAddsAndReplacesTasks) {
+  const std::string dir = wr::test::temp_dir();
+  nlohmann::json mine = wr::load_task("piqa").json;
+  mine["task"] = "my_piqa";
+  write(dir + "/defs/my_piqa.json", mine.dump());
+  nlohmann::json arc = wr::load_task("arc_easy").json;
+  arc["description"] = "a lab's own ARC-Easy";
+  write(dir + "/defs/arc_easy.json", arc.dump());
+  write(dir + "/defs/notes.txt", "not a definition");
+  TasksDir tasks(dir + "/defs");
+  const auto names = wr::task_names();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "my_piqa"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "arc_easy"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "hellaswag"), 1);
+  EXPECT_EQ(wr::load_task("my_piqa").source, dir + "/defs/my_piqa.json");
+  EXPECT_EQ(wr::load_task("arc_easy").description, "a lab's own ARC-Easy");
+  write(dir + "/data/piqa/valid.jsonl", R"({"goal": "g", "sol1": "a", "sol2": "b"})" "\n");
+  write(dir + "/data/piqa/valid-labels.lst", "1\n");
+  const auto docs = wr::build_docs(wr::load_task("my_piqa"), dir + "/data");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].requests[1].continuation, " b");
+  EXPECT_EQ(docs[0].gold, 1);
+  write(dir + "/defs/broken.json", "{\"task\": ");
+  EXPECT_TRUE(contains(error_of([] { wr::load_task("broken"); }), dir + "/defs/broken.json: not valid JSON")) << dir;
+}
+
+TEST(TaskDefs, WrTasksDirThatIsNoFolderIsNamed) {
+  TasksDir tasks("/nonexistent/wr-tasks");
+  EXPECT_EQ(error_of([] { wr::load_task("piqa"); }), "WR_TASKS_DIR=/nonexistent/wr-tasks: not a directory");
+}
+
+// Every key is checked when a definition loads, nested ones too, and so are the names it uses (preprocessor,
+// format, metrics): one line naming the file and the key, before any file is read or anything scored.
+TEST(TaskDefs, DefinitionsAreCheckedWhenTheyLoad) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string path = dir + "/t.json";
+  const nlohmann::json good = [] {
+    nlohmann::json j = wr::load_task("hellaswag").json;
+    j["task"] = "t";
+    return j;
+  }();
+  auto error_with = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json j = good;
+    change(j);
+    write(path, j.dump());
+    TasksDir tasks(dir);
+    return error_of([] { wr::load_task("t"); });
+  };
+  EXPECT_EQ(error_with([](nlohmann::json&) {}), "");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["files"][0]["sah256"] = j["files"][0]["sha256"]; }),
+            path + ": unknown key 'files[].sah256' (did you mean 'sha256'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["metadata"]["verison"] = 2; }),
+            path + ": unknown key 'metadata.verison' (did you mean 'version'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["doc_to_target"]["minsu"] = 1; }),
+            path + ": unknown key 'doc_to_target.minsu' (did you mean 'minus'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["target_delimter"] = " "; }),
+            path + ": unknown key 'target_delimter' (did you mean 'target_delimiter'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["preprocess"] = "hellaswg"; }),
+            path + ": unknown preprocess 'hellaswg' (did you mean 'hellaswag'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["format"] = "jsnl"; }), path + ": unknown format 'jsnl' (did you mean 'jsonl'?)");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["metric_list"] = {"acc", "acc_nrom"}; }),
+            path + ": unknown metric 'acc_nrom' (did you mean 'acc_norm'?)");
 }
 
 // ---- the real files: counts and hand-worked requests ----
