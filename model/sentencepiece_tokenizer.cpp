@@ -22,6 +22,13 @@ struct Plugin {
 
 const Plugin& plugin() {
   static const Plugin p = [] {
+    // RTLD_DEEPBIND keeps the plugin's protobuf apart from LibTorch's. AddressSanitizer cannot run a DEEPBIND
+    // library, and the sanitizer build (WR_SANITIZE, without LibTorch) has no second protobuf to keep apart.
+#ifdef WR_SANITIZE
+    constexpr int kPluginFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+    constexpr int kPluginFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
     // WR_SPM_PLUGIN overrides; otherwise the build tree's copy, then one next to the executable.
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("WR_SPM_PLUGIN")) candidates.push_back(env);
@@ -30,7 +37,7 @@ const Plugin& plugin() {
     void* handle = nullptr;
     std::string errors;
     for (const auto& path : candidates) {
-      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      handle = dlopen(path.c_str(), kPluginFlags);
       if (handle) break;
       errors += std::string(" ") + dlerror() + ";";
     }

@@ -50,28 +50,28 @@ void read_chunks(const std::string& path, const std::function<void(const char*, 
     if (std::fread(magic, 1, 2, f.get()) != 2 || magic[0] != 0x1f || magic[1] != 0x8b)
       fail(path, ": not a gzip file (no gzip magic bytes)");
   }
-  gzFile gz = gzopen(path.c_str(), "rb");
+  // Closed by the guard when a chunk's reader throws (a bad line), explicitly at the end to read its status.
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "rb"), gzclose);
   if (!gz) fail("cannot open ", path, ": ", std::strerror(errno));
-  gzbuffer(gz, 1 << 20);
+  gzbuffer(gz.get(), 1 << 20);
   int64_t raw_before = 0;
   for (;;) {
-    int n = gzread(gz, out.data(), static_cast<unsigned>(out.size()));
+    int n = gzread(gz.get(), out.data(), static_cast<unsigned>(out.size()));
     if (n < 0) {
       int err;
-      std::string msg = gzerror(gz, &err);
-      gzclose(gz);
+      std::string msg = gzerror(gz.get(), &err);
       fail(path, ": ", msg, err == Z_BUF_ERROR ? " (a truncated file?)" : "");
     }
     if (n == 0) break;
     if (on_bytes) {
-      int64_t raw = gzoffset(gz);
+      int64_t raw = gzoffset(gz.get());
       on_bytes(raw - raw_before);
       raw_before = raw;
     }
     on_chunk(out.data(), static_cast<size_t>(n));
   }
   // A stream cut short reads as a clean end of file; zlib says so only in gzclose (and gzerror's Z_BUF_ERROR).
-  if (gzclose(gz) == Z_BUF_ERROR) fail(path, ": the gzip stream ends early (a truncated file?)");
+  if (gzclose(gz.release()) == Z_BUF_ERROR) fail(path, ": the gzip stream ends early (a truncated file?)");
 }
 
 }  // namespace
