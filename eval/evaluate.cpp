@@ -158,9 +158,9 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
       g.requests += r.requests;
       g.context_not_prefix += r.context_not_prefix;
     }
+    g.n_docs = by_metric.begin()->second.second;  // every metric counts the same documents
     for (const auto& name : metric_order) {
       const auto& [sum, n] = by_metric.at(name);
-      g.n_docs = n;
       const double p = sum / static_cast<double>(std::max<int64_t>(n, 1));
       // acc's stderr from the pooled 0/1 outcomes; the smooth metrics' would need every document's value
       const double se = name == "acc" && n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : -1;
