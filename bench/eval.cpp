@@ -81,11 +81,12 @@ int main(int argc, char** argv) {
 
     std::printf("%-12s %-19s %6s %-9s %8s %8s %9s %8s %8s %8s %7s %8s\n", "model", "task", "docs", "mode", "tokens",
                 "padded", "seconds", "tok/s", "docs/s", "speedup", "GFLOP/s", "of-gemm");
+    const auto rules = wr::load_rules(wr::kDefaultRules);
     for (const char* task_name : {"hellaswag_llamacpp", "arc_easy"}) {
       auto docs = wr::build_docs(wr::load_task(task_name), shared + "/datasets", args.get_int("--limit"));
       std::vector<std::vector<wr::TokenizedRequest>> reqs(docs.size());
       for (size_t d = 0; d < docs.size(); ++d)
-        for (const auto& r : docs[d].requests) reqs[d].push_back(wr::tokenize_request(tok, r, true));
+        for (const auto& r : docs[d].requests) reqs[d].push_back(wr::tokenize_request(tok, r, true, rules));
       for (auto& e : models) {
         e.model->get()->eval();
         time_scoring(*e.model, {reqs.begin(), reqs.begin() + std::min<size_t>(8, reqs.size())}, true);  // warm-up

@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
     // lm-eval's rule, continuation = enc(ctx + cont)[len(enc(ctx)):], meets byte-level BPE.
     std::printf("\nrequests whose enc(context) is not a prefix of enc(context + continuation), BOS on\n");
     std::printf("%-20s %8s %10s %8s\n", "task", "docs", "requests", "sliced");
+    const auto rules = wr::load_rules(wr::kDefaultRules);
     for (const char* name : {"arc_easy", "arc_challenge", "boolq", "hellaswag_llamacpp", "lambada_openai", "openbookqa",
                              "piqa", "sciq", "social_iqa", "winogrande"}) {
       const auto docs_of_task = wr::build_docs(wr::load_task(name), shared + "/datasets", args.get_int("--docs"));
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
       for (const auto& d : docs_of_task)
         for (const auto& r : d.requests) {
           requests += 1;
-          sliced += !wr::tokenize_request(tok, r, true).context_is_prefix;
+          sliced += !wr::tokenize_request(tok, r, true, rules).context_is_prefix;
         }
       std::printf("%-20s %8zu %10ld %8ld\n", name, docs_of_task.size(), static_cast<long>(requests), static_cast<long>(sliced));
     }

@@ -24,4 +24,11 @@ inline std::vector<std::string> split_list(const std::string& s, char sep) {
   return out;
 }
 
+// The items with sep between them ({"a", "b"}, ", " -> "a, b").
+inline std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
 }  // namespace wr

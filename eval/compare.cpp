@@ -43,14 +43,17 @@ struct Cell {
 // for the rest.
 using RunTable = std::map<std::string, std::map<std::string, Cell>>;
 
+// acc_norm_nospace and quasi_exact_match are the lighteval rule set's forms of acc_norm and exact_match.
 bool headline(const std::string& task, const std::string& metric) {
-  if (starts_with(task, "hellaswag")) return metric == "acc_norm";
-  return metric == "acc" || metric == "exact_match";
+  if (starts_with(task, "hellaswag")) return metric == "acc_norm" || metric == "acc_norm_nospace";
+  return metric == "acc" || metric == "exact_match" || metric == "quasi_exact_match";
 }
 
-// The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better).
+// The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better), and
+// the rule set each run followed (the first word of the rules column).
 struct Tables {
   RunTable headline, bpb;
+  std::map<std::string, std::set<std::string>> rules_of;
 };
 
 void read_csv(const std::string& path, Tables& tables, std::vector<std::string>& order) {
@@ -66,6 +69,7 @@ void read_csv(const std::string& path, Tables& tables, std::vector<std::string>&
     auto f = parse_csv_line(line);
     if (f.size() != 14) fail(path, ":", line_no, ": expected 14 fields, got ", f.size());
     const std::string &run = f[0], &task = f[4], &metric = f[5];
+    tables.rules_of[run].insert(f[11].substr(0, f[11].find(' ')));
     RunTable* table = headline(task, metric) ? &tables.headline : metric == "bpb" ? &tables.bpb : nullptr;
     if (!table) continue;
     char* end = nullptr;
@@ -89,9 +93,11 @@ std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& p
     try {
       j = nlohmann::json::parse(line);
       const std::string task = j.at("task");
-      const bool norm = starts_with(task, "hellaswag");
+      // the headline metric's prediction, as in read_csv
+      const char* norm = j.value("rules", "lm-eval") == "lighteval" ? "pred_norm_nospace" : "pred_norm";
       const int gold = j.at("gold");
-      const bool correct = gold < 0 ? j.at("is_greedy").get<bool>() : (norm ? j.at("pred_norm") : j.at("pred")) == gold;
+      const bool correct =
+          gold < 0 ? j.at("is_greedy").get<bool>() : j.at(starts_with(task, "hellaswag") ? norm : "pred") == gold;
       out[task][j.at("doc_id").get<int64_t>()] = correct;
     } catch (const nlohmann::json::exception& e) {
       fail(path, ":", line_no, ": ", e.what());
@@ -160,6 +166,14 @@ void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<s
   std::vector<std::string> order;
   for (const auto& p : csv_paths) read_csv(p, tables, order);
   if (order.empty()) fail("no results in ", csv_paths.size(), " file(s)");
+  std::set<std::string> all_rules;
+  for (const auto& [run, rules] : tables.rules_of) all_rules.insert(rules.begin(), rules.end());
+  if (all_rules.size() > 1) {
+    std::printf("note: these runs follow different rule sets; the harnesses build different requests, so their\n"
+                "numbers do not compare task by task:\n");
+    for (const auto& run : order) std::printf("  %-24s %s\n", run.c_str(), join({tables.rules_of[run].begin(), tables.rules_of[run].end()}, ", ").c_str());
+    std::printf("\n");
+  }
   print_table(tables.headline, order, 100, ".1f");
   if (!tables.bpb.empty()) {
     std::printf("\nbits per byte of the gold answer (lower is better)\n");

@@ -17,7 +17,7 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
   const auto& task = res.task;
   const int64_t max_len = model->config.max_seq_len;
   const int64_t room = std::min<int64_t>(task.max_gen_toks, max_len - 1);
-  std::vector<double> em;
+  std::vector<std::vector<double>> per_metric(task.metrics.size());
   for (size_t d = 0; d < docs.size(); ++d) {
     std::vector<int64_t> prompt;
     if (opt.bos) prompt.push_back(tok.bos_id());
@@ -35,24 +35,28 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
     auto ids = generate_greedy(model, prompt, g);
     if (!ids.empty() && ids.back() == tok.eos_id()) ids.pop_back();
     const std::string text = tok.decode(std::vector<int>(ids.begin(), ids.end()));
-    const std::string answer = cut_generation(text, task.until);
-    const bool match = exact_match_any(answer, docs[d].choices);
-    em.push_back(match ? 1.0 : 0.0);
+    const auto scores = generation_scores(task, text, docs[d].choices);
+    for (size_t m = 0; m < scores.size(); ++m) per_metric[m].push_back(scores[m]);
     res.tokens_scored += static_cast<int64_t>(ids.size());
-    if (opt.on_sample)
-      opt.on_sample({{"task", task.name}, {"doc_id", docs[d].id}, {"context", docs[d].requests[0].context},
-                             {"context_tokens", prompt}, {"generation", text}, {"answer", answer},
-                             {"answers", docs[d].choices}, {"exact_match", match}});
+    if (opt.on_sample) {
+      nlohmann::json sample = {{"task", task.name}, {"rules", opt.rules.name}, {"doc_id", docs[d].id},
+                               {"context", docs[d].requests[0].context}, {"context_tokens", prompt},
+                               {"generation", text}, {"answer", cut_generation(text, task.until)},
+                               {"answers", docs[d].choices}};
+      for (size_t m = 0; m < scores.size(); ++m) sample[task.metrics[m]] = scores[m] > 0;
+      opt.on_sample(sample);
+    }
     if (opt.score.progress) opt.score.progress(static_cast<int64_t>(d + 1), static_cast<int64_t>(docs.size()));
   }
-  res.metrics.push_back(mean_with_stderr("exact_match", em));
+  for (size_t m = 0; m < task.metrics.size(); ++m) res.metrics.push_back(mean_with_stderr(task.metrics[m], per_metric[m]));
 }
 
 // One task: documents -> requests -> scores (or generations) -> metrics.
-TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::string& name) {
+TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::string& definition) {
   const auto t0 = std::chrono::steady_clock::now();
   TaskResult res;
-  res.task = load_task(name);
+  res.task = load_task(definition);
+  const std::string& name = res.task.name;
   const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
   if (opt.limit > 0 && opt.sample > 0) fail("limit and sample are exclusive: the first N documents or a random N");
   std::vector<Doc> docs;
@@ -84,7 +88,7 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
     for (size_t d = begin; d < end; ++d)
       for (const auto& r : docs[d].requests) {
         try {
-          reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos));
+          reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
         } catch (const Error& e) {
           fail(name, " document ", docs[d].id, ": ", e.what());
         }
@@ -108,9 +112,10 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
     for (size_t d = begin; d < end; ++d) {
       scores[d] = std::move(chunk[d - begin]);
       if (!opt.on_sample) continue;
-      const DocOutcome o = doc_outcome(docs[d], scores[d]);
+      const DocOutcome o = doc_outcome(docs[d], scores[d], opt.rules);
       for (size_t r = 0; r < docs[d].requests.size(); ++r)
         opt.on_sample({{"task", name},
+                       {"rules", opt.rules.name},
                        {"doc_id", docs[d].id},
                        {"request", r},
                        {"context", docs[d].requests[r].context},
@@ -121,26 +126,37 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
                        {"is_greedy", scores[d][r].is_greedy},
                        {"pred", o.pred},
                        {"pred_norm", o.pred_norm},
+                       {"pred_norm_nospace", o.pred_norm_nospace},
                        {"gold", docs[d].gold}});
     }
   }
-  res.metrics = compute_metrics(res.task, docs, scores);
+  res.metrics = compute_metrics(res.task, docs, scores, opt.rules);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }
 
 }  // namespace
 
-std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subs) {
-  // category ("" for all) -> metric -> (sum of value x documents, documents); metrics in the subtasks' order
-  std::map<std::string, std::map<std::string, std::pair<double, int64_t>>> sums;
+std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subs, GroupMean mean) {
+  // category ("" for all) -> metric -> (sum of value x weight, weight, documents); a subtask's weight is its
+  // documents (weight_by_size) or 1; metrics in the subtasks' order
+  struct Sum {
+    double weighted = 0, weight = 0, stderrs = 0;
+    int64_t docs = 0, tasks = 0, with_stderr = 0;
+  };
+  std::map<std::string, std::map<std::string, Sum>> sums;
   std::vector<std::string> metric_order;
   for (const auto& r : subs) {
+    const double weight = mean == GroupMean::kWeightBySize ? static_cast<double>(r.n_docs) : 1.0;
     for (const auto& m : r.metrics) {
       if (std::find(metric_order.begin(), metric_order.end(), m.name) == metric_order.end()) metric_order.push_back(m.name);
       for (const std::string& key : {group.category_of.at(r.task.name), std::string()}) {
-        sums[key][m.name].first += m.value * static_cast<double>(r.n_docs);
-        sums[key][m.name].second += r.n_docs;
+        Sum& sum = sums[key][m.name];
+        sum.weighted += m.value * weight;
+        sum.weight += weight;
+        if (m.stderr_ >= 0) sum.stderrs += m.stderr_, sum.with_stderr += 1;
+        sum.docs += r.n_docs;
+        sum.tasks += 1;
       }
     }
   }
@@ -158,12 +174,17 @@ std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<Ta
       g.requests += r.requests;
       g.context_not_prefix += r.context_not_prefix;
     }
-    g.n_docs = by_metric.begin()->second.second;  // every metric counts the same documents
+    g.n_docs = by_metric.begin()->second.docs;  // every metric counts the same documents
     for (const auto& name : metric_order) {
-      const auto& [sum, n] = by_metric.at(name);
-      const double p = sum / static_cast<double>(std::max<int64_t>(n, 1));
-      // acc's stderr from the pooled 0/1 outcomes; the smooth metrics' would need every document's value
-      const double se = name == "acc" && n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : -1;
+      const Sum& sum = by_metric.at(name);
+      const double p = sum.weighted / std::max(sum.weight, 1.0);
+      const int64_t n = sum.docs;
+      // weight_by_size: acc's stderr from the pooled 0/1 outcomes (the smooth metrics' would need every
+      // document's value); a mean of subtasks reports the mean of their stderrs, as lighteval does
+      const double se = mean == GroupMean::kMeanOfSubtasks
+                            ? (sum.with_stderr == sum.tasks ? sum.stderrs / static_cast<double>(sum.tasks) : -1)
+                        : name == "acc" && n > 1       ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1))
+                                                       : -1;
       g.metrics.push_back({name, p, se});
     }
     out.push_back(std::move(g));
@@ -184,14 +205,14 @@ std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalO
   model->eval();
   std::vector<TaskResult> results;
   for (const auto& name : opt.tasks) {
-    const TaskDef task = load_task(name);
+    const TaskDef task = load_task(opt.rules.definition_of(name));
     if (task.subtasks.empty()) {
-      results.push_back(evaluate_task(model, tok, opt, name));
+      results.push_back(evaluate_task(model, tok, opt, task.definition));
       continue;
     }
     std::vector<TaskResult> subs;
     for (const auto& sub : task.subtasks) subs.push_back(evaluate_task(model, tok, opt, sub));
-    auto groups = group_results(task, subs);
+    auto groups = group_results(task, subs, opt.rules.group_mean);
     results.insert(results.end(), subs.begin(), subs.end());
     results.insert(results.end(), groups.begin(), groups.end());
   }

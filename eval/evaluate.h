@@ -19,6 +19,7 @@ struct EvalOptions {
   int64_t limit = 0;      // first N documents of each task; 0: all
   int64_t sample = 0;     // a seeded random N documents of each task instead (sample_docs); 0: off
   uint64_t sample_seed = 1234;
+  RuleSet rules = load_rules(kDefaultRules);  // the harness whose formulations and request rules are followed
   bool bos = true;        // prepend BOS to every context
   int num_fewshot = 0;    // examples before each context (add_fewshot in tasks/task.h)
   uint64_t fewshot_seed = 1234;
@@ -44,9 +45,10 @@ void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string&
 // A group (MMLU) expands to its subtasks' results followed by group_results.
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
 
-// Each metric (acc, bpb, prob_gold) per category and over the whole group, as means over documents (lm-eval's
-// weight_by_size), acc's stderr from the pooled 0/1 outcomes; categories in name order, the whole group
-// ("mmlu") last. Each row's task.subtasks lists the subtasks it averages.
-std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subtasks);
+// Each metric (acc, bpb, prob_gold) per category and over the whole group: means over documents (lm-eval's
+// weight_by_size; acc's stderr from the pooled 0/1 outcomes) or over subtasks (lighteval's _average; the mean
+// of their stderrs); categories in name order, the whole group ("mmlu") last. Each row's task.subtasks lists
+// the subtasks it averages.
+std::vector<TaskResult> group_results(const TaskDef& group, const std::vector<TaskResult>& subtasks, GroupMean mean);
 
 }  // namespace wr

@@ -1,8 +1,10 @@
 #include "eval/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
+#include "tasks/preprocess.h"
 
 namespace wr {
 namespace {
@@ -46,6 +48,29 @@ bool exact_match_any(const std::string& prediction, const std::vector<std::strin
   return false;
 }
 
+bool quasi_exact_match_any(const std::string& generation, std::vector<std::string> answers) {
+  if (generation.empty() || answers.empty()) return false;
+  std::sort(answers.begin(), answers.end());  // Python's sort of str: code point order, which UTF-8 bytes keep
+  std::vector<std::string> kept = {answers[0]};
+  for (size_t i = 1; i < answers.size(); ++i)
+    if (answers[i].rfind(kept.back(), 0) != 0) kept.push_back(answers[i]);
+  const std::string p = normalize_answer(python_strip(generation));
+  for (const auto& a : kept)
+    if (python_strip(normalize_answer(a)) == p) return true;
+  return false;
+}
+
+std::vector<double> generation_scores(const TaskDef& task, const std::string& generation,
+                                      const std::vector<std::string>& answers) {
+  std::vector<double> out;
+  for (const auto& name : task.metrics) {
+    if (name == "exact_match") out.push_back(exact_match_any(cut_generation(generation, task.until), answers));
+    else if (name == "quasi_exact_match") out.push_back(quasi_exact_match_any(cut_generation(generation, task.until), answers));
+    else fail(task.source, ": metric '", name, "' does not score generations (exact_match, quasi_exact_match)");
+  }
+  return out;
+}
+
 std::string cut_generation(const std::string& text, const std::vector<std::string>& until) {
   size_t end = text.size();
   for (const auto& u : until)
@@ -61,16 +86,19 @@ size_t utf8_length(const std::string& s) {
   return n;
 }
 
-DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s) {
+DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s, const RuleSet& rules) {
   if (doc.requests.size() == 1) return {};
-  std::vector<double> lls, normed;
+  std::vector<double> lls, normed, normed_nospace;
   for (size_t i = 0; i < s.size(); ++i) {
+    const size_t length = utf8_length(doc.choices[i]);
+    const size_t nospace = length - (!doc.choices[i].empty() && doc.choices[i][0] == ' ');
     lls.push_back(s[i].logprob);
-    normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, utf8_length(doc.choices[i]))));
+    normed.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, length)));
+    normed_nospace.push_back(s[i].logprob / static_cast<double>(std::max<size_t>(1, nospace)));
   }
-  DocOutcome o{argmax(lls), argmax(normed)};
+  DocOutcome o{argmax(lls), argmax(normed), argmax(normed_nospace)};
   const double gold_ll = lls[static_cast<size_t>(doc.gold)];
-  const size_t gold_bytes = scored_continuation(doc.requests[static_cast<size_t>(doc.gold)]).size();
+  const size_t gold_bytes = scored_continuation(doc.requests[static_cast<size_t>(doc.gold)], rules).size();
   o.bpb = -gold_ll / std::log(2.0) / static_cast<double>(std::max<size_t>(1, gold_bytes));
   double sum = 0;  // softmax relative to the best choice, so no exp underflows to 0 for all of them
   for (double ll : lls) sum += std::exp(ll - lls[static_cast<size_t>(o.pred)]);
@@ -79,8 +107,8 @@ DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s) {
 }
 
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
-                                         const std::vector<std::vector<RequestScore>>& scores) {
-  std::vector<double> acc, acc_norm, ll, bpb, prob_gold;
+                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules) {
+  std::vector<double> acc, acc_norm, acc_norm_nospace, ll, bpb, prob_gold;
   for (size_t d = 0; d < docs.size(); ++d) {
     const Doc& doc = docs[d];
     const auto& s = scores[d];
@@ -89,9 +117,10 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
       ll.push_back(s[0].logprob);
       continue;
     }
-    const DocOutcome o = doc_outcome(doc, s);
+    const DocOutcome o = doc_outcome(doc, s, rules);
     acc.push_back(o.pred == doc.gold ? 1.0 : 0.0);
     acc_norm.push_back(o.pred_norm == doc.gold ? 1.0 : 0.0);
+    acc_norm_nospace.push_back(o.pred_norm_nospace == doc.gold ? 1.0 : 0.0);
     bpb.push_back(o.bpb);
     prob_gold.push_back(o.prob_gold);
   }
@@ -99,6 +128,7 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
   for (const auto& name : task.metrics) {
     if (name == "acc") out.push_back(mean_with_stderr("acc", acc));
     else if (name == "acc_norm") out.push_back(mean_with_stderr("acc_norm", acc_norm));
+    else if (name == "acc_norm_nospace") out.push_back(mean_with_stderr("acc_norm_nospace", acc_norm_nospace));
     else if (name == "perplexity") {
       double mean_ll = 0;
       for (double x : ll) mean_ll += x;

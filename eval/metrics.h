@@ -2,6 +2,8 @@
 //   acc        argmax of summed log-likelihoods (ties go to the lowest index); for single-request tasks
 //              (LAMBADA) whether the continuation is the greedy one
 //   acc_norm   argmax of log-likelihood / length of the choice string in Unicode code points
+//   acc_norm_nospace  the same with one leading space of the choice not counted (lighteval's
+//              loglikelihood_acc_norm_nospace, which lighteval reports under the key acc_norm)
 //   perplexity exp(-mean log-likelihood) over documents
 // and, for every multiple-choice task whatever its metric list, the smooth signals of the gold answer that still
 // move while accuracy sits at chance (OLMo's evaluation reports them for the same reason), means over documents:
@@ -27,6 +29,7 @@ struct MetricValue {
 struct DocOutcome {
   int pred = -1;       // argmax by acc
   int pred_norm = -1;  // argmax by acc_norm
+  int pred_norm_nospace = -1;
   double bpb = 0;      // of the gold continuation
   double prob_gold = 0;
 };
@@ -34,16 +37,24 @@ struct DocOutcome {
 size_t utf8_length(const std::string& s);
 MetricValue mean_with_stderr(const std::string& name, const std::vector<double>& values);
 
-// Generative tasks (TriviaQA), as lm-eval scores them: the generation is cut at the first stop string and
-// its leading whitespace removed (filter remove_whitespace); exact_match with ignore_case and
-// ignore_punctuation lower-cases (ASCII) and deletes Python's string.punctuation from both sides, and a
-// generation counts when it matches any of the answers.
+// Generative tasks (TriviaQA): the generation is cut at the first stop string, then scored by the task's metric:
+//   exact_match        lm-eval's: leading whitespace removed (filter remove_whitespace); ignore_case and
+//                      ignore_punctuation lower-case (ASCII) and delete Python's string.punctuation from both
+//                      sides; a match with any answer counts
+//   quasi_exact_match  lighteval's quasi_exact_match_triviaqa: an empty generation scores 0; both sides stripped,
+//                      then lower-cased and without string.punctuation; the answers first sorted and every alias
+//                      that starts with the alias kept before it dropped (lighteval's triviaqa prompt does this,
+//                      so a generation matching only such a longer alias scores 0)
 std::string cut_generation(const std::string& text, const std::vector<std::string>& until);
 std::string normalize_answer(const std::string& s);
 bool exact_match_any(const std::string& prediction, const std::vector<std::string>& answers);
-// The predictions and gold signals for one multiple-choice document (preds -1 for a single-request document).
-DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& scores);
+bool quasi_exact_match_any(const std::string& generation, std::vector<std::string> answers);
+// The generative metrics' scores of one generation (cut at the stop strings), in the task's metric order.
+std::vector<double> generation_scores(const TaskDef& task, const std::string& generation, const std::vector<std::string>& answers);
+// The predictions and gold signals for one multiple-choice document (preds -1 for a single-request document);
+// the rules say which text bpb counts the bytes of.
+DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& scores, const RuleSet& rules);
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
-                                         const std::vector<std::vector<RequestScore>>& scores);
+                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules);
 
 }  // namespace wr

@@ -65,7 +65,7 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
                                       std::to_string(r.n_docs),
                                       std::to_string(run.num_fewshot),
                                       run.bos ? "on" : "off",
-                                      r.task.harness,
+                                      run.rules,
                                       WR_VERSION,
                                       run.date};
       for (size_t i = 0; i < row.size(); ++i) content += (i ? "," : "") + csv_field(row[i]);
@@ -100,6 +100,8 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
                  {"checkpoint_sha256", run.checkpoint_sha256},
                  {"step", run.step},
                  {"bos", run.bos},
+                 {"rules", {{"name", opt.rules.name}, {"sha256", opt.rules.sha256}, {"follows", opt.rules.follows},
+                            {"source", opt.rules.source}}},
                  {"limit", opt.limit > 0 ? nlohmann::json(opt.limit) : nlohmann::json(nullptr)},
                  {"sample", opt.sample > 0 ? nlohmann::json(opt.sample) : nlohmann::json(nullptr)},
                  {"sample_seed", opt.sample_seed},

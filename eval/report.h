@@ -13,6 +13,7 @@ struct RunInfo {
   std::string checkpoint;
   std::string checkpoint_sha256;  // of the file; empty for a directory or an in-memory model
   int64_t step = -1;              // training step from the checkpoint's meta; -1 unknown
+  std::string rules;              // RuleSet::id(): the rule set's name and sha256
   bool bos = true;
   int num_fewshot = 0;
   std::string date;               // ISO 8601, UTC

@@ -156,15 +156,26 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
 
 }  // namespace
 
-std::string scored_continuation(const Request& r) { return r.context.substr(context_kept(r.context)) + r.continuation; }
+// Where the context the model sees ends: before its trailing whitespace when the rules move it.
+size_t context_end(const Request& r, const RuleSet& rules) {
+  return rules.context_whitespace == ContextWhitespace::kMoveToContinuation ? context_kept(r.context) : r.context.size();
+}
 
-TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos) {
-  const std::string context = r.context.substr(0, context_kept(r.context)), continuation = scored_continuation(r);
+std::string scored_continuation(const Request& r, const RuleSet& rules) {
+  return r.context.substr(context_end(r, rules)) + r.continuation;
+}
+
+TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos, const RuleSet& rules) {
+  const std::string context = r.context.substr(0, context_end(r, rules)), continuation = scored_continuation(r, rules);
 
   TokenizedRequest out;
   auto to64 = [](const std::vector<int>& v) { return std::vector<int64_t>(v.begin(), v.end()); };
   if (context.empty()) {
     out.context = {tok.bos_id()};
+    out.continuation = to64(tok.encode(continuation));
+  } else if (rules.continuation_tokens == ContinuationTokens::kSeparate) {
+    out.context = to64(tok.encode(context));
+    if (bos) out.context.insert(out.context.begin(), tok.bos_id());
     out.continuation = to64(tok.encode(continuation));
   } else {
     auto whole = to64(tok.encode(context + continuation));

@@ -13,6 +13,7 @@
 
 #include "model/llama.h"
 #include "model/tokenizer.h"
+#include "tasks/rules.h"
 #include "tasks/task.h"
 
 namespace wr {
@@ -27,13 +28,13 @@ struct TokenizedRequest {
   bool context_is_prefix = true;
 };
 
-// The continuation's text as scored: the context's trailing whitespace moved in front of it (the harness rule).
-std::string scored_continuation(const Request& r);
+// The continuation's text as scored: with the context's trailing whitespace in front of it when the rules move it.
+std::string scored_continuation(const Request& r, const RuleSet& rules);
 
-// Harness rules: trailing whitespace of the context moves into the continuation; whole = enc(ctx + cont),
-// continuation = whole[len(enc(ctx)):]. An empty context is replaced by [BOS]. Throws wr::Error naming the
-// request when the continuation has no tokens.
-TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos);
+// The rule set's request rules (both harnesses: trailing whitespace of the context moves into the continuation;
+// whole = enc(ctx + cont), continuation = whole[len(enc(ctx)):]). An empty context is replaced by [BOS]. Throws
+// wr::Error naming the request when the continuation has no tokens.
+TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool bos, const RuleSet& rules);
 
 struct RequestScore {
   double logprob = 0;      // sum of the continuation tokens' log-probabilities (float32 log-softmax)

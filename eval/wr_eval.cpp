@@ -28,6 +28,8 @@ namespace {
 
 const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--tasks", "LIST", "comma-separated task names (wr-eval tasks list)", "", "WR_TASKS"},
+    {"--rules", "NAME", "the harness whose task formulations and request rules to follow: lm-eval or lighteval (the "
+                        "SmolLM suite, likely the paper's)", "lm-eval", "WR_RULES"},
     {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF directory (default: the one the checkpoint carries)", "", "WR_TOKENIZER"},
     {"--format", "F", "model format: native, hf or llama2c (default: from the path)", "", ""},
     {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
@@ -52,9 +54,9 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
 
 const char* kSynopsis =
     "wr-eval --tasks T1,T2 [options] MODEL\n"
-    "       wr-eval tasks list\n"
-    "       wr-eval tasks show NAME [--n 3] [--data-dir DIR]\n"
-    "       wr-eval tasks download NAME... [--data-dir DIR] [--mirror URL] [--offline]\n"
+    "       wr-eval tasks list [--rules R]\n"
+    "       wr-eval tasks show NAME [--rules R] [--n 3] [--data-dir DIR]\n"
+    "       wr-eval tasks download NAME... [--rules R] [--data-dir DIR] [--mirror URL] [--offline]\n"
     "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
     "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
 
@@ -82,11 +84,16 @@ void check_outputs(const wr::Args& args, const std::vector<std::string>& inputs)
   if (!args.get("--output").empty()) wr::read_csv_to_append(args.get("--output"));
 }
 
+// The task a name means under --rules.
+wr::TaskDef load_task(const std::string& name, const wr::Args& args) {
+  return wr::load_task(wr::load_rules(args.get("--rules")).definition_of(name));
+}
+
 // Fetches whatever the tasks need and the data directory lacks (or names it, offline).
 void ensure_task_files(const std::vector<std::string>& names, const wr::Args& args) {
   const auto opt = wr::download_options_from_args(args, data_dir(args));
   for (const auto& name : names) {
-    for (const auto& path : wr::download_task(wr::load_task(name), opt)) {
+    for (const auto& path : wr::download_task(load_task(name, args), opt)) {
       if (opt.progress) std::fprintf(stderr, "\n");
       std::fprintf(stderr, "fetched %s\n", path.c_str());
     }
@@ -95,10 +102,15 @@ void ensure_task_files(const std::vector<std::string>& names, const wr::Args& ar
 
 void tasks_command(const wr::Args& args) {
   const auto& p = args.positional;
-  if (p.size() == 2 && p[1] == "list") {
-    for (const auto& name : wr::task_names()) {
-      auto t = wr::load_task(name);
-      std::printf("%-20s %s\n", name.c_str(), t.description.c_str());
+  if (p.size() == 2 && p[1] == "list") {  // the tasks under --rules, by the names --tasks takes
+    const auto rules = wr::load_rules(args.get("--rules"));
+    std::printf("rules %s: %s\n", rules.id().c_str(), rules.description.c_str());
+    for (const auto& definition : wr::task_names()) {
+      const bool mine = rules.definitions.empty() ? definition.find('/') == std::string::npos
+                                                  : wr::starts_with(definition, rules.definitions + "/");
+      if (!mine) continue;
+      auto t = wr::load_task(definition);
+      std::printf("%-20s %s\n", t.name.c_str(), t.description.c_str());
     }
     return;
   }
@@ -108,26 +120,31 @@ void tasks_command(const wr::Args& args) {
       for (auto& n : wr::split_list(p[i], ',')) names.push_back(n);
     if (std::count(names.begin(), names.end(), "all")) {  // every task with files to fetch
       names.clear();
-      for (const auto& n : wr::task_names()) {
-        const auto t = wr::load_task(n);
-        if (!t.subtasks.empty() || t.files[0].generated_by.empty()) names.push_back(n);
+      for (const auto& definition : wr::task_names()) {
+        const auto t = wr::load_task(definition);
+        if (t.definition == t.name && (!t.subtasks.empty() || t.files[0].generated_by.empty())) names.push_back(t.name);
       }
     }
-    for (const auto& n : names) wr::load_task(n);  // unknown names fail before any download
+    for (const auto& n : names) load_task(n, args);  // unknown names fail before any download
     ensure_task_files(names, args);
     for (const auto& n : names) {
-      const auto t = wr::load_task(n);
-      for (const auto& leaf : t.subtasks.empty() ? std::vector<std::string>{n} : t.subtasks)
-        std::printf("%-20s %zu documents in %s\n", leaf.c_str(), wr::build_docs(wr::load_task(leaf), data_dir(args)).size(),
+      const auto t = load_task(n, args);
+      for (const auto& leaf : t.subtasks.empty() ? std::vector<std::string>{t.definition} : t.subtasks) {
+        const auto task = wr::load_task(leaf);
+        std::printf("%-20s %zu documents in %s\n", task.name.c_str(), wr::build_docs(task, data_dir(args)).size(),
                     data_dir(args).c_str());
+      }
     }
     return;
   }
   if (p.size() == 3 && p[1] == "show") {
-    auto t = wr::load_task(p[2]);
+    auto t = load_task(p[2], args);
     if (!t.subtasks.empty()) {  // a group: its members, each shown by name
       std::cout << t.name << ": " << t.description << "\n";
-      for (const auto& sub : t.subtasks) std::cout << "  " << sub << " (" << t.category_of.at(sub) << ")\n";
+      for (const auto& sub : t.subtasks) {
+        const std::string name = wr::load_task(sub).name;
+        std::cout << "  " << name << " (" << t.category_of.at(name) << ")\n";
+      }
       return;
     }
     ensure_task_files({p[2]}, args);
@@ -167,9 +184,10 @@ int run(const wr::Args& args) {
   const std::string path = args.positional[0];
   auto tasks = wr::split_list(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
+  const auto rules = wr::load_rules(args.get("--rules"));
   std::set<std::string> named;
   for (const auto& t : tasks) {
-    wr::load_task(t);  // unknown names fail before the model loads
+    wr::load_task(rules.definition_of(t));  // unknown names fail before the model loads
     if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
   const std::string bos = args.get("--bos");
@@ -204,6 +222,7 @@ int run(const wr::Args& args) {
   ensure_task_files(tasks, args);
 
   wr::EvalOptions opt;
+  opt.rules = rules;
   opt.data_dir = data_dir(args);
   opt.limit = args.get_int("--limit");
   opt.sample = args.get_int("--sample");
@@ -232,6 +251,7 @@ int run(const wr::Args& args) {
   info.run = args.given("--run") ? args.get("--run") : std::filesystem::path(path).filename().string();
   if (!wr::is_directory(path)) info.checkpoint_sha256 = wr::sha256_file(path);
   info.step = loaded.meta.value("step", int64_t{-1});
+  info.rules = opt.rules.id();
   info.bos = opt.bos;
   info.num_fewshot = opt.num_fewshot;
   info.date = wr::utc_now_iso8601();
@@ -246,7 +266,7 @@ int run(const wr::Args& args) {
     if (r.context_not_prefix > 0 && r.task.subtasks.empty())
       std::fprintf(stderr,
                    "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
-                   "continuation); scored as lm-eval does, continuation = the tokens after len(enc(context))\n",
+                   "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
                    r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
   if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
   if (!args.get("--json").empty())

@@ -41,8 +41,8 @@ std::string python_capitalize(const std::string& s) {
   return out;
 }
 
-std::string hellaswag_clean(const std::string& text) {
-  std::string t = python_strip(text);
+std::string hellaswag_tags(const std::string& text) {
+  std::string t = text;
   replace_all(t, " [title]", ". ");
   static const std::regex tag("\\[[^\\]\n]*\\]");  // Python re "\[.*?\]" (. excludes newline)
   t = std::regex_replace(t, tag, "");
@@ -54,6 +54,8 @@ std::string hellaswag_clean(const std::string& text) {
   }
   return out;
 }
+
+std::string hellaswag_clean(const std::string& text) { return hellaswag_tags(python_strip(text)); }
 
 Doc preprocess_hellaswag(const nlohmann::json& doc, const std::string& delimiter) {
   if (!doc.contains("endings") || !doc["endings"].is_array() || doc["endings"].empty())
@@ -69,6 +71,20 @@ Doc preprocess_hellaswag(const nlohmann::json& doc, const std::string& delimiter
   return d;
 }
 
+Doc preprocess_hellaswag_lighteval(const nlohmann::json& doc, const std::string& delimiter) {
+  if (!doc.contains("endings") || !doc["endings"].is_array() || doc["endings"].empty())
+    fail("missing or empty 'endings'");
+  const std::string ctx = field(doc, "ctx_a") + " " + python_capitalize(field(doc, "ctx_b")) + " ";
+  const std::string query = hellaswag_tags(field(doc, "activity_label") + ": " + ctx);
+  Doc d;
+  for (const auto& e : doc["endings"]) {
+    if (!e.is_string()) fail("'endings' holds a non-string");
+    d.choices.push_back(" " + hellaswag_tags(e.get<std::string>()));
+    d.requests.push_back({query, delimiter + d.choices.back()});
+  }
+  return d;
+}
+
 Doc preprocess_winogrande(const nlohmann::json& doc, const std::string& delimiter) {
   const std::string sentence = field(doc, "sentence");
   const size_t i = sentence.find('_');
@@ -78,6 +94,20 @@ Doc preprocess_winogrande(const nlohmann::json& doc, const std::string& delimite
   for (const char* option : {"option1", "option2"}) {
     d.choices.push_back(field(doc, option));
     d.requests.push_back({sentence.substr(0, i) + d.choices.back(), continuation});
+  }
+  return d;
+}
+
+Doc preprocess_winogrande_lighteval(const nlohmann::json& doc, const std::string& delimiter) {
+  const std::string sentence = field(doc, "sentence");
+  const size_t i = sentence.find('_');
+  if (i == std::string::npos || sentence.find('_', i + 1) != std::string::npos)
+    fail("'sentence' needs exactly one '_' blank");  // lighteval's split("_") into two parts
+  const std::string rest = python_strip(sentence.substr(i + 1));
+  Doc d;
+  for (const char* option : {"option1", "option2"}) {
+    d.choices.push_back(field(doc, option) + " " + rest);
+    d.requests.push_back({sentence.substr(0, i), delimiter + d.choices.back()});
   }
   return d;
 }
@@ -111,6 +141,8 @@ const std::vector<Preprocessor>& preprocessors() {
   static const std::vector<Preprocessor> table = {
       {"hellaswag", preprocess_hellaswag},
       {"winogrande", preprocess_winogrande},
+      {"hellaswag_lighteval", preprocess_hellaswag_lighteval},
+      {"winogrande_lighteval", preprocess_winogrande_lighteval},
       {"lambada", [](const nlohmann::json& doc, const std::string&) { return preprocess_lambada(doc); }},
       {"copa", preprocess_copa},
   };

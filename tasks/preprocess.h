@@ -13,14 +13,25 @@ namespace wr {
 // HellaSwag (lm-eval hellaswag/utils.py): query = preprocess(activity_label + ": " + ctx_a + " " +
 // capitalize(ctx_b)), choices = preprocess(ending) for each ending.
 Doc preprocess_hellaswag(const nlohmann::json& doc, const std::string& delimiter);
-// HellaSwag's text clean-up: strip, " [title]" -> ". ", remove [..] tags (non-greedy), one pass of "  " -> " ".
+// HellaSwag's text clean-up: " [title]" -> ". ", remove [..] tags (non-greedy), one pass of "  " -> " ";
+// hellaswag_clean strips the text first (lm-eval), hellaswag_tags does not (the SmolLM suite's copy).
 std::string hellaswag_clean(const std::string& text);
+std::string hellaswag_tags(const std::string& text);
+// HellaSwag in the SmolLM suite (huggingface/cosmopedia evaluation/lighteval_tasks.py@6d646fb hellaswag_prompt):
+// query = hellaswag_tags(activity_label + ": " + ctx_a + " " + capitalize(ctx_b) + " "), which keeps its trailing
+// space (moved into every continuation when scored), choices = " " + hellaswag_tags(ending).
+Doc preprocess_hellaswag_lighteval(const nlohmann::json& doc, const std::string& delimiter);
 // Python's str.capitalize() on ASCII: first letter upper case, the rest lower case.
 std::string python_capitalize(const std::string& s);
 
 // WinoGrande partial evaluation: one context per option, sentence[:i] + option, and one shared continuation
 // " " + sentence[i+1:].strip(), where i is the index of "_".
 Doc preprocess_winogrande(const nlohmann::json& doc, const std::string& delimiter);
+
+// WinoGrande as lighteval scores it (src/lighteval/tasks/tasks_prompt_formatting.py@6041e36 winogrande): one
+// context, the sentence before the blank; choices option + " " + the rest of the sentence stripped (the option
+// and the whole remainder are scored, unlike lm-eval's partial evaluation).
+Doc preprocess_winogrande_lighteval(const nlohmann::json& doc, const std::string& delimiter);
 
 // LAMBADA: context = all but the last space-separated word, continuation = " " + last word.
 Doc preprocess_lambada(const nlohmann::json& doc);

@@ -26,7 +26,10 @@ struct TaskFile {
 };
 
 struct TaskDef {
-  std::string name, description, harness;  // harness: the lm-eval version and file whose rules this follows
+  std::string name;         // the task's name in outputs: "piqa"
+  std::string definition;   // the definition it was loaded from: "piqa", or "lighteval/piqa" under those rules
+  std::string description;
+  std::string harness;      // the harness version and file whose rules this formulation follows
   double version = 0;
   std::vector<TaskFile> files;
   std::vector<std::string> metrics;  // acc, acc_norm, perplexity
@@ -36,7 +39,8 @@ struct TaskDef {
   bool generative = false;
   std::vector<std::string> until;
   int64_t max_gen_toks = 256;
-  // A group (MMLU): its subtasks' names ("mmlu_abstract_algebra", ...) and the category of each; no files.
+  // A group (MMLU): its subtasks' definitions ("mmlu_abstract_algebra", ...; "lighteval/mmlu_anatomy") and the
+  // category of each by task name; no files.
   std::vector<std::string> subtasks;
   std::map<std::string, std::string> category_of;
 };
@@ -54,14 +58,16 @@ struct Doc {
   int gold = -1;                     // index of the correct choice; -1 when the task has none
 };
 
-// The compiled-in tasks and those defined in $WR_TASKS_DIR/<name>.json (which replace compiled-in ones of the
-// same name), sorted.
+// The definitions compiled in and those in $WR_TASKS_DIR/<name>.json (which replace compiled-in ones of the
+// same name), sorted; a rule set's own formulations are in its folder ("lighteval/piqa", see tasks/rules.h).
 std::vector<std::string> task_names();
 // Throws wr::Error for an unknown name, suggesting the closest one. A group's subtasks ("mmlu_anatomy") load by
 // name too: their definition is the group's subtask_template with {subject} and {subject_words} filled in.
 // Every key of a definition is checked as it loads, nested ones too, and so are its preprocessor, format and
-// metric names: a misspelling is an error naming the definition file and the key.
-TaskDef load_task(const std::string& name);
+// metric names: a misspelling is an error naming the definition file and the key. A definition may "include"
+// another by name: the included keys first, its own replacing them (the ARC pair, a rule set's formulation of
+// a task reusing the other's files).
+TaskDef load_task(const std::string& definition);
 // Reads the task's files under data_dir and builds its documents (the first `limit` when limit > 0).
 std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, int64_t limit = 0);
 

@@ -159,11 +159,12 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
 
   // The evaluation tasks' files, fetched now (or named, when offline) rather than after hours of training.
   const std::string eval_data_dir = c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir;
+  const RuleSet eval_rules = load_rules(c.eval_rules);
   if (c.eval_interval > 0 && dp.is_main()) {
     DownloadOptions dl = opt.download;
     dl.data_dir = eval_data_dir;
     for (const auto& t : c.eval_tasks)
-      for (const auto& path : download_task(load_task(t), dl)) log("fetched " + path);
+      for (const auto& path : download_task(load_task(eval_rules.definition_of(t)), dl)) log("fetched " + path);
   }
 
   // Model and optimizer, then the checkpoint over them when resuming.
@@ -277,6 +278,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
       eo.sample = c.eval_sample;
       eo.sample_seed = c.eval_seed;
       eo.bos = c.eval_bos;
+      eo.rules = eval_rules;
       for (auto& r : evaluate(model, tokenizer, eo)) {
         for (const auto& m : r.metrics) line += format(" %s %s %.4f", r.task.name.c_str(), m.name.c_str(), m.value);
         results.push_back(std::move(r));
@@ -285,6 +287,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     RunInfo info;
     info.run = c.run_name;
     info.step = at_step;
+    info.rules = eval_rules.id();
     info.bos = c.eval_bos;
     info.date = utc_now_iso8601();
     append_csv(c.run_dir + "/eval.csv", info, results);

@@ -11,6 +11,8 @@
 #include "common/file.h"
 #include "common/json_number.h"
 #include "common/strings.h"
+#include "tasks/rules.h"
+#include "tasks/task.h"
 
 namespace wr {
 namespace {
@@ -29,7 +31,8 @@ const nlohmann::json& defaults() {
                   "decay_embeddings": true, "grad_clip": 1.0},
     "schedule": {"steps": 1000, "warmup_steps": 100},
     "tvr": {"enabled": true, "target": 0.01, "interval": 100, "interval_tokens": 0, "threshold": 1.0, "depth_scaled": false},
-    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "sample": 0, "seed": 1234, "data_dir": "", "bos": true},
+    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "sample": 0, "seed": 1234, "data_dir": "", "bos": true,
+             "rules": "lm-eval"},
     "checkpoint": {"interval": 0, "keep": 3},
     "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": ""}
   })");
@@ -143,6 +146,7 @@ TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   c.eval_seed = get<uint64_t>(j, "eval", "seed", source);
   c.eval_data_dir = get<std::string>(j, "eval", "data_dir", source);
   c.eval_bos = get<bool>(j, "eval", "bos", source);
+  c.eval_rules = get<std::string>(j, "eval", "rules", source);
   c.ckpt_interval = get<int64_t>(j, "checkpoint", "interval", source);
   c.ckpt_keep = get<int64_t>(j, "checkpoint", "keep", source);
   c.log_interval = get<int64_t>(j, "log", "interval", source);
@@ -188,6 +192,12 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");
   need(c.max_bad_steps >= 1, "run.max_bad_steps must be >= 1");
   need(c.threads >= 0, "run.threads must be >= 0 (0: all cores)");
+  try {  // the rule set and each task under it, so a misspelt name fails before hours of training
+    const RuleSet rules = load_rules(c.eval_rules);
+    for (const auto& t : c.eval_tasks) load_task(rules.definition_of(t));
+  } catch (const Error& e) {
+    fail(source, ": eval: ", e.what());
+  }
   return c;
 }
 

@@ -53,6 +53,7 @@ struct TrainConfig {
   uint64_t eval_seed{};
   std::vector<std::string> eval_tasks;
   std::string eval_data_dir;
+  std::string eval_rules;  // the rule set the tasks are formulated and scored by (tasks/rules.h)
   bool eval_bos{};
   // checkpoints every `interval` steps (0: only at the end), the last `keep` kept
   int64_t ckpt_interval{}, ckpt_keep{};

@@ -97,7 +97,7 @@ TEST(Groups, MmluMeansAreWeightedBySize) {
     return r;
   };
   auto out = wr::group_results(group, {result("mmlu_anatomy", 0.5, 2), result("mmlu_astronomy", 1.0 / 3, 3),
-                                       result("mmlu_philosophy", 1.0, 4)});
+                                       result("mmlu_philosophy", 1.0, 4)}, wr::GroupMean::kWeightBySize);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].task.name, "mmlu_humanities");
   EXPECT_EQ(out[1].task.name, "mmlu_stem");

@@ -21,26 +21,31 @@ std::vector<wr::TaskResult> one_result() {
 
 TEST(Report, CsvAppendsUnderOneHeader) {
   auto path = wr::test::temp_dir() + "/results.csv";
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, true, 0, "2026-11-27T00:00:00Z"};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "2026-11-27T00:00:00Z"};
   wr::append_csv(path, run, one_result());
   wr::append_csv(path, run, one_result());
   auto text = wr::read_file(path);
   EXPECT_EQ(text.rfind(wr::kCsvHeader, 0), 0u);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
-  EXPECT_NE(text.find("\nlir,ckpt.pt,abc,1200,arc_easy,acc,0.551,0.0123,10,0,on,"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nlir,ckpt.pt,abc,1200,arc_easy,acc,0.551,0.0123,10,0,on,lm-eval sha256:0123456789ab,"),
+            std::string::npos)
+      << text;
   wr::write_file_atomic(path, "other,header\n");
   EXPECT_THROW(wr::append_csv(path, run, one_result()), wr::Error);
   EXPECT_EQ(wr::read_file(path), "other,header\n");
 }
 
 TEST(Report, HarnessJsonLayout) {
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, true, 0, "d"};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d"};
   auto j = wr::harness_json(run, {}, one_result());
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc,none"].get<double>(), 0.551);
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc_stderr,none"].get<double>(), 0.0123);
   EXPECT_EQ(j["n-shot"]["arc_easy"], 0);
   EXPECT_DOUBLE_EQ(j["versions"]["arc_easy"].get<double>(), 1.0);
   EXPECT_TRUE(j["config"]["bos"].get<bool>());
+  // the rule set the options carry (lm-eval by default), with the sha256 of its file
+  EXPECT_EQ(j["config"]["rules"]["name"], "lm-eval");
+  EXPECT_EQ(j["config"]["rules"]["sha256"].get<std::string>().size(), 64u);
 }
 
 TEST(Report, HarnessJsonGroups) {
@@ -53,7 +58,7 @@ TEST(Report, HarnessJsonGroups) {
   philosophy.n_docs = 2;
   philosophy.metrics = {{"acc", 1.0, -1}};
   auto results = std::vector<wr::TaskResult>{anatomy, philosophy};
-  for (auto& g : wr::group_results(group, results)) results.push_back(g);
+  for (auto& g : wr::group_results(group, results, wr::GroupMean::kWeightBySize)) results.push_back(g);
   auto j = wr::harness_json(wr::RunInfo{}, {}, results);
   EXPECT_DOUBLE_EQ(j["groups"]["mmlu"]["acc,none"].get<double>(), 0.75);
   EXPECT_DOUBLE_EQ(j["groups"]["mmlu_stem"]["acc,none"].get<double>(), 0.5);

@@ -11,6 +11,8 @@
 
 namespace {
 
+const wr::RuleSet kLmEval = wr::load_rules("lm-eval");
+
 using wr::test::fixture_model;
 using wr::test::fixture_tokenizer;
 
@@ -22,18 +24,18 @@ std::vector<int64_t> enc(const std::string& s) {
 TEST(TokenizeRequest, HarnessRules) {
   const auto& tok = fixture_tokenizer();
   // trailing whitespace of the context moves into the continuation
-  auto r = wr::tokenize_request(tok, {"The cat likes ", "the ball."}, /*bos=*/false);
+  auto r = wr::tokenize_request(tok, {"The cat likes ", "the ball."}, /*bos=*/false, kLmEval);
   EXPECT_EQ(r.context, enc("The cat likes"));
   auto whole = enc("The cat likes the ball.");
   EXPECT_EQ(r.continuation, std::vector<int64_t>(whole.begin() + r.context.size(), whole.end()));
-  auto with_bos = wr::tokenize_request(tok, {"The cat likes", " the ball."}, /*bos=*/true);
+  auto with_bos = wr::tokenize_request(tok, {"The cat likes", " the ball."}, /*bos=*/true, kLmEval);
   EXPECT_EQ(with_bos.context.front(), tok.bos_id());
   EXPECT_EQ(with_bos.continuation, r.continuation);
   // an empty context becomes [BOS]
-  auto empty = wr::tokenize_request(tok, {"", "The cat"}, false);
+  auto empty = wr::tokenize_request(tok, {"", "The cat"}, false, kLmEval);
   EXPECT_EQ(empty.context, std::vector<int64_t>{tok.bos_id()});
   EXPECT_EQ(empty.continuation, enc("The cat"));
-  EXPECT_THROW(wr::tokenize_request(tok, {"The cat", ""}, true), wr::Error);
+  EXPECT_THROW(wr::tokenize_request(tok, {"The cat", ""}, true, kLmEval), wr::Error);
 }
 
 // Byte-level BPE can merge across the context/continuation boundary; the harness rule then slices the merged
@@ -46,11 +48,11 @@ TEST(TokenizeRequest, Llama3PieceAcrossTheBoundary) {
     return std::vector<int64_t>(v.begin(), v.end());
   };
   ASSERT_EQ(ids("The cats sat").size(), 3u);  // "The", " cats", " sat": " cats" holds the continuation's "s"
-  auto crossed = wr::tokenize_request(tok, {"The cat", "s sat"}, false);
+  auto crossed = wr::tokenize_request(tok, {"The cat", "s sat"}, false, kLmEval);
   EXPECT_FALSE(crossed.context_is_prefix);
   EXPECT_EQ(crossed.context, ids("The cat"));
   EXPECT_EQ(crossed.continuation, ids(" sat"));  // whole[len(enc(ctx)):]: the "s" is scored nowhere, as in lm-eval
-  auto clean = wr::tokenize_request(tok, {"The cat ", "sat"}, true);  // the space moves to the continuation
+  auto clean = wr::tokenize_request(tok, {"The cat ", "sat"}, true, kLmEval);  // the space moves to the continuation
   EXPECT_TRUE(clean.context_is_prefix);
   EXPECT_EQ(clean.context.front(), 128000);
   EXPECT_EQ(clean.continuation, ids(" sat"));
@@ -104,7 +106,7 @@ std::vector<std::vector<wr::TokenizedRequest>> sample_docs(bool bos) {
   std::vector<std::vector<wr::TokenizedRequest>> docs;
   for (const auto& d : raw) {
     docs.emplace_back();
-    for (const auto& r : d) docs.back().push_back(wr::tokenize_request(tok, r, bos));
+    for (const auto& r : d) docs.back().push_back(wr::tokenize_request(tok, r, bos, kLmEval));
   }
   return docs;
 }
@@ -212,14 +214,14 @@ TEST(Metrics, AccAccNormTiesAndStderr) {
   std::vector<std::vector<wr::RequestScore>> s = {
       {{-3.0, false}, {-2.0, false}}, {{-1.0, false}, {-1.0, false}}, {{-1.5, false}, {-1.0, false}},
       {{-5.0, false}, {-1.0, false}}};
-  auto m = wr::compute_metrics(task_with({"acc", "acc_norm"}), docs, s);
+  auto m = wr::compute_metrics(task_with({"acc", "acc_norm"}), docs, s, kLmEval);
   // acc: preds 1, 0 (tie), 1, 1 -> correct: no, no, no, yes = 0.25
   EXPECT_DOUBLE_EQ(m[0].value, 0.25);
   EXPECT_NEAR(m[0].stderr_, std::sqrt(0.25 * 0.75 / 3), 1e-12);
   // acc_norm: doc0 -0.75 vs -1 -> 0 (yes); doc1 tie -> 0 (no); doc2 -1.5 vs -0.5 -> 1 (no); doc3 -> 1 (yes)
   EXPECT_DOUBLE_EQ(m[1].value, 0.5);
-  EXPECT_EQ(wr::doc_outcome(docs[1], s[1]).pred, 0);
-  EXPECT_EQ(wr::doc_outcome(docs[2], s[2]).pred_norm, 1);
+  EXPECT_EQ(wr::doc_outcome(docs[1], s[1], kLmEval).pred, 0);
+  EXPECT_EQ(wr::doc_outcome(docs[2], s[2], kLmEval).pred_norm, 1);
   EXPECT_EQ(wr::utf8_length("é"), 1u);
 }
 
@@ -235,7 +237,7 @@ TEST(Metrics, GoldBitsPerByteAndProbability) {
   docs[1].gold = 1;
   std::vector<std::vector<wr::RequestScore>> s = {{{-2.0, false}, {-1.0, false}},
                                                   {{-3.0 - std::log(3.0), false}, {-3.0, false}}};
-  auto m = wr::compute_metrics(task_with({"acc"}), docs, s);
+  auto m = wr::compute_metrics(task_with({"acc"}), docs, s, kLmEval);
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[1].name, "bpb");
   const double bpb0 = 2.0 / std::log(2.0) / 4, bpb1 = 3.0 / std::log(2.0) / 3;
@@ -246,7 +248,7 @@ TEST(Metrics, GoldBitsPerByteAndProbability) {
   EXPECT_NEAR(m[2].value, (p0 + p1) / 2, 1e-12);
   // Far below any float's range the softmax still holds: only the differences matter.
   s[0] = {{-2000.0, false}, {-2000.0 - std::log(3.0), false}};
-  EXPECT_NEAR(wr::doc_outcome(docs[0], s[0]).prob_gold, 0.75, 1e-12);
+  EXPECT_NEAR(wr::doc_outcome(docs[0], s[0], kLmEval).prob_gold, 0.75, 1e-12);
 }
 
 TEST(Metrics, LoglikelihoodTaskPerplexityAndGreedyAcc) {
@@ -256,7 +258,7 @@ TEST(Metrics, LoglikelihoodTaskPerplexityAndGreedyAcc) {
     d.choices = {"w"};
   }
   std::vector<std::vector<wr::RequestScore>> s = {{{-1.0, true}}, {{-3.0, false}}};
-  auto m = wr::compute_metrics(task_with({"perplexity", "acc"}), docs, s);
+  auto m = wr::compute_metrics(task_with({"perplexity", "acc"}), docs, s, kLmEval);
   EXPECT_NEAR(m[0].value, std::exp(2.0), 1e-12);
   EXPECT_DOUBLE_EQ(m[1].value, 0.5);
 }

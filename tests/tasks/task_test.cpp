@@ -32,7 +32,8 @@ TEST(TaskDefs, AllLoadAndNameTheirRules) {
   EXPECT_GE(names.size(), 10u);
   for (const auto& n : names) {
     auto t = wr::load_task(n);
-    EXPECT_EQ(t.name, n);
+    EXPECT_EQ(t.definition, n);
+    EXPECT_EQ(t.name, n.substr(n.rfind('/') + 1));  // "lighteval/piqa" is the task piqa under those rules
     EXPECT_FALSE(t.harness.empty()) << n;
     EXPECT_FALSE(t.metrics.empty()) << n;
     EXPECT_NE(t.files.empty(), t.subtasks.empty()) << n;  // a task has files, a group has subtasks
