@@ -256,10 +256,10 @@ int run(const wr::Args& args) {
   info.num_fewshot = opt.num_fewshot;
   info.date = wr::utc_now_iso8601();
 
-  std::printf("%-16s %-11s %8s %8s %6s %8s\n", "task", "metric", "value", "stderr", "n", "docs/s");
+  std::printf("%-16s %-16s %8s %8s %6s %8s\n", "task", "metric", "value", "stderr", "n", "docs/s");
   for (const auto& r : results)
     for (const auto& m : r.metrics)
-      std::printf("%-16s %-11s %8.4f %8s %6ld %8.1f\n", r.task.name.c_str(), m.name.c_str(), m.value,
+      std::printf("%-16s %-16s %8.4f %8s %6ld %8.1f\n", r.task.name.c_str(), m.name.c_str(), m.value,
                   m.stderr_ >= 0 ? std::to_string(m.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
                   r.n_docs / std::max(r.seconds, 1e-9));
   for (const auto& r : results)

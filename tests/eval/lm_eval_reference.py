@@ -1,0 +1,114 @@
+"""lm-evaluation-harness itself as the reference for `wr-eval --rules lm-eval`, per item.
+
+lm-eval 0.4.9 (PyPI) runs its own pipeline: each task's built-in YAML configuration (templates, !function
+preprocessors, metrics), with only its dataset pointed at the local files (written in the Hugging Face dataset's
+schema to a temp folder and read by the datasets "json" builder, so nothing is downloaded), scored by its HFLM on
+the Hugging Face copy of the model (float32, CPU, its default: no BOS). For each document wr scored, the script
+reports the requests lm-eval built, its log-likelihoods and is_greedy flags, its per-document acc / acc_norm, and its
+aggregated metrics.
+
+Usage: lm_eval_reference.py --data DIR --model HF_DIR --tasks piqa,arc_easy --limit N --tmp DIR
+Prints one JSON object {task: {"metrics": {...}, "docs": {doc_id: {"requests": [[ctx, cont]...],
+"resps": [[ll, greedy]...], "acc": x, "acc_norm": y}}}}. Exit 0: ran; 3: lm-eval or transformers is missing.
+"""
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+try:
+    import lm_eval.evaluator
+    import lm_eval.tasks
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.models.huggingface import HFLM
+except ImportError as e:
+    print(f"lm-eval reference unavailable: {e}", file=sys.stderr)
+    sys.exit(3)
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def choices_of(question):
+    return {"text": [c["text"] for c in question["choices"]], "label": [c["label"] for c in question["choices"]]}
+
+
+def arc(path):
+    return [{"id": r["id"], "question": r["question"]["stem"], "choices": choices_of(r["question"]),
+             "answerKey": r["answerKey"]} for r in read_jsonl(path)]
+
+
+# wr's task -> the local rows in the schema of the Hugging Face dataset lm-eval's YAML names
+def rows(task, data):
+    if task == "piqa":
+        return [dict(r, label=int(l)) for r, l in zip(read_jsonl(f"{data}/piqa/valid.jsonl"),
+                                                       read_lines(f"{data}/piqa/valid-labels.lst"))]
+    if task == "arc_easy":
+        return arc(f"{data}/arc/ARC-Easy-Test.jsonl")
+    if task == "arc_challenge":
+        return arc(f"{data}/arc/ARC-Challenge-Test.jsonl")
+    if task == "openbookqa":
+        return [{"id": r["id"], "question_stem": r["question"]["stem"], "choices": choices_of(r["question"]),
+                 "answerKey": r["answerKey"]} for r in read_jsonl(f"{data}/openbookqa/test.jsonl")]
+    if task == "winogrande":
+        return read_jsonl(f"{data}/winogrande/dev.jsonl")
+    if task == "boolq":
+        return [dict(r, label=int(r["label"] is True or r["label"] == "true")) for r in read_jsonl(f"{data}/boolq/superglue_val.jsonl")]
+    if task == "social_iqa":
+        return [dict(r, label=l) for r, l in zip(read_jsonl(f"{data}/siqa/dev.jsonl"), read_lines(f"{data}/siqa/dev-labels.lst"))]
+    if task == "lambada_openai":
+        return read_jsonl(f"{data}/lambada/lambada_test.jsonl")
+    raise SystemExit(f"lm_eval_reference.py: no local rows for task {task}")
+
+
+def local_task(manager, name, data, tmp):
+    """lm-eval's configuration of `name` with its evaluated split read from a local jsonl."""
+    config = manager._get_config(name)  # the YAML with its !function entries resolved
+    split = config.get("test_split") or config.get("validation_split")
+    path = os.path.join(tmp, f"{name}.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows(name, data):
+            f.write(json.dumps(r) + "\n")
+    # every split the configuration names reads the file (only `split` is scored; 0-shot draws no examples)
+    splits = {config[k] for k in ("training_split", "validation_split", "test_split", "fewshot_split") if config.get(k)}
+    config.update(dataset_path="json", dataset_name=None, dataset_kwargs={"data_files": {s: path for s in splits}})
+    return ConfigurableTask(config=config)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tasks", required=True)
+    ap.add_argument("--limit", type=int, required=True)
+    ap.add_argument("--tmp", required=True)
+    args = ap.parse_args()
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_CACHE"] = os.path.join(args.tmp, "hf-cache")
+    manager = lm_eval.tasks.TaskManager()
+    tasks = {name: local_task(manager, name, args.data, args.tmp) for name in args.tasks.split(",")}
+    lm = HFLM(pretrained=args.model, device="cpu", batch_size=16, dtype="float32")
+    with contextlib.redirect_stdout(sys.stderr):  # lm-eval prints progress lines; stdout carries the report
+        out = lm_eval.evaluator.evaluate(lm=lm, task_dict=tasks, limit=args.limit, log_samples=True)
+    report = {}
+    for name in tasks:
+        metrics = {k.split(",")[0]: v for k, v in out["results"][name].items() if k.endswith(",none")}
+        docs = {}
+        for s in out["samples"][name]:
+            docs[s["doc_id"]] = {"requests": [list(a) for a in s["arguments"]],
+                                 "resps": [list(r[0]) for r in s["resps"]],
+                                 "acc": s.get("acc"), "acc_norm": s.get("acc_norm")}
+        report[name] = {"metrics": metrics, "docs": docs}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
