@@ -14,7 +14,7 @@ its functions are called on the documents wr scored:
   - with --qem CASES.json: lighteval's triviaqa prompt function (alias pruning) and quasi_exact_match_triviaqa on
     each {aliases, generation}.
 
-Usage: lighteval_reference.py --samples S.jsonl --data DIR --model HF_DIR [--qem CASES.json]
+Usage: lighteval_reference.py --samples S.jsonl --data DIR --model HF_DIR [--bos on|off] [--qem CASES.json]
 Prints one JSON object. Exit 0: ran (the caller judges the numbers); 3: lighteval or transformers is missing.
 """
 import argparse
@@ -76,9 +76,9 @@ def task_rows(data):
 class Encoder:
     """What LightevalModel.tok_encode_pair needs of a model: its tokenizer and add_special_tokens."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, add_special_tokens):
         self.tokenizer = tokenizer
-        self.add_special_tokens = True  # lighteval BaseModelConfig's default
+        self.add_special_tokens = add_special_tokens  # BaseModelConfig's default: True (BOS for Llama tokenizers)
 
     def tok_encode(self, s, add_special_tokens=None):
         return LightevalModel.tok_encode(self, s, add_special_tokens)
@@ -100,7 +100,7 @@ def check_requests(args):
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     model = transformers.AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).eval()
     max_length = model.config.max_position_embeddings
-    encoder = Encoder(tokenizer)
+    encoder = Encoder(tokenizer, args.bos == "on")
     acc_fn = Metrics.loglikelihood_acc.value.sample_level_fn
     norm_fn = Metrics.loglikelihood_acc_norm_nospace.value.sample_level_fn
     tasks = task_rows(args.data)
@@ -154,6 +154,7 @@ def main():
     ap.add_argument("--samples")
     ap.add_argument("--data")
     ap.add_argument("--model")
+    ap.add_argument("--bos", choices=["on", "off"], default="on")
     ap.add_argument("--qem")
     args = ap.parse_args()
     out = {}
