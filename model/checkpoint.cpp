@@ -173,7 +173,7 @@ void save_native(const std::string& path, Llama& model, const nlohmann::json& me
   write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
 }
 
-LoadedModel load_native(const std::string& path, std::map<std::string, torch::Tensor>* extra) {
+NativeCheckpoint read_native(const std::string& path) {
   std::string data = read_file(path);
   c10::IValue root;
   try {
@@ -190,24 +190,32 @@ LoadedModel load_native(const std::string& path, std::map<std::string, torch::Te
   };
   if (!get("format").isString() || get("format").toStringRef() != "wr") fail(path, ": not a wr checkpoint");
   if (get("version").toInt() != 1) fail(path, ": unsupported checkpoint version ", get("version").toInt());
-  LoadedModel out;
-  out.format = ModelFormat::native;
-  ModelConfig config = config_from_json(to_json(get("config"), path), path + " config");
-  out.model = Llama(config);
-  const auto weights = tensors_of(get("model"), path + " model");
-  load_state_dict(out.model, weights, path);
+  NativeCheckpoint out;
+  out.config = config_from_json(to_json(get("config"), path), path + " config");
+  out.weights = tensors_of(get("model"), path + " model");
   out.meta = to_json(get("meta"), path);
+  if (dict.contains("extra")) out.extra = tensors_of(dict.at("extra"), path + " extra");
   std::vector<torch::Tensor> all;
-  for (const auto& [name, t] : weights) all.push_back(t);
+  for (const auto& [name, t] : out.weights) all.push_back(t);
   if (dict.contains("tokenizer")) all.push_back(dict.at("tokenizer").toTensor());
-  const auto extras = dict.contains("extra") ? tensors_of(dict.at("extra"), path + " extra") : std::map<std::string, torch::Tensor>{};
-  for (const auto& [name, t] : extras) all.push_back(t);
+  for (const auto& [name, t] : out.extra) all.push_back(t);
   check_storage_records(data, all, path);
   if (dict.contains("tokenizer")) {
     auto t = dict.at("tokenizer").toTensor().contiguous();
     out.tokenizer_model.assign(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
   }
-  if (extra) *extra = extras;
+  return out;
+}
+
+LoadedModel load_native(const std::string& path, std::map<std::string, torch::Tensor>* extra) {
+  NativeCheckpoint ckpt = read_native(path);
+  LoadedModel out;
+  out.format = ModelFormat::native;
+  out.model = Llama(ckpt.config);
+  load_state_dict(out.model, ckpt.weights, path);
+  out.meta = std::move(ckpt.meta);
+  out.tokenizer_model = std::move(ckpt.tokenizer_model);
+  if (extra) *extra = std::move(ckpt.extra);
   return out;
 }
 

@@ -47,5 +47,15 @@ void save_model(Llama& model, const std::string& path, ModelFormat format, const
 void save_native(const std::string& path, Llama& model, const nlohmann::json& meta, const std::string& tokenizer_model,
                  const std::map<std::string, torch::Tensor>& extra = {});
 LoadedModel load_native(const std::string& path, std::map<std::string, torch::Tensor>* extra = nullptr);
+// A native checkpoint's entries without building a model from them, checked as load_native checks them: what
+// the trainer restores into the model it is training.
+struct NativeCheckpoint {
+  ModelConfig config;
+  std::map<std::string, torch::Tensor> weights;  // Hugging Face names
+  nlohmann::json meta;
+  std::string tokenizer_model;
+  std::map<std::string, torch::Tensor> extra;
+};
+NativeCheckpoint read_native(const std::string& path);
 
 }  // namespace wr

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "model/torch_compat.h"
 
 namespace wr {
 
@@ -59,6 +60,36 @@ std::vector<std::pair<double, double>> activation_stats(Llama& model, const torc
     out.emplace_back(a.max().item<double>(), a.median().item<double>());
   }
   return out;
+}
+
+ModelTelemetry::ModelTelemetry(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream& probe_source,
+                               const torch::Device& device, Telemetry& telemetry)
+    : c_(c), telemetry_(telemetry) {
+  if (c.probe_text.empty()) {
+    probe_ = torch::zeros({1, c.seq_len}, torch::kInt64);
+    probe_source.read(0, std::min(c.seq_len, probe_source.size()), probe_.data_ptr<int64_t>());
+  } else {
+    std::vector<int64_t> ids = {tokenizer.bos_id()};
+    for (int id : tokenizer.encode(c.probe_text)) ids.push_back(id);
+    if (static_cast<int64_t>(ids.size()) > c.model.max_seq_len)
+      fail("log.probe_text is ", ids.size(), " tokens, more than model.max_seq_len ", c.model.max_seq_len);
+    probe_ = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  }
+  probe_ = probe_.to(device);
+}
+
+void ModelTelemetry::after_step(int64_t step, Llama& model, const std::vector<MatrixStat>* tvr_stats) {
+  if (tvr_stats) telemetry_.add_matrices(step, *tvr_stats);
+  if (step % c_.telemetry_interval != 0) return;
+  if (!tvr_stats) telemetry_.add_matrices(step, matrix_stats(model, c_.tvr));
+  const auto acts = [&] {
+    CudaBf16Autocast autocast(c_.dtype == TrainDtype::bf16);  // the run's dtype
+    return activation_stats(model, probe_);
+  }();
+  for (size_t l = 0; l < acts.size(); ++l) {
+    telemetry_.add(step, "layer." + std::to_string(l + 1), "act_max", acts[l].first);
+    telemetry_.add(step, "layer." + std::to_string(l + 1), "act_median", acts[l].second);
+  }
 }
 
 }  // namespace wr

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "model/llama.h"
+#include "model/tokenizer.h"
 #include "model/variance.h"
+#include "trainer/shards.h"
+#include "trainer/train_config.h"
 
 namespace wr {
 
@@ -32,5 +35,22 @@ class Telemetry {
 
 // (max, median) of |hidden state| at the output of every decoder layer for the tokens [1, T].
 std::vector<std::pair<double, double>> activation_stats(Llama& model, const torch::Tensor& probe);
+
+// What the paper plots of the model, every `log.telemetry_interval` steps: every matrix's mean and std (TVR's own
+// statistics on a step it rescaled, from before the rescale), the RMSNorm gains, and the activations of a fixed
+// probe input, run in the run's dtype. The probe is the first seq_len tokens of the validation split (else the
+// training split), or with log.probe_text that sentence after BOS (the authors' style).
+class ModelTelemetry {
+ public:
+  ModelTelemetry(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream& probe_source,
+                 const torch::Device& device, Telemetry& telemetry);
+  // tvr_stats: the statistics of a rescale done after this step, null when there was none.
+  void after_step(int64_t step, Llama& model, const std::vector<MatrixStat>* tvr_stats);
+
+ private:
+  const TrainConfig& c_;
+  Telemetry& telemetry_;
+  torch::Tensor probe_;
+};
 
 }  // namespace wr

@@ -1,5 +1,7 @@
 // The pre-training loop: shards -> micro-batches -> AdamW with warmup + cosine, clipping and accumulation ->
-// TVR every `interval` steps -> telemetry, periodic evaluation, checkpoints. One function, read top to bottom.
+// TVR every `interval` steps -> telemetry, periodic evaluation, checkpoints. train() sets the run up and then
+// loops over named steps; each component owns its "every N steps" (trainer/checkpointer.h, periodic_eval.h,
+// step_log.h, telemetry.h's ModelTelemetry).
 //
 // Exact resume: data windows are a pure function of (seed, micro-batch index) and nothing else draws random
 // numbers after initialisation, so a checkpoint needs only the weights, the optimizer state and the step to
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tasks/download.h"
+#include "trainer/checkpointer.h"
 
 namespace wr {
 
@@ -38,7 +41,5 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt = {})
 // Asks a running train() to checkpoint after the current step and return. Async-signal-safe.
 void request_stop();
 
-// The run directory's checkpoints, oldest first.
-std::vector<std::string> list_checkpoints(const std::string& run_dir);
 
 }  // namespace wr

@@ -1,0 +1,23 @@
+// Micro-batches of the token stream and the validation loss: the data side of a training step.
+#pragma once
+#include <cstdint>
+
+#include "model/llama.h"
+#include "trainer/shards.h"
+#include "trainer/train_config.h"
+
+namespace wr {
+
+struct Batch {
+  torch::Tensor inputs, targets;  // [B, T] int64
+};
+
+// Micro-batch number `index` of the stream: rows of seq_len + 1 tokens, inputs and next-token targets. A pure
+// function of (seed, index), which is what makes resume exact.
+Batch make_batch(const TokenStream& stream, DataMode mode, uint64_t seed, int64_t index, int64_t rows,
+                 int64_t seq_len, const torch::Device& device);
+
+// Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
+double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device);
+
+}  // namespace wr

@@ -1,0 +1,38 @@
+// Evaluation while training, every `eval.interval` steps and at the last step, on the live model (no checkpoint
+// round trip): the validation loss and the configured tasks under the configured rule set, appended to
+// <run_dir>/eval.csv (wr-eval's CSV) and the validation loss to the telemetry.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "model/llama.h"
+#include "model/tokenizer.h"
+#include "tasks/download.h"
+#include "tasks/rules.h"
+#include "trainer/shards.h"
+#include "trainer/telemetry.h"
+#include "trainer/train_config.h"
+
+namespace wr {
+
+class PeriodicEval {
+ public:
+  // val may be null (no validation split wanted); the rule set is read here, so a bad name fails before training.
+  PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream* val, const torch::Device& device,
+               Telemetry& telemetry, std::function<void(const std::string&)> log);
+  // Fetches the tasks' files now (or names them, offline) rather than after hours of training.
+  void fetch_task_files(const DownloadOptions& download) const;
+  void after_step(int64_t step, Llama& model);
+
+ private:
+  const TrainConfig& c_;
+  const Tokenizer& tokenizer_;
+  const TokenStream* val_;
+  torch::Device device_;
+  Telemetry& telemetry_;
+  std::function<void(const std::string&)> log_;
+  RuleSet rules_;
+  std::string data_dir_;
+};
+
+}  // namespace wr
