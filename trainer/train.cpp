@@ -7,6 +7,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -105,6 +107,42 @@ StepResult train_step(Llama& model, torch::optim::Optimizer& optimizer, const st
   return r;
 }
 
+// Counts a step whose update was skipped (non-finite loss or gradient norm) and stops the run, naming the last
+// good checkpoint, after max_bad_steps of them in a row; a finite step resets the count.
+void count_skipped_step(LoopState& state, const StepResult& r, const TrainConfig& c, Telemetry& telemetry,
+                        const std::string& last_checkpoint, const std::function<void(const std::string&)>& log) {
+  if (r.finite) {
+    state.bad_steps = 0;
+    return;
+  }
+  ++state.bad_steps;
+  telemetry.add(state.step, "train", "skipped", 1);
+  log(format("step %ld: non-finite loss %g / grad norm %g, update skipped (%ld in a row)", static_cast<long>(state.step),
+             r.loss, r.grad_norm, static_cast<long>(state.bad_steps)));
+  if (state.bad_steps < c.max_bad_steps) return;
+  telemetry.flush();
+  fail(state.bad_steps, " non-finite losses in a row at step ", state.step, "; stopped. Last good checkpoint: ",
+       last_checkpoint.empty() ? "none" : last_checkpoint);
+}
+
+// TVR after the optimizer step when the schedule says so (never at step 0; a skipped step's rescale waits for
+// the next finite one): the matrix statistics from before rescaling, or nothing.
+std::optional<std::vector<MatrixStat>> rescale_if_due(Llama& model, const TrainConfig& c, TvrSchedule& schedule,
+                                                      LoopState& state, bool finite) {
+  std::optional<std::vector<MatrixStat>> stats;
+  if (c.tvr_enabled && schedule.rescale_after(state.step, finite)) stats = apply_tvr(model, c.tvr);
+  state.tvr_pending = schedule.pending();
+  return stats;
+}
+
+int rescaled_count(const std::vector<MatrixStat>& stats) {
+  return static_cast<int>(std::count_if(stats.begin(), stats.end(), [](const MatrixStat& m) { return m.rescaled; }));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 void request_stop() { g_stop = true; }
@@ -167,29 +205,11 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     const double lr = lr_at(c, state.step);
     const StepResult r = train_step(model, optimizer, params, reducer, dp, data.train, c, state.step, lr);
     ++state.step;
-    if (r.finite) {
-      state.bad_steps = 0;
-      summary.loss = r.loss;
-    } else {
-      ++state.bad_steps;
-      telemetry.add(state.step, "train", "skipped", 1);
-      log(format("step %ld: non-finite loss %g / grad norm %g, update skipped (%ld in a row)", static_cast<long>(state.step),
-                 r.loss, r.grad_norm, static_cast<long>(state.bad_steps)));
-      if (state.bad_steps >= c.max_bad_steps) {
-        telemetry.flush();
-        fail(state.bad_steps, " non-finite losses in a row at step ", state.step, "; stopped. Last good checkpoint: ",
-             checkpointer.last().empty() ? "none" : checkpointer.last());
-      }
-    }
-    // TVR after the optimizer step, never at step 0; the statistics logged are those from before rescaling.
-    std::vector<MatrixStat> tvr_stats;
-    const bool rescale = c.tvr_enabled && tvr_schedule.rescale_after(state.step, r.finite);
-    if (rescale) tvr_stats = apply_tvr(model, c.tvr);
-    state.tvr_pending = tvr_schedule.pending();
-    if (dp.is_main()) model_telemetry.after_step(state.step, model, rescale ? &tvr_stats : nullptr);
-    const int rescaled = !rescale ? -1 : static_cast<int>(std::count_if(tvr_stats.begin(), tvr_stats.end(),
-                                                                        [](const MatrixStat& m) { return m.rescaled; }));
-    step_log.after_step(state.step, r, lr, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), rescaled);
+    count_skipped_step(state, r, c, telemetry, checkpointer.last(), log);
+    if (r.finite) summary.loss = r.loss;
+    const auto tvr_stats = rescale_if_due(model, c, tvr_schedule, state, r.finite);
+    if (dp.is_main()) model_telemetry.after_step(state.step, model, tvr_stats ? &*tvr_stats : nullptr);
+    step_log.after_step(state.step, r, lr, seconds_since(t0), tvr_stats ? rescaled_count(*tvr_stats) : -1);
     telemetry.flush();
     const bool stop = dp.any(g_stop.load());  // all processes stop after the same step
     if (dp.is_main()) {
