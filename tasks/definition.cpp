@@ -11,6 +11,7 @@
 #include "tasks/formats.h"
 #include "tasks/preprocess.h"
 #include "tasks/task.h"
+#include "tasks/template.h"
 
 // Task definitions: where they come from (compiled in, $WR_TASKS_DIR), "include" between them, and the checks
 // that turn a definition into a TaskDef or one error naming its file and key.
@@ -68,6 +69,33 @@ void check_name(const std::string& value, const std::set<std::string>& known, co
   fail(source, ": unknown ", key, " '", value, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
 }
 
+Formulation formulation_from_json(const nlohmann::json& j) {
+  Formulation f;
+  f.format = j.at("format").get<std::string>();
+  f.labels_file = j.value("labels_file", "");
+  f.preprocess = j.value("preprocess", "");
+  f.doc_to_text = j.value("doc_to_text", "");
+  if (j.contains("doc_to_choice")) {
+    const auto& c = j["doc_to_choice"];
+    if (c.is_string()) {
+      f.choices_path = c.get<std::string>();
+    } else if (c.is_object()) {  // {values: a path, prefix: put before each (lighteval's " ")}
+      f.choices_path = c.at("values").get<std::string>();
+      f.choice_prefix = c.value("prefix", "");
+    } else {
+      f.choice_templates = c.get<std::vector<std::string>>();
+    }
+  }
+  f.doc_to_answers = j.value("doc_to_answers", "");
+  if (j.contains("doc_to_target")) f.gold = gold_rule_from_json(j["doc_to_target"]);
+  f.target_delimiter = j.value("target_delimiter", " ");
+  f.fewshot_delimiter = j.value("fewshot_delimiter", "\n\n");
+  if (f.preprocess.empty() && !j.contains("doc_to_text")) fail("needs 'doc_to_text' or 'preprocess'");
+  if (f.preprocess.empty() && !j.contains("doc_to_choice") && !j.contains("doc_to_answers"))
+    fail("needs 'doc_to_choice' (or 'doc_to_answers' for generate_until) or 'preprocess'");
+  return f;
+}
+
 TaskDef task_from_json(const nlohmann::json& json, const std::string& name, const std::string& source) {
   TaskDef t;
   t.source = source;
@@ -92,6 +120,7 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
       return t;
     }
     t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
+    t.form = formulation_from_json(t.json);
     for (const auto& m : t.metrics) check_name(m, kMetrics, "metric", t.source);
     check_name(t.json.at("format").get<std::string>(), doc_formats(), "format", t.source);
     if (t.json.contains("preprocess") && !find_preprocessor(t.json["preprocess"].get<std::string>())) {
@@ -128,6 +157,9 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
       fail(t.source, ": output_type '", output_type, "', expected multiple_choice or generate_until");
     }
   } catch (const nlohmann::json::exception& e) {
+    fail(t.source, ": ", e.what());
+  } catch (const Error& e) {
+    if (std::string(e.what()).rfind(t.source, 0) == 0) throw;
     fail(t.source, ": ", e.what());
   }
   return t;

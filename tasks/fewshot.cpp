@@ -10,8 +10,8 @@ void add_fewshot(std::vector<Doc>& docs, const std::vector<Doc>& pool, const Tas
   if (k <= 0) return;
   if (static_cast<size_t>(k) >= pool.size())
     fail(task.name, ": --num-fewshot ", k, " needs ", k, " other documents, the split has ", pool.size());
-  const std::string delimiter = task.json.value("fewshot_delimiter", "\n\n");
-  const std::string target_delimiter = task.json.value("target_delimiter", " ");
+  const std::string& delimiter = task.form.fewshot_delimiter;
+  const std::string& target_delimiter = task.form.target_delimiter;
   auto example = [&](const Doc& e) {
     if (task.generative) return e.requests[0].context + target_delimiter + e.choices[0];
     const Request& r = e.requests[static_cast<size_t>(std::max(e.gold, 0))];

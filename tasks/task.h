@@ -25,6 +25,31 @@ struct TaskFile {
   int64_t size = -1;
 };
 
+// The gold index of a document (doc_to_target), one of: a constant; a labels-file line minus `minus`; the
+// position of the document's `index_of` value among the values at `in` (a choice label); or the integer at
+// `field` minus `minus`, or its position in `values`.
+struct GoldRule {
+  enum class Kind { none, constant, label, index_of, field } kind = Kind::none;
+  int constant = 0, minus = 0;
+  std::string path, in;             // index_of / field: the document paths
+  std::vector<std::string> values;  // field: its accepted values, in choice order (empty: an integer)
+};
+
+// How a document of the task's files becomes requests, as the definition says: a reader format, then either a
+// named preprocessor or the templates.
+struct Formulation {
+  std::string format;       // the first file's reader (tasks/formats.h)
+  std::string labels_file;  // a file of one gold label per document; "" when gold is in the document
+  std::string preprocess;   // a name in tasks/preprocess.h's table; "" when the templates below build requests
+  std::string doc_to_text;  // the context template
+  // The choices: a template per choice, or the values at a path (each after `choice_prefix`).
+  std::vector<std::string> choice_templates;
+  std::string choices_path, choice_prefix;
+  std::string doc_to_answers;  // generative: the path of the accepted answers
+  GoldRule gold;
+  std::string target_delimiter, fewshot_delimiter;
+};
+
 struct TaskDef {
   std::string name;         // the task's name in outputs: "piqa"
   std::string definition;   // the definition it was loaded from: "piqa", or "lighteval/piqa" under those rules
@@ -33,7 +58,8 @@ struct TaskDef {
   double version = 0;
   std::vector<TaskFile> files;
   std::vector<std::string> metrics;  // acc, acc_norm, perplexity
-  nlohmann::json json;               // the whole definition
+  Formulation form;
+  nlohmann::json json;               // the whole definition, as loaded (for the results JSON's "configs")
   std::string source;                // "tasks/defs/<name>.json", for error messages
   // generate_until tasks (TriviaQA): greedy generation until one of `until`, scored by exact match.
   bool generative = false;

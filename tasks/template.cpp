@@ -88,30 +88,55 @@ std::string render(const std::string& tmpl, const nlohmann::json& doc) {
   return out + tmpl.substr(pos);
 }
 
-int gold_of(const nlohmann::json& spec, const nlohmann::json& doc, const std::string* label_line) {
-  if (spec.contains("constant")) return spec["constant"].get<int>();
-  if (spec.contains("label")) {
-    if (!label_line) fail("doc_to_target uses 'label' but the task has no labels_file");
-    return parse_int(python_strip(*label_line), "label") - spec["label"].get<int>();
+GoldRule gold_rule_from_json(const nlohmann::json& spec) {
+  GoldRule g;
+  if (spec.contains("constant")) {
+    g.kind = GoldRule::Kind::constant;
+    g.constant = spec["constant"].get<int>();
+  } else if (spec.contains("label")) {
+    g.kind = GoldRule::Kind::label;
+    g.minus = spec["label"].get<int>();
+  } else if (spec.contains("index_of")) {
+    g.kind = GoldRule::Kind::index_of;
+    g.path = spec["index_of"].get<std::string>();
+    if (!spec.contains("in")) fail("doc_to_target: 'index_of' needs 'in' (the path of the choice labels)");
+    g.in = spec["in"].get<std::string>();
+  } else if (spec.contains("field")) {
+    g.kind = GoldRule::Kind::field;
+    g.path = spec["field"].get<std::string>();
+    g.minus = spec.value("minus", 0);
+    if (spec.contains("values")) g.values = spec["values"].get<std::vector<std::string>>();
+  } else {
+    fail("doc_to_target has none of constant, label, index_of, field");
   }
-  if (spec.contains("index_of")) {
-    std::string key = python_strip(value_at(doc, spec["index_of"].get<std::string>()));
-    auto labels = values_at(doc, spec["in"].get<std::string>());
-    for (size_t i = 0; i < labels.size(); ++i)
-      if (labels[i] == key) return static_cast<int>(i);
-    fail("answer '", key, "' is not among the choice labels");
-  }
-  if (spec.contains("field")) {
-    std::string v = value_at(doc, spec["field"].get<std::string>());
-    if (spec.contains("values")) {
-      auto values = spec["values"].get<std::vector<std::string>>();
-      for (size_t i = 0; i < values.size(); ++i)
-        if (values[i] == v) return static_cast<int>(i);
-      fail("field '", spec["field"].get<std::string>(), "' has value '", v, "', expected one of ", spec["values"].dump());
+  return g;
+}
+
+int gold_of(const GoldRule& rule, const nlohmann::json& doc, const std::string* label_line) {
+  switch (rule.kind) {
+    case GoldRule::Kind::none:
+      return -1;
+    case GoldRule::Kind::constant:
+      return rule.constant;
+    case GoldRule::Kind::label:
+      if (!label_line) fail("doc_to_target uses 'label' but the task has no labels_file");
+      return parse_int(python_strip(*label_line), "label") - rule.minus;
+    case GoldRule::Kind::index_of: {
+      const std::string key = python_strip(value_at(doc, rule.path));
+      const auto labels = values_at(doc, rule.in);
+      for (size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] == key) return static_cast<int>(i);
+      fail("answer '", key, "' is not among the choice labels");
     }
-    return parse_int(v, "field '" + spec["field"].get<std::string>() + "'") - spec.value("minus", 0);
+    case GoldRule::Kind::field: {
+      const std::string v = value_at(doc, rule.path);
+      if (rule.values.empty()) return parse_int(v, "field '" + rule.path + "'") - rule.minus;
+      for (size_t i = 0; i < rule.values.size(); ++i)
+        if (rule.values[i] == v) return static_cast<int>(i);
+      fail("field '", rule.path, "' has value '", v, "', expected one of ", nlohmann::json(rule.values).dump());
+    }
   }
-  fail("doc_to_target has none of constant, label, index_of, field");
+  return -1;
 }
 
 }  // namespace wr

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/task.h"
+
 namespace wr {
 
 // The values at a dotted path; "*" maps over an array ("question.choices.*.text"), a number indexes one
@@ -16,8 +18,10 @@ std::string value_at(const nlohmann::json& doc, const std::string& path);
 // "{a.b}" and "{a.b|lstrip}" / "{a.b|strip}" / "{a.b|capitalize}" (Python's str methods) replaced by the
 // document's values; other text is literal.
 std::string render(const std::string& tmpl, const nlohmann::json& doc);
-// The gold index from doc_to_target: {constant}, {label: minus} of a labels file line, {index_of, in} a choice
-// label, or {field, minus | values}. label_line is null when the task has no labels file.
-int gold_of(const nlohmann::json& spec, const nlohmann::json& doc, const std::string* label_line);
+// doc_to_target's JSON ({constant}, {label: minus}, {index_of, in}, {field, minus | values}) as a rule; errors name
+// what is missing.
+GoldRule gold_rule_from_json(const nlohmann::json& spec);
+// The gold index of a document by the rule; label_line is null when the task has no labels file.
+int gold_of(const GoldRule& rule, const nlohmann::json& doc, const std::string* label_line);
 
 }  // namespace wr

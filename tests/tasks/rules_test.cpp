@@ -96,6 +96,25 @@ TEST(Include, CyclesAndUnknownNamesAreErrors) {
   EXPECT_TRUE(contains(e, dir + "/c.json: 'include' names 'no_such_task', which is not a task definition")) << e;
 }
 
+// A definition's formulation is typed when it loads: a gold rule or template that cannot work is an error naming
+// the file before any document is read.
+TEST(Include, FormulationCheckedWhenItLoads) {
+  const std::string dir = wr::test::temp_dir() + "/formulation";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/t.json") << R"({"task": "t", "include": "piqa", "doc_to_target": {"index_of": "answerKey"}})";
+  std::ofstream(dir + "/u.json") << R"({"task": "u", "include": "piqa", "doc_to_target": {"colour": 1}})";
+  TasksDir env(dir);
+  auto e = error_of([] { wr::load_task("t"); });
+  EXPECT_TRUE(contains(e, dir + "/t.json: doc_to_target: 'index_of' needs 'in'")) << e;
+  e = error_of([] { wr::load_task("u"); });
+  EXPECT_TRUE(contains(e, dir + "/u.json: unknown key 'doc_to_target.colour'")) << e;
+  const auto piqa = wr::load_task("piqa");  // the typed form of a compiled-in definition
+  EXPECT_EQ(piqa.form.doc_to_text, "Question: {goal}\nAnswer:");
+  EXPECT_EQ(piqa.form.choice_templates, (std::vector<std::string>{"{sol1}", "{sol2}"}));
+  EXPECT_EQ(piqa.form.gold.kind, wr::GoldRule::Kind::label);
+  EXPECT_EQ(piqa.form.labels_file, "piqa/valid-labels.lst");
+}
+
 // ---- the lighteval formulations on real documents ----
 
 // piqa_harness (tasks_prompt_formatting.py:1802): query f"Question: {goal}\nAnswer:", choices f" {sol1}", f" {sol2}"
