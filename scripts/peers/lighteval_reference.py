@@ -8,7 +8,8 @@ its functions are called on the documents wr scored:
   - LightevalModel.tok_encode_pair with the model's tokenizer through transformers (add_special_tokens=True, the
     BaseModel default): context and continuation token ids must equal wr's;
   - the log-likelihood of each continuation under transformers' LlamaForCausalLM (float32), input
-    (context + continuation)[:-1] as lighteval's BaseModel builds it: within 1e-4 of wr's;
+    (context + continuation)[:-1] as lighteval's BaseModel builds it, and how many differ from wr's by more than
+    max(1e-4, 1e-6 per continuation token);
   - Metrics.loglikelihood_acc and Metrics.loglikelihood_acc_norm_nospace on those log-likelihoods: the per-document
     outcomes and their means, which the caller compares with wr's.
   - with --qem CASES.json: lighteval's triviaqa prompt function (alias pruning) and quasi_exact_match_triviaqa on
@@ -113,7 +114,7 @@ def check_requests(args):
         doc = prompt_fn(rows_of[task][doc_id], task)
         reqs.sort(key=lambda s: s["request"])
         r = report.setdefault(task, {"docs": 0, "requests": 0, "text_diffs": [], "token_diffs": 0,
-                                     "max_ll_diff": 0.0, "acc": 0, "acc_norm_nospace": 0, "outcome_diffs": []})
+                                     "max_ll_diff": 0.0, "ll_over_tolerance": 0, "acc": 0, "acc_norm_nospace": 0, "outcome_diffs": []})
         r["docs"] += 1
         if [s["context"] for s in reqs] != [doc.query] * len(doc.choices) or \
                 [s["continuation"] for s in reqs] != doc.choices or reqs[0]["gold"] != doc.gold_index:
@@ -126,6 +127,8 @@ def check_requests(args):
                 r["token_diffs"] += 1
             lls.append(loglikelihood(model, context, continuation, max_length))
             r["max_ll_diff"] = max(r["max_ll_diff"], abs(lls[-1] - s["ll"]))
+            # peer_check.py's tolerance: 1e-4, or 1e-6 per token for long continuations (float32 sums)
+            r["ll_over_tolerance"] += abs(lls[-1] - s["ll"]) > max(1e-4, 1e-6 * len(continuation))
         golds = [doc.gold_index]
         acc = acc_fn(gold_ixs=golds, choices_logprob=lls, unconditioned_logprob=None, choices_tokens=None, formatted_doc=doc)
         norm = norm_fn(gold_ixs=golds, choices_logprob=lls, unconditioned_logprob=None, choices_tokens=None, formatted_doc=doc)
