@@ -138,6 +138,9 @@ TEST(TrainConfig, ShippedConfigsResolve) {
   EXPECT_EQ(lir.init.std, 0.006);
   EXPECT_EQ(lir.init.scheme, wr::InitScheme::lir);
   EXPECT_TRUE(lir.tvr_enabled);
+  // both evaluate as the paper's table was (most likely) made: lighteval's SmolLM suite
+  EXPECT_EQ(base.eval_rules, "lighteval");
+  EXPECT_EQ(lir.eval_rules, "lighteval");
   EXPECT_EQ(lir.tvr.target, 0.01);
   EXPECT_EQ(base.eps, 1e-7);
   EXPECT_EQ(base.beta2, 0.95);
