@@ -1,29 +1,30 @@
 """lighteval's own code as the reference for `wr-eval --rules lighteval`, per item.
 
 lighteval 0.5.0 (PyPI; it contains commit 6041e36, whose rules tasks/rules/lighteval.json follows) is imported and
-its functions are called on the documents wr scored:
-  - the prompt functions of lighteval.tasks.default_prompts (piqa_harness, arc, openbookqa, winogrande) on each row,
-    read from the local files and put in the Hugging Face datasets' schema: query, choices and gold must equal the
-    context, continuations and gold wr logged;
-  - LightevalModel.tok_encode_pair with the model's tokenizer through transformers (add_special_tokens=True, the
-    BaseModel default): context and continuation token ids must equal wr's;
-  - the log-likelihood of each continuation under transformers' LlamaForCausalLM (float32), input
-    (context + continuation)[:-1] as lighteval's BaseModel builds it, and how many differ from wr's by more than
-    max(1e-4, 1e-6 per continuation token);
-  - Metrics.loglikelihood_acc and Metrics.loglikelihood_acc_norm_nospace on those log-likelihoods: the per-document
-    outcomes and their means, which the caller compares with wr's.
-  - with --qem CASES.json: lighteval's triviaqa prompt function (alias pruning) and quasi_exact_match_triviaqa on
-    each {aliases, generation}.
+its code runs on the documents wr scored:
+  - the prompt functions of lighteval.tasks.default_prompts (piqa_harness, arc, openbookqa, winogrande, triviaqa) on
+    each row, read from the local files and put in the Hugging Face datasets' schema: query, choices and gold must
+    equal the context, continuations and gold wr logged;
+  - its transformers BaseModel (float32, CPU; add_special_tokens on or off as --bos says, on being its default)
+    scores every request through its own loglikelihood path (tok_encode_pair, left truncation, batching) and
+    generates TriviaQA answers through its greedy_until (20 tokens, stop at \n . ,): its context and continuation
+    token ids must equal wr's, and the report counts log-likelihoods further than max(1e-4, 1e-6 per continuation
+    token) from wr's and generations that differ;
+  - Metrics.loglikelihood_acc, loglikelihood_acc_norm_nospace and quasi_exact_match_triviaqa on its results: the
+    per-document outcomes and their means, which the caller compares with wr's.
+  - with --qem CASES.json: the triviaqa prompt function (alias pruning) and quasi_exact_match_triviaqa on each
+    {aliases, generation}.
 
 Usage: lighteval_reference.py --samples S.jsonl --data DIR --model HF_DIR [--bos on|off] [--qem CASES.json]
 Prints one JSON object. Exit 0: ran (the caller judges the numbers); 3: lighteval or transformers is missing.
 """
 import argparse
+import contextlib
 import importlib.machinery
 import json
-import math
 import sys
 import types
+import typing
 from collections import defaultdict
 
 try:
@@ -33,11 +34,17 @@ try:
         stub = types.ModuleType("spacy")
         stub.__spec__ = importlib.machinery.ModuleSpec("spacy", None)
         sys.modules["spacy"] = stub
-    import torch
-    import transformers
+    # lighteval 0.5.0's data.py imports the type variable T_co that torch 2.x's sampler module no longer defines
+    import torch.utils.data.distributed as torch_distributed
+    if not hasattr(torch_distributed, "T_co"):
+        torch_distributed.T_co = typing.TypeVar("T_co", covariant=True)
     from lighteval.metrics.metrics import Metrics
-    from lighteval.models.abstract_model import LightevalModel
+    from lighteval.metrics.utils import MetricCategory
+    from lighteval.models.base_model import BaseModel
+    from lighteval.models.model_config import BaseModelConfig
     from lighteval.tasks import default_prompts as prompts
+    from lighteval.tasks.requests import GreedyUntilRequest, LoglikelihoodRequest
+    from lighteval.utils.utils import EnvConfig
 except ImportError as e:  # the caller skips, naming what is missing
     print(f"lighteval reference unavailable: {e}", file=sys.stderr)
     sys.exit(3)
@@ -71,64 +78,75 @@ def task_rows(data):
             "text": [c["text"] for c in r["question"]["choices"]],
             "label": [c["label"] for c in r["question"]["choices"]]}) for r in read_jsonl(f"{data}/openbookqa/dev.jsonl")]),
         "winogrande": (prompts.winogrande, lambda: read_jsonl(f"{data}/winogrande/dev.jsonl")),
+        "triviaqa": (prompts.triviaqa, lambda: read_jsonl(f"{data}/triviaqa/rc.nocontext-validation.jsonl")),
     }
-
-
-class Encoder:
-    """What LightevalModel.tok_encode_pair needs of a model: its tokenizer and add_special_tokens."""
-
-    def __init__(self, tokenizer, add_special_tokens):
-        self.tokenizer = tokenizer
-        self.add_special_tokens = add_special_tokens  # BaseModelConfig's default: True (BOS for Llama tokenizers)
-
-    def tok_encode(self, s, add_special_tokens=None):
-        return LightevalModel.tok_encode(self, s, add_special_tokens)
-
-
-def loglikelihood(model, context, continuation, max_length):
-    """lighteval BaseModel: input (context + continuation)[:-1], the last max_length tokens; sum of log-softmax."""
-    whole = (context + continuation)[:-1][-max_length:]
-    with torch.no_grad():
-        logits = model(torch.tensor([whole])).logits[0].float()
-    logprobs = torch.log_softmax(logits, dim=-1)[-len(continuation):]
-    return float(logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).sum())
 
 
 def check_requests(args):
     samples = defaultdict(list)
     for s in read_jsonl(args.samples):
         samples[(s["task"], s["doc_id"])].append(s)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
-    model = transformers.AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).eval()
-    max_length = model.config.max_position_embeddings
-    encoder = Encoder(tokenizer, args.bos == "on")
+    config = BaseModelConfig(pretrained=args.model, dtype="float32", add_special_tokens=args.bos == "on")
+    model = BaseModel(config, EnvConfig(cache_dir=args.model))
     acc_fn = Metrics.loglikelihood_acc.value.sample_level_fn
     norm_fn = Metrics.loglikelihood_acc_norm_nospace.value.sample_level_fn
+    qem_fn = Metrics.quasi_exact_match_triviaqa.value.sample_level_fn
     tasks = task_rows(args.data)
-    report = {}
-    rows_of = {}
+    docs, requests, generations = {}, [], []
     for (task, doc_id), reqs in sorted(samples.items()):
         prompt_fn, read_rows = tasks[task]
-        if task not in rows_of:
-            rows_of[task] = read_rows()
-        doc = prompt_fn(rows_of[task][doc_id], task)
-        reqs.sort(key=lambda s: s["request"])
-        r = report.setdefault(task, {"docs": 0, "requests": 0, "text_diffs": [], "token_diffs": 0,
-                                     "max_ll_diff": 0.0, "ll_over_tolerance": 0, "acc": 0, "acc_norm_nospace": 0, "outcome_diffs": []})
+        if task not in tasks_rows_cache:
+            tasks_rows_cache[task] = read_rows()
+        doc = prompt_fn(tasks_rows_cache[task][doc_id], task)
+        reqs.sort(key=lambda s: s.get("request", 0))
+        docs[(task, doc_id)] = doc
+        if "generation" in reqs[0]:  # triviaqa: as the SmolLM suite configures it (generation_size 20, stops)
+            generations.append(GreedyUntilRequest(task_name=task, sample_index=doc_id, request_index=0, context=doc.query,
+                                                  metric_categories=[MetricCategory.GENERATIVE], num_samples=1,
+                                                  stop_sequence=["\n", ".", ","], generation_size=20))
+            continue
+        for i, choice in enumerate(doc.choices):
+            requests.append(LoglikelihoodRequest(task_name=task, sample_index=doc_id, request_index=i, context=doc.query,
+                                                 metric_categories=[MetricCategory.MULTICHOICE], choice=choice))
+    scored = {(r.task_name, r.sample_index, r.request_index): out
+              for r, out in zip(requests, model.loglikelihood(requests, override_bs=16))} if requests else {}
+    generated = {(r.task_name, r.sample_index): out.result if isinstance(out.result, str) else out.result[0]
+                 for r, out in zip(generations, model.greedy_until(generations, override_bs=16))} if generations else {}
+    report = {}
+    for (task, doc_id), reqs in sorted(samples.items()):
+        doc = docs[(task, doc_id)]
+        r = report.setdefault(task, {"docs": 0, "requests": 0, "text_diffs": [], "token_diffs": 0, "max_ll_diff": 0.0,
+                                     "ll_over_tolerance": 0, "generation_diffs": [], "outcome_diffs": [],
+                                     "acc": 0, "acc_norm_nospace": 0, "quasi_exact_match": 0})
         r["docs"] += 1
+        if "generation" in reqs[0]:
+            r["requests"] += 1
+            text = generated[(task, doc_id)]
+            qem = qem_fn(golds=doc.get_golds(), predictions=[text])
+            r["quasi_exact_match"] += qem
+            if reqs[0]["context"] != doc.query:
+                r["text_diffs"].append(doc_id)
+            if reqs[0]["answer"].strip() != text.strip() or int(reqs[0]["quasi_exact_match"]) != qem:
+                r["generation_diffs"].append(f"{doc_id}: wr {reqs[0]['answer']!r}, lighteval {text!r}")
+            continue
         if [s["context"] for s in reqs] != [doc.query] * len(doc.choices) or \
                 [s["continuation"] for s in reqs] != doc.choices or reqs[0]["gold"] != doc.gold_index:
             r["text_diffs"].append(doc_id)
         lls = []
-        for s, choice in zip(reqs, doc.choices):
+        for i, s in enumerate(reqs):
+            out = scored[(task, doc_id, i)]
             r["requests"] += 1
-            context, continuation = LightevalModel.tok_encode_pair(encoder, doc.query, choice)
-            if context != s["context_tokens"] or continuation != s["continuation_tokens"]:
+            # its model input is (context + continuation)[:-1], the last max_length tokens of it; the response
+            # reports both token lists with the padding of their batch (base_model.py:825, pad_and_gather's lengths
+            # are the padded ones), so what must match is the prefix, and the rest must be padding
+            expected_input = (s["context_tokens"] + s["continuation_tokens"])[:-1][-model.max_length:]
+            if not padded_equal(out.input_tokens, expected_input, model.tokenizer.pad_token_id) or \
+                    not padded_equal(out.generated_tokens, s["continuation_tokens"], model.tokenizer.pad_token_id):
                 r["token_diffs"] += 1
-            lls.append(loglikelihood(model, context, continuation, max_length))
+            lls.append(out.result[0])
             r["max_ll_diff"] = max(r["max_ll_diff"], abs(lls[-1] - s["ll"]))
             # peer_check.py's tolerance: 1e-4, or 1e-6 per token for long continuations (float32 sums)
-            r["ll_over_tolerance"] += abs(lls[-1] - s["ll"]) > max(1e-4, 1e-6 * len(continuation))
+            r["ll_over_tolerance"] += abs(lls[-1] - s["ll"]) > max(1e-4, 1e-6 * len(s["continuation_tokens"]))
         golds = [doc.gold_index]
         acc = acc_fn(gold_ixs=golds, choices_logprob=lls, unconditioned_logprob=None, choices_tokens=None, formatted_doc=doc)
         norm = norm_fn(gold_ixs=golds, choices_logprob=lls, unconditioned_logprob=None, choices_tokens=None, formatted_doc=doc)
@@ -138,9 +156,16 @@ def check_requests(args):
         if (acc, norm) != (wr_acc, wr_norm):
             r["outcome_diffs"].append(doc_id)
     for r in report.values():
-        r["acc"] /= r["docs"]
-        r["acc_norm_nospace"] /= r["docs"]
+        for metric in ("acc", "acc_norm_nospace", "quasi_exact_match"):
+            r[metric] /= r["docs"]
     return report
+
+
+tasks_rows_cache = {}
+
+
+def padded_equal(reported, expected, pad):
+    return reported[:len(expected)] == expected and all(t == pad for t in reported[len(expected):])
 
 
 def check_qem(path):
@@ -162,7 +187,8 @@ def main():
     args = ap.parse_args()
     out = {}
     if args.samples:
-        out["tasks"] = check_requests(args)
+        with contextlib.redirect_stdout(sys.stderr):  # lighteval logs to stdout; stdout carries the report
+            out["tasks"] = check_requests(args)
     if args.qem:
         out["qem"] = check_qem(args.qem)
     print(json.dumps(out))

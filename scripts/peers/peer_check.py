@@ -25,7 +25,7 @@ def tolerance(continuation_tokens):
 CSV_DIGITS = 1e-6  # wr-eval's CSV keeps 6 significant digits
 # tasks whose files are in ../shared (TriviaQA converted from its llm-foundry copy), per rule set
 LM_EVAL_TASKS = "piqa,arc_easy,arc_challenge,openbookqa,winogrande,boolq,social_iqa,lambada_openai,triviaqa"
-LIGHTEVAL_TASKS = "piqa,arc_easy,arc_challenge,openbookqa,winogrande"
+LIGHTEVAL_TASKS = "piqa,arc_easy,arc_challenge,openbookqa,winogrande,triviaqa"
 
 
 def run(cmd, **kw):
@@ -126,13 +126,14 @@ def compare_lm_eval(mine, wr_metrics, ref):
 def compare_lighteval(wr_metrics, ref):
     rows = []
     for task, r in ref.items():
-        mismatches = [f"{d}: request text" for d in r["text_diffs"]] + [f"{d}: outcome" for d in r["outcome_diffs"]]
+        mismatches = [f"{d}: request text" for d in r["text_diffs"]] + [f"{d}: outcome" for d in r["outcome_diffs"]] + \
+            [f"generation {d}" for d in r["generation_diffs"]]
         if r["token_diffs"]:
             mismatches.append(f"{r['token_diffs']} token id differences")
         if r["ll_over_tolerance"]:
             mismatches.append(f"{r['ll_over_tolerance']} log-likelihoods beyond max(1e-4, 1e-6 x tokens)")
         pairs = []
-        for metric in ("acc", "acc_norm_nospace"):
+        for metric in ("quasi_exact_match",) if task == "triviaqa" else ("acc", "acc_norm_nospace"):
             pairs.append(f"{metric} {wr_metrics[task][metric]:.4f}/{r[metric]:.4f}")
             if abs(wr_metrics[task][metric] - r[metric]) > CSV_DIGITS:
                 mismatches.append(f"metric {metric}")
