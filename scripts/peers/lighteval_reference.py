@@ -27,6 +27,8 @@ import types
 import typing
 from collections import defaultdict
 
+import hf_rows
+
 try:
     # spacy is imported by a summarisation metric module that metrics_sample loads and these checks never call;
     # scripts/setup does not install it (it would replace the pinned numpy and protobuf)
@@ -50,54 +52,26 @@ except ImportError as e:  # the caller skips, naming what is missing
     sys.exit(3)
 
 
-def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def read_lines(path):
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def arc_rows(path):
-    return [{"question": r["question"]["stem"],
-             "choices": {"text": [c["text"] for c in r["question"]["choices"]],
-                         "label": [c["label"] for c in r["question"]["choices"]]},
-             "answerKey": r["answerKey"]} for r in read_jsonl(path)]
-
-
-# wr's task name -> (lighteval prompt function, the rows of the local files in the HF dataset's schema)
-def task_rows(data):
-    return {
-        "piqa": (prompts.piqa_harness, lambda: [dict(r, label=int(l)) for r, l in zip(
-            read_jsonl(f"{data}/piqa/valid.jsonl"), read_lines(f"{data}/piqa/valid-labels.lst"))]),
-        "arc_easy": (prompts.arc, lambda: arc_rows(f"{data}/arc/ARC-Easy-Test.jsonl")),
-        "arc_challenge": (prompts.arc, lambda: arc_rows(f"{data}/arc/ARC-Challenge-Test.jsonl")),
-        "openbookqa": (prompts.openbookqa, lambda: [dict(r, question_stem=r["question"]["stem"], choices={
-            "text": [c["text"] for c in r["question"]["choices"]],
-            "label": [c["label"] for c in r["question"]["choices"]]}) for r in read_jsonl(f"{data}/openbookqa/dev.jsonl")]),
-        "winogrande": (prompts.winogrande, lambda: read_jsonl(f"{data}/winogrande/dev.jsonl")),
-        "triviaqa": (prompts.triviaqa, lambda: read_jsonl(f"{data}/triviaqa/rc.nocontext-validation.jsonl")),
-    }
+# wr's task name -> lighteval's prompt function for it
+PROMPTS = {"piqa": prompts.piqa_harness, "arc_easy": prompts.arc, "arc_challenge": prompts.arc,
+           "openbookqa": prompts.openbookqa, "winogrande": prompts.winogrande, "triviaqa": prompts.triviaqa}
 
 
 def check_requests(args):
     samples = defaultdict(list)
-    for s in read_jsonl(args.samples):
+    for s in hf_rows.read_jsonl(args.samples):
         samples[(s["task"], s["doc_id"])].append(s)
     config = BaseModelConfig(pretrained=args.model, dtype="float32", add_special_tokens=args.bos == "on")
     model = BaseModel(config, EnvConfig(cache_dir=args.model))
     acc_fn = Metrics.loglikelihood_acc.value.sample_level_fn
     norm_fn = Metrics.loglikelihood_acc_norm_nospace.value.sample_level_fn
     qem_fn = Metrics.quasi_exact_match_triviaqa.value.sample_level_fn
-    tasks = task_rows(args.data)
+    rows_of = {}  # task -> its rows, read once
     docs, requests, generations = {}, [], []
     for (task, doc_id), reqs in sorted(samples.items()):
-        prompt_fn, read_rows = tasks[task]
-        if task not in tasks_rows_cache:
-            tasks_rows_cache[task] = read_rows()
-        doc = prompt_fn(tasks_rows_cache[task][doc_id], task)
+        if task not in rows_of:
+            rows_of[task] = hf_rows.rows(task, args.data, openbookqa_split="dev")  # the SmolLM suite's validation
+        doc = PROMPTS[task](rows_of[task][doc_id], task)
         reqs.sort(key=lambda s: s.get("request", 0))
         docs[(task, doc_id)] = doc
         if "generation" in reqs[0]:  # triviaqa: as the SmolLM suite configures it (generation_size 20, stops)
@@ -160,8 +134,6 @@ def check_requests(args):
             r[metric] /= r["docs"]
     return report
 
-
-tasks_rows_cache = {}
 
 
 def padded_equal(reported, expected, pad):

@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+import hf_rows
+
 try:
     import lm_eval.evaluator
     import lm_eval.tasks
@@ -29,57 +31,13 @@ except ImportError as e:
     sys.exit(3)
 
 
-def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def read_lines(path):
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def choices_of(question):
-    return {"text": [c["text"] for c in question["choices"]], "label": [c["label"] for c in question["choices"]]}
-
-
-def arc(path):
-    return [{"id": r["id"], "question": r["question"]["stem"], "choices": choices_of(r["question"]),
-             "answerKey": r["answerKey"]} for r in read_jsonl(path)]
-
-
-# wr's task -> the local rows in the schema of the Hugging Face dataset lm-eval's YAML names
-def rows(task, data):
-    if task == "piqa":
-        return [dict(r, label=int(l)) for r, l in zip(read_jsonl(f"{data}/piqa/valid.jsonl"),
-                                                       read_lines(f"{data}/piqa/valid-labels.lst"))]
-    if task == "arc_easy":
-        return arc(f"{data}/arc/ARC-Easy-Test.jsonl")
-    if task == "arc_challenge":
-        return arc(f"{data}/arc/ARC-Challenge-Test.jsonl")
-    if task == "openbookqa":
-        return [{"id": r["id"], "question_stem": r["question"]["stem"], "choices": choices_of(r["question"]),
-                 "answerKey": r["answerKey"]} for r in read_jsonl(f"{data}/openbookqa/test.jsonl")]
-    if task == "winogrande":
-        return read_jsonl(f"{data}/winogrande/dev.jsonl")
-    if task == "boolq":
-        return [dict(r, label=int(r["label"] is True or r["label"] == "true")) for r in read_jsonl(f"{data}/boolq/superglue_val.jsonl")]
-    if task == "social_iqa":
-        return [dict(r, label=l) for r, l in zip(read_jsonl(f"{data}/siqa/dev.jsonl"), read_lines(f"{data}/siqa/dev-labels.lst"))]
-    if task == "lambada_openai":
-        return read_jsonl(f"{data}/lambada/lambada_test.jsonl")
-    if task == "triviaqa":  # written by scripts/peer-check in the rc.nocontext schema
-        return read_jsonl(f"{data}/triviaqa/rc.nocontext-validation.jsonl")
-    raise SystemExit(f"lm_eval_reference.py: no local rows for task {task}")
-
-
 def local_task(manager, name, data, tmp):
     """lm-eval's configuration of `name` with its evaluated split read from a local jsonl."""
     config = manager._get_config(name)  # the YAML with its !function entries resolved
     split = config.get("test_split") or config.get("validation_split")
     path = os.path.join(tmp, f"{name}.jsonl")
     with open(path, "w", encoding="utf-8") as f:
-        for r in rows(name, data):
+        for r in hf_rows.rows(name, data):
             f.write(json.dumps(r) + "\n")
     # every split the configuration names reads the file (only `split` is scored; 0-shot draws no examples)
     splits = {config[k] for k in ("training_split", "validation_split", "test_split", "fewshot_split") if config.get(k)}
