@@ -80,9 +80,16 @@ void read_csv(const std::string& path, Tables& tables, std::vector<std::string>&
   }
 }
 
-// task -> doc id -> correct, from a --log-samples file
-std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& path) {
-  std::map<std::string, std::map<int64_t, bool>> out;
+// One document of a --log-samples file: whether the headline prediction was right, and the gold answer's bits per
+// byte (NaN in logs written before wr-eval recorded it).
+struct DocSample {
+  bool correct = false;
+  double bpb = std::nan("");
+};
+
+// task -> doc id -> its sample, from a --log-samples file
+std::map<std::string, std::map<int64_t, DocSample>> read_samples(const std::string& path) {
+  std::map<std::string, std::map<int64_t, DocSample>> out;
   std::ifstream in(path);
   if (!in) fail("cannot open ", path);
   std::string line;
@@ -96,9 +103,10 @@ std::map<std::string, std::map<int64_t, bool>> read_samples(const std::string& p
       // the headline metric's prediction, as in read_csv
       const char* norm = j.value("rules", "lm-eval") == "lighteval" ? "pred_norm_nospace" : "pred_norm";
       const int gold = j.at("gold");
-      const bool correct =
+      DocSample& doc = out[task][j.at("doc_id").get<int64_t>()];
+      doc.correct =
           gold < 0 ? j.at("is_greedy").get<bool>() : j.at(starts_with(task, "hellaswag") ? norm : "pred") == gold;
-      out[task][j.at("doc_id").get<int64_t>()] = correct;
+      if (j.contains("bpb")) doc.bpb = j.at("bpb").get<double>();
     } catch (const nlohmann::json::exception& e) {
       fail(path, ":", line_no, ": ", e.what());
     }
@@ -161,6 +169,20 @@ double mcnemar_exact_p(int64_t b, int64_t c) {
   return std::min(1.0, 2 * p);
 }
 
+PairedDifference paired_difference(const std::vector<double>& differences) {
+  const double n = static_cast<double>(differences.size());
+  if (n < 2) fail("a paired difference needs at least two pairs, got ", differences.size());
+  double mean = 0;
+  for (double d : differences) mean += d;
+  mean /= n;
+  double ss = 0;
+  for (double d : differences) ss += (d - mean) * (d - mean);
+  const double se = std::sqrt(ss / (n - 1) / n);
+  // two-sided P(|Z| >= |mean / se|); a zero standard error (identical differences) is significant unless zero
+  const double p = se > 0 ? std::erfc(std::fabs(mean / se) / std::sqrt(2.0)) : (mean == 0 ? 1.0 : 0.0);
+  return {mean, se, p};
+}
+
 void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<std::string>& samples) {
   Tables tables;
   std::vector<std::string> order;
@@ -182,20 +204,32 @@ void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<s
   if (samples.empty()) return;
   if (samples.size() != 2) fail("--samples needs exactly two per-sample logs (A,B)");
   auto a = read_samples(samples[0]), b = read_samples(samples[1]);
-  std::printf("\npaired test (exact McNemar) %s vs %s\n%-20s %6s %6s %6s %10s\n", samples[0].c_str(),
-              samples[1].c_str(), "task", "n", "A-only", "B-only", "p-value");
+  std::printf("\npaired tests on the documents both scored, %s (A) vs %s (B):\n"
+              "accuracy: exact McNemar on the discordant documents; bits per byte of the gold answer: mean of B - A\n"
+              "per document, its standard error and two-sided p (normal approximation)\n"
+              "%-20s %6s %6s %6s %10s %12s %10s %10s\n",
+              samples[0].c_str(), samples[1].c_str(), "task", "n", "A-only", "B-only", "p-value", "bpb B-A", "stderr",
+              "p-value");
   for (const auto& [task, docs_a] : a) {
     if (!b.count(task)) continue;
     int64_t n = 0, only_a = 0, only_b = 0;
-    for (const auto& [id, ca] : docs_a) {
+    std::vector<double> bpb_b_minus_a;
+    for (const auto& [id, da] : docs_a) {
       auto it = b[task].find(id);
       if (it == b[task].end()) continue;
+      const DocSample& db = it->second;
       ++n;
-      only_a += ca && !it->second;
-      only_b += !ca && it->second;
+      only_a += da.correct && !db.correct;
+      only_b += !da.correct && db.correct;
+      if (std::isfinite(da.bpb) && std::isfinite(db.bpb)) bpb_b_minus_a.push_back(db.bpb - da.bpb);
     }
-    std::printf("%-20s %6ld %6ld %6ld %10.4g\n", task.c_str(), static_cast<long>(n), static_cast<long>(only_a),
+    std::printf("%-20s %6ld %6ld %6ld %10.4g", task.c_str(), static_cast<long>(n), static_cast<long>(only_a),
                 static_cast<long>(only_b), mcnemar_exact_p(only_a, only_b));
+    if (bpb_b_minus_a.size() >= 2) {
+      const PairedDifference d = paired_difference(bpb_b_minus_a);
+      std::printf(" %+12.4f %10.4f %10.4g", d.mean, d.standard_error, d.p);
+    }
+    std::printf("\n");
   }
 }
 

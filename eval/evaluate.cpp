@@ -127,7 +127,8 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
                        {"pred", o.pred},
                        {"pred_norm", o.pred_norm},
                        {"pred_norm_nospace", o.pred_norm_nospace},
-                       {"gold", docs[d].gold}});
+                       {"gold", docs[d].gold},
+                       {"bpb", o.bpb}});
     }
   }
   res.metrics = compute_metrics(res.task, docs, scores, opt.rules);

@@ -180,7 +180,9 @@ TEST(EvalCli, LogSamplesAgreeWithTheCsvAcrossChunks) {
   double bpb = 0;
   for (const auto& [id, reqs] : by_doc) {
     const auto& gold = reqs[reqs[0]["gold"].get<size_t>()];
-    bpb += -gold["ll"].get<double>() / std::log(2.0) / gold["continuation"].get<std::string>().size();
+    const double doc_bpb = -gold["ll"].get<double>() / std::log(2.0) / gold["continuation"].get<std::string>().size();
+    for (const auto& req : reqs) EXPECT_NEAR(req["bpb"].get<double>(), doc_bpb, 1e-9) << "doc " << id;
+    bpb += doc_bpb;
   }
   const std::string expected_bpb = std::to_string(bpb / n_docs).substr(0, 5);
   EXPECT_TRUE(contains(csv, ",mmlu_anatomy,bpb," + expected_bpb)) << csv << " expected bpb " << expected_bpb;

@@ -1,6 +1,8 @@
 #include "eval/compare.h"
 #include "eval/report.h"
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
@@ -78,6 +80,39 @@ TEST(Compare, McNemarExactKnownValues) {
   EXPECT_NEAR(wr::mcnemar_exact_p(0, 5), 0.0625, 1e-12);
   EXPECT_NEAR(wr::mcnemar_exact_p(4, 4), 1.0, 1e-12);
   EXPECT_NEAR(wr::mcnemar_exact_p(1, 9), 22.0 / 1024, 1e-12);
+}
+
+TEST(Compare, PairedDifferenceKnownValues) {
+  // Python: statistics.mean, statistics.stdev / sqrt(n), 2 * (1 - NormalDist().cdf(|z|))
+  const auto d = wr::paired_difference({0.1, 0.2, 0.3, 0.4, 0.5, -0.1});
+  EXPECT_NEAR(d.mean, 0.23333333333333334, 1e-12);
+  EXPECT_NEAR(d.standard_error, 0.08819171036881969, 1e-12);
+  EXPECT_NEAR(d.p, 0.008150971593502643, 1e-9);
+  EXPECT_EQ(wr::paired_difference({0.5, 0.5}).p, 0.0);
+  EXPECT_EQ(wr::paired_difference({0.0, 0.0}).p, 1.0);
+  EXPECT_THROW(wr::paired_difference({0.1}), std::exception);
+}
+
+// Two per-sample logs of the same three documents: the discordant counts and the bits-per-byte differences
+// (B - A: -0.1, -0.2, -0.3) on the documents both scored; a document only one run scored is left out.
+TEST(Compare, PairedTestsOnTheDocumentsBothScored) {
+  const std::string dir = wr::test::temp_dir();
+  auto line = [](int doc, int pred, double bpb) {
+    return "{\"task\": \"piqa\", \"rules\": \"lm-eval\", \"doc_id\": " + std::to_string(doc) +
+           ", \"gold\": 0, \"pred\": " + std::to_string(pred) + ", \"is_greedy\": false, \"bpb\": " +
+           std::to_string(bpb) + "}\n";
+  };
+  wr::write_file_atomic(dir + "/a.jsonl", line(0, 0, 1.0) + line(1, 1, 1.5) + line(2, 1, 2.0) + line(3, 0, 9.0));
+  wr::write_file_atomic(dir + "/b.jsonl", line(0, 1, 0.9) + line(1, 0, 1.3) + line(2, 0, 1.7));
+  testing::internal::CaptureStdout();
+  wr::compare_runs({std::string(WR_SOURCE_DIR) + "/results/paper_table.csv"}, {dir + "/a.jsonl", dir + "/b.jsonl"});
+  const auto out = testing::internal::GetCapturedStdout();
+  const auto d = wr::paired_difference({-0.1, -0.2, -0.3});
+  char expected[160];
+  std::snprintf(expected, sizeof expected, "%-20s %6d %6d %6d %10.4g %+12.4f %10.4f %10.4g", "piqa", 3, 1, 2,
+                wr::mcnemar_exact_p(1, 2), d.mean, d.standard_error, d.p);
+  EXPECT_TRUE(wr::test::contains(out, expected)) << out << "\nexpected: " << expected;
+  EXPECT_NEAR(d.mean, -0.2, 1e-12);
 }
 
 TEST(Compare, ReadsThePaperTable) {
