@@ -18,6 +18,7 @@
 namespace wr {
 namespace {
 
+// Fails naming the final file: what a user knows (the temp file is removed and nothing is replaced).
 void write_all(int fd, std::string_view data, const std::string& path) {
   const char* p = data.data();
   size_t left = data.size();
@@ -25,7 +26,7 @@ void write_all(int fd, std::string_view data, const std::string& path) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail("cannot write ", path, ": ", std::strerror(errno));
+      fail("cannot write ", path, ": ", std::strerror(errno), " (nothing was replaced)");
     }
     p += n;
     left -= static_cast<size_t>(n);
@@ -126,20 +127,41 @@ AtomicFile::~AtomicFile() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-void AtomicFile::write(std::string_view data) { write_all(fd_, data, tmp_); }
+void AtomicFile::write(std::string_view data) { write_all(fd_, data, path_); }
 
 void AtomicFile::write_at(int64_t offset, std::string_view data) {
   if (::pwrite(fd_, data.data(), data.size(), offset) != static_cast<ssize_t>(data.size()))
-    fail("cannot write ", tmp_, ": ", std::strerror(errno));
+    fail("cannot write ", path_, ": ", std::strerror(errno), " (nothing was replaced)");
 }
 
 void AtomicFile::commit() {
-  if (::fsync(fd_) != 0) fail("cannot fsync ", tmp_, ": ", std::strerror(errno));
+  if (::fsync(fd_) != 0) fail("cannot write ", path_, ": fsync: ", std::strerror(errno), " (nothing was replaced)");
   int rc = ::close(fd_);
   fd_ = -1;
-  if (rc != 0) fail("cannot close ", tmp_, ": ", std::strerror(errno));
+  if (rc != 0) fail("cannot write ", path_, ": close: ", std::strerror(errno), " (nothing was replaced)");
   rename_durably(tmp_, path_);
   committed_ = true;
+}
+
+namespace {
+
+void fsync_directory_of(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace
+
+void remove_durably(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return;
+    fail("cannot remove ", path, ": ", std::strerror(errno));
+  }
+  fsync_directory_of(path);
 }
 
 void rename_durably(const std::string& from, const std::string& to) {
@@ -151,12 +173,7 @@ void rename_durably(const std::string& from, const std::string& to) {
   }
   ::close(fd);
   if (::rename(from.c_str(), to.c_str()) != 0) fail("cannot rename ", from, " to ", to, ": ", std::strerror(errno));
-  std::string dir = std::filesystem::path(to).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  fsync_directory_of(to);
 }
 
 void write_file_atomic(const std::string& path, std::string_view data) {

@@ -33,6 +33,10 @@ class AtomicFile {
 // AtomicFile::commit ends with it; so does a download that was appended to across attempts.
 void rename_durably(const std::string& from, const std::string& to);
 
+// Removes path if it exists and makes the removal durable (fsync of its directory): a file that must be gone
+// before others are replaced (a manifest naming them).
+void remove_durably(const std::string& path);
+
 // AtomicFile with one write.
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);

@@ -18,22 +18,6 @@
 namespace wr {
 namespace {
 
-std::vector<std::string> parse_csv_line(const std::string& line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else out.back() += c;
-    } else if (c == '"') quoted = true;
-    else if (c == ',') out.emplace_back();
-    else out.back() += c;
-  }
-  return out;
-}
-
 struct Cell {
   double value;
   std::string metric;
@@ -66,7 +50,7 @@ void read_csv(const std::string& path, Tables& tables, std::vector<std::string>&
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
-    auto f = parse_csv_line(line);
+    auto f = split_csv_row(line);
     if (f.size() != 14) fail(path, ":", line_no, ": expected 14 fields, got ", f.size());
     const std::string &run = f[0], &task = f[4], &metric = f[5];
     tables.rules_of[run].insert(f[11].substr(0, f[11].find(' ')));

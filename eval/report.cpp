@@ -1,5 +1,6 @@
 #include "eval/report.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <sstream>
 
@@ -47,6 +48,39 @@ std::string read_csv_to_append(const std::string& path) {
   if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
   if (content.back() != '\n') content += '\n';
   return content;
+}
+
+std::vector<std::string> split_csv_row(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else out.back() += c;
+    } else if (c == '"') quoted = true;
+    else if (c == ',') out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
+}
+
+void keep_csv_rows_through_step(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  if (step < 0) return write_file_atomic(path, std::string(kCsvHeader) + "\n");
+  std::istringstream in(read_csv_to_append(path));
+  std::string line, kept = std::string(kCsvHeader) + "\n";
+  std::getline(in, line);  // the header, checked by read_csv_to_append
+  for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
+    const auto fields = split_csv_row(line);
+    char* end = nullptr;
+    const long long row_step = fields.size() > 3 ? std::strtoll(fields[3].c_str(), &end, 10) : 0;
+    if (fields.size() != 14 || fields[3].empty() || *end)
+      fail(path, ":", line_no, ": expected a row of 14 fields with a training step, got '", line, "'");
+    if (row_step <= step) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
 }
 
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results) {

@@ -29,6 +29,12 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
 // UTF-8 BOM and CRLF line ends (a spreadsheet's save) are accepted and normalised. Fails naming the file when
 // it is not wr's CSV (another header), so wr-eval can check before scoring.
 std::string read_csv_to_append(const std::string& path);
+// The fields of one CSV row (RFC 4180 quoting; the row holds no line break).
+std::vector<std::string> split_csv_row(const std::string& line);
+// A resumed training run's eval.csv: keeps the header and the rows of steps <= step (the evaluations the
+// checkpoint it resumed from had seen), so evaluations redone after the resume are not listed twice. A new run
+// (step < 0) starts with no rows. Rewritten atomically; a missing file stays missing.
+void keep_csv_rows_through_step(const std::string& path, int64_t step);
 nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results);
 
 }  // namespace wr

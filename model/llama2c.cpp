@@ -1,5 +1,6 @@
 #include "model/llama2c.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "common/error.h"
@@ -69,6 +70,7 @@ LoadedModel load_llama2c(const std::string& path) {
     if (data.size() < sizeof h) fail(path, ": truncated llama2.c header");
     std::memcpy(h, data.data(), sizeof h);
     shared = h[5] > 0;  // v0 marks an unshared classifier with a negative vocab_size
+    if (h[5] == INT32_MIN) fail(path, ": llama2.c header: vocab_size ", h[5], " is out of range");
     h[5] = std::abs(h[5]);
     offset = sizeof h;
   }

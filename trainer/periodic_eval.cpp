@@ -10,9 +10,13 @@
 namespace wr {
 
 PeriodicEval::PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream* val,
-                           const torch::Device& device, Telemetry& telemetry, std::function<void(const std::string&)> log)
+                           const torch::Device& device, Telemetry& telemetry, std::function<void(const std::string&)> log,
+                           const std::string& csv_path, int64_t keep_until_step)
     : c_(c), tokenizer_(tokenizer), val_(val), device_(device), telemetry_(telemetry), log_(std::move(log)),
-      rules_(load_rules(c.eval_rules)), data_dir_(c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir) {}
+      rules_(load_rules(c.eval_rules)), data_dir_(c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir),
+      csv_path_(csv_path) {
+  if (!csv_path_.empty()) keep_csv_rows_through_step(csv_path_, keep_until_step);
+}
 
 void PeriodicEval::fetch_task_files(const DownloadOptions& download) const {
   if (c_.eval_interval == 0) return;
@@ -61,7 +65,7 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
   info.rules = rules_.id();
   info.bos = c_.eval_bos;
   info.date = utc_now_iso8601();
-  append_csv(c_.run_dir + "/eval.csv", info, results);
+  if (!csv_path_.empty()) append_csv(csv_path_, info, results);
   log_(line);
 }
 

@@ -1,6 +1,6 @@
 // Evaluation while training, every `eval.interval` steps and at the last step, on the live model (no checkpoint
 // round trip): the validation loss and the configured tasks under the configured rule set, appended to
-// <run_dir>/eval.csv (wr-eval's CSV) and the validation loss to the telemetry.
+// the run's eval.csv (wr-eval's CSV) and the validation loss to the telemetry.
 #pragma once
 #include <functional>
 #include <string>
@@ -18,8 +18,11 @@ namespace wr {
 class PeriodicEval {
  public:
   // val may be null (no validation split wanted); the rule set is read here, so a bad name fails before training.
+  // csv_path (the run's eval.csv) keeps the rows of steps <= keep_until_step (a resumed run's checkpoint step;
+  // -1: a new run, no rows); an empty csv_path writes nothing (the processes after rank 0).
   PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream* val, const torch::Device& device,
-               Telemetry& telemetry, std::function<void(const std::string&)> log);
+               Telemetry& telemetry, std::function<void(const std::string&)> log, const std::string& csv_path,
+               int64_t keep_until_step);
   // Fetches the tasks' files now (or names them, offline) rather than after hours of training.
   void fetch_task_files(const DownloadOptions& download) const;
   void after_step(int64_t step, Llama& model);
@@ -32,7 +35,7 @@ class PeriodicEval {
   Telemetry& telemetry_;
   std::function<void(const std::string&)> log_;
   RuleSet rules_;
-  std::string data_dir_;
+  std::string data_dir_, csv_path_;
 };
 
 }  // namespace wr

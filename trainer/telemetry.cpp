@@ -1,6 +1,6 @@
 #include "trainer/telemetry.h"
 
-#include <sstream>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -8,14 +8,35 @@
 
 namespace wr {
 
+namespace {
+
+// Whether a line is a row wr-train writes: an integer step, two names, a number.
+bool complete_row(const std::string& line, int64_t* step) {
+  const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
+  if (a == 0 || a == std::string::npos || b == std::string::npos || c == std::string::npos ||
+      line.find(',', c + 1) != std::string::npos || c + 1 == line.size())
+    return false;
+  char* end = nullptr;
+  *step = std::strtoll(line.c_str(), &end, 10);
+  if (end != line.c_str() + a) return false;
+  std::strtod(line.c_str() + c + 1, &end);
+  return *end == '\0';
+}
+
+}  // namespace
+
 Telemetry::Telemetry(const std::string& path, int64_t keep_until_step) : path_(path) {
   if (path.empty()) return;
   if (keep_until_step >= 0 && file_exists(path)) {
-    std::istringstream in(read_file(path));
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      const bool header = line.rfind("step,", 0) == 0;
-      if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= keep_until_step)) kept += line + "\n";
+    // Rows logged past the checkpoint go, and so does what a hard kill can leave: a last line cut short (no
+    // newline), or a cut line that the next run appended to.
+    const std::string old = read_file(path);
+    std::string kept = "step,name,stat,value\n";
+    size_t begin = 0;
+    for (size_t end; (end = old.find('\n', begin)) != std::string::npos; begin = end + 1) {
+      const std::string line = old.substr(begin, end - begin);
+      int64_t step = 0;
+      if (complete_row(line, &step) && step <= keep_until_step) kept += line + "\n";
     }
     write_file_atomic(path, kept);
   } else {

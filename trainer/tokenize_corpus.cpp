@@ -34,6 +34,9 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
   const auto files = expand_inputs(opt.inputs);
   const Tokenizer tok = Tokenizer::from_file(opt.tokenizer);
   std::filesystem::create_directories(opt.out_dir);
+  // A folder tokenized again has no manifest until the new one is complete: a kill part way leaves no manifest
+  // naming shards or a tokenizer that this run has already replaced.
+  remove_durably(opt.out_dir + "/manifest.json");
   const uint32_t token_bytes = token_bytes_for(tok.vocab_size());
   ShardWriter train(opt.out_dir, "train", token_bytes, opt.shard_tokens), val(opt.out_dir, "val", token_bytes, opt.shard_tokens);
 

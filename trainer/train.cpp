@@ -181,7 +181,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   TvrSchedule tvr_schedule(c.tvr_interval, state.tvr_pending);
   Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? state.step : -1);
   ModelTelemetry model_telemetry(c, tokenizer, data.val ? *data.val : data.train, device, telemetry);
-  PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log);
+  PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log,
+                             dp.is_main() ? c.run_dir + "/eval.csv" : "", opt.resume ? state.step : -1);
   if (dp.is_main()) periodic_eval.fetch_task_files(opt.download);
   const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
   StepLog step_log(c, train_flops_per_token(c.model, c.seq_len), peak_tflops * 1e12, dp.world(), telemetry, log);
@@ -210,10 +211,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     const auto tvr_stats = rescale_if_due(model, c, tvr_schedule, state, r.finite);
     if (dp.is_main()) model_telemetry.after_step(state.step, model, tvr_stats ? &*tvr_stats : nullptr);
     step_log.after_step(state.step, r, lr, seconds_since(t0), tvr_stats ? rescaled_count(*tvr_stats) : -1);
-    telemetry.flush();
     const bool stop = dp.any(g_stop.load());  // all processes stop after the same step
     if (dp.is_main()) {
       periodic_eval.after_step(state.step, model);
+      telemetry.flush();  // this step's rows on disk before a checkpoint says the step is done
       checkpointer.after_step(state, stop, model, optimizer);
     }
     summary.step = state.step;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -256,6 +258,14 @@ TEST(BadFiles, Llama2cHeaderAndSize) {
   wr::write_file_atomic(dir + "/heads.bin", bad_heads);
   err = error_of([&] { wr::load_model(dir + "/heads.bin"); });
   EXPECT_TRUE(contains(err, "heads.bin") && contains(err, "n_heads")) << err;
+  // The legacy v0 header: a negative vocab_size marks an unshared classifier; the most negative int32 has no
+  // positive counterpart (std::abs of it was undefined behaviour) and is refused as a vocabulary size.
+  std::string v0(28, '\0');
+  const int32_t header[7] = {32, 64, 2, 4, 2, INT32_MIN, 64};
+  std::memcpy(v0.data(), header, sizeof header);
+  wr::write_file_atomic(dir + "/v0.bin", v0);
+  err = error_of([&] { wr::load_model(dir + "/v0.bin"); });
+  EXPECT_TRUE(contains(err, "v0.bin") && contains(err, "vocab_size")) << err;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "model/variance.h"
 #include "tests/eval/eval_fixtures.h"
 #include "tests/test_util.h"
+#include "tests/trainer/train_fixtures.h"
 #include "trainer/distributed.h"
 #include "trainer/synth.h"
 #include "trainer/tokenize_corpus.h"
@@ -35,54 +36,8 @@ namespace {
 
 using wr::test::contains;
 using wr::test::error_of;
-
-// Shards of generated text, tokenized with the fixture tokenizer; made once per test process, in its own folder
-// (test processes run side by side, and each has its own fixture tokenizer).
-const std::string& fixture_shards() {
-  static const std::string dir = [] {
-    const std::string root = std::string(WR_TEST_TMP) + "/train-shards-" + std::to_string(::getpid());
-    static const wr::test::RemovedAtExit cleanup{root};
-    std::filesystem::create_directories(root);
-    const std::string model_path = root + "/tok.model";
-    wr::write_file_atomic(model_path, wr::test::fixture_tokenizer().model_bytes());
-    std::string jsonl;
-    const char* words[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
-    for (int d = 0; d < 400; ++d) {
-      std::string text;
-      for (int w = 0; w < 12; ++w) text += std::string(w ? " " : "") + words[(d * 7 + w * 3 + w * w) % 10];
-      jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
-    }
-    wr::write_file_atomic(root + "/corpus.jsonl", jsonl);
-    wr::TokenizeOptions opt;
-    opt.inputs = {root + "/corpus.jsonl"};
-    opt.tokenizer = model_path;
-    opt.out_dir = root + "/shards";
-    opt.val_fraction = 0.1;
-    wr::tokenize_corpus(opt);
-    return opt.out_dir;
-  }();
-  return dir;
-}
-
-// A resolved config for a 2-layer model on the fixture shards, in run directory `run_dir`.
-nlohmann::json tiny_config(const std::string& run_dir, std::vector<std::string> overrides = {}) {
-  const std::string path = run_dir + ".json";
-  nlohmann::json j = {
-      {"run", {{"dir", run_dir}, {"threads", 2}}},
-      {"model", {{"dim", 32}, {"n_layers", 2}, {"n_heads", 4}, {"n_kv_heads", 2}, {"ffn_dim", 64},
-                 {"vocab_size", wr::test::fixture_tokenizer().vocab_size()}, {"max_seq_len", 64}}},
-      {"init", {{"scheme", "lir"}, {"std", 0.02}}},
-      {"data", {{"dir", fixture_shards()}}},
-      {"batch", {{"seq_len", 32}, {"micro_batch", 4}, {"accumulation", 2}}},
-      {"optimizer", {{"lr", 1e-2}, {"min_lr", 1e-3}}},
-      {"schedule", {{"steps", 12}, {"warmup_steps", 3}}},
-      {"tvr", {{"enabled", true}, {"target", 0.01}, {"interval", 4}}},
-      {"log", {{"interval", 1}, {"telemetry_interval", 2}}},
-  };
-  wr::write_file_atomic(path, j.dump());
-  wr::TrainConfig c;
-  return wr::resolve_train_config(path, overrides, &c);
-}
+using wr::test::fixture_shards;
+using wr::test::tiny_config;
 
 // The telemetry rows name,stat as {step: value}.
 constexpr auto series = wr::test::telemetry_series;

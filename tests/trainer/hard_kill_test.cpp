@@ -1,0 +1,319 @@
+// Hard kills and full disks, through the binaries as a user runs them. wr-train, wr-eval and wr-data killed with
+// SIGKILL at random moments (in a checkpoint write, an evaluation, a telemetry flush: whatever the moment holds)
+// leave nothing partial under a final name, and a run continued with --resume ends exactly as an uninterrupted
+// one. On a full disk (a small tmpfs) they stop with one line naming the file and the error, and what was there
+// before survives.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/file.h"
+#include "eval/report.h"
+#include "model/checkpoint.h"
+#include "tests/test_util.h"
+#include "tests/trainer/train_fixtures.h"
+#include "trainer/checkpointer.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using wr::test::contains;
+using Clock = std::chrono::steady_clock;
+
+// Starts argv (a binary and its arguments) with stdout and stderr to log; returns its pid.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  return pid;
+}
+
+// The exit code, or 128 + the signal that ended the process.
+int wait_for(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_to_end(const std::vector<std::string>& argv, const std::string& log) { return wait_for(spawn(argv, log)); }
+
+// Runs argv and sends SIGKILL after `delay`; whether the kill found it still running.
+bool kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay) {
+  const pid_t pid = spawn(argv, log);
+  std::this_thread::sleep_for(delay);
+  ::kill(pid, SIGKILL);  // a process that already ended is a zombie until waited for: the pid is still its own
+  return wait_for(pid) == 128 + SIGKILL;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// A run's telemetry as "step,name,stat" -> value, each row once, without the timing rows (tokens/s and MFU vary
+// from run to run); a row logged twice or cut short fails the test.
+std::map<std::string, std::string> telemetry_rows(const std::string& path) {
+  const std::string text = wr::read_file(path);
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << path << ": last line cut short";
+  std::map<std::string, std::string> out;
+  for (const auto& line : lines_of(text)) {
+    const size_t comma = line.rfind(',');
+    const std::string key = line.substr(0, comma);
+    if (contains(key, ",train,tokens_per_s") || contains(key, ",train,mfu")) continue;
+    EXPECT_TRUE(out.emplace(key, line.substr(comma + 1)).second) << path << ": row " << key << " twice";
+  }
+  return out;
+}
+
+// eval.csv's rows without their last field (the date).
+std::vector<std::string> eval_rows(const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& line : lines_of(wr::read_file(path))) out.push_back(line.substr(0, line.rfind(',')));
+  return out;
+}
+
+std::vector<std::string> temp_files(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (contains(e.path().filename().string(), ".tmp.")) out.push_back(e.path().string());
+  return out;
+}
+
+// A moment between the fractions `from` and `to` of an uninterrupted run's duration (LibTorch's start-up takes
+// the first part of it, so kills meant for the work start later).
+std::chrono::microseconds random_delay(std::mt19937& rng, Clock::duration run, double from, double to) {
+  const double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(run).count());
+  return std::chrono::microseconds(static_cast<int64_t>(std::uniform_real_distribution<double>(from * us, to * us)(rng)));
+}
+
+// The tiny model's run (32 steps; a checkpoint every 2, the validation loss every 8, telemetry every step) as a
+// config file, in `dir`.
+std::string tiny_run_config(const std::string& dir) {
+  const auto resolved = wr::test::tiny_config(dir + "/run", {"run.name=tiny", "schedule.steps=32", "checkpoint.interval=2", "checkpoint.keep=2",
+                                                             "eval.interval=8", "eval.val_batches=2", "log.telemetry_interval=1"});
+  wr::write_file_atomic(dir + "/config.json", resolved.dump(2));
+  return dir + "/config.json";
+}
+
+TEST(HardKill, TrainingContinuedAfterKill9EndsAsAnUninterruptedRun) {
+  const std::string dir = wr::test::temp_dir(), config = tiny_run_config(dir);
+  const auto t0 = Clock::now();
+  ASSERT_EQ(run_to_end({WR_TRAIN_BIN, config, "run.dir=" + dir + "/ref"}, dir + "/ref.log"), 0) << wr::read_file(dir + "/ref.log");
+  const auto duration = Clock::now() - t0;
+  const auto ref_telemetry = telemetry_rows(dir + "/ref/telemetry.csv");
+  const auto ref_eval = eval_rows(dir + "/ref/eval.csv");
+  ASSERT_EQ(ref_eval.size(), 5u);  // the header and the validation loss at steps 8, 16, 24, 32
+
+  std::mt19937 rng(20261204);
+  int killed = 0, left_temps = 0, resumed = 0;
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::string run = dir + "/trial-" + std::to_string(trial), log = run + ".log";
+    killed += kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, random_delay(rng, duration, 0.4, 1.05));
+    left_temps += !temp_files(run).empty();
+    // Every checkpoint under its final name is complete.
+    const auto checkpoints = fs::exists(run) ? wr::list_checkpoints(run) : std::vector<std::string>{};
+    for (const auto& ckpt : checkpoints) EXPECT_NO_THROW(wr::read_native(ckpt)) << "trial " << trial << ": " << ckpt;
+    // Continue from the newest checkpoint, or start again when the kill came before the first.
+    resumed += !checkpoints.empty();
+    const auto cont = checkpoints.empty() ? std::vector<std::string>{WR_TRAIN_BIN, config, "run.dir=" + run}
+                                          : std::vector<std::string>{WR_TRAIN_BIN, "--resume", run};
+    ASSERT_EQ(run_to_end(cont, log), 0) << "trial " << trial << "\n" << wr::read_file(log);
+    EXPECT_EQ(telemetry_rows(run + "/telemetry.csv"), ref_telemetry) << "trial " << trial;
+    EXPECT_EQ(eval_rows(run + "/eval.csv"), ref_eval) << "trial " << trial;
+    EXPECT_EQ(temp_files(run), std::vector<std::string>{}) << "trial " << trial;
+  }
+  std::printf("%d of 12 kills landed while wr-train ran, %d left a temp file, %d runs resumed from a checkpoint\n",
+              killed, left_temps, resumed);
+  EXPECT_GE(killed, 6);
+  EXPECT_GE(resumed, 3);
+}
+
+// wr-eval's three outputs, each present before the run: after a kill each is its old self or the run's complete
+// new version, never a part.
+TEST(HardKill, EvalOutputsAreOldOrCompleteAfterKill9) {
+  const std::string dir = wr::test::temp_dir(), config = tiny_run_config(dir);
+  ASSERT_EQ(run_to_end({WR_TRAIN_BIN, config}, dir + "/train.log"), 0) << wr::read_file(dir + "/train.log");
+  const std::string ckpt = wr::list_checkpoints(dir + "/run").back();
+  fs::create_directories(dir + "/data/mmlu");
+  {
+    std::ofstream out(dir + "/data/mmlu/anatomy.jsonl");
+    const char* words[] = {"bone", "river", "apple", "teacher", "blue", "map", "water"};
+    for (int i = 0; i < 1500; ++i)
+      out << "{\"question\": \"Which " << words[i % 7] << " is " << words[(i / 7) % 7] << "?\", \"subject\": \"anatomy\", "
+          << "\"choices\": [\"" << words[i % 5] << "\", \"" << words[(i + 1) % 7] << "\", \"the " << words[(i + 2) % 7]
+          << "\", \"" << i << "\"], \"answer\": " << i % 4 << "}\n";
+  }
+  const std::string csv = dir + "/r.csv", json = dir + "/r.json", samples = dir + "/s.jsonl";
+  auto eval = [&](const std::string& run) {
+    return std::vector<std::string>{WR_EVAL_BIN, "--tasks", "mmlu_anatomy", "--offline", "--data-dir", dir + "/data",
+                                    "--run", run, "--output", csv, "--json", json, "--log-samples", samples, ckpt};
+  };
+  const auto t0 = Clock::now();
+  ASSERT_EQ(run_to_end(eval("first"), dir + "/eval.log"), 0) << wr::read_file(dir + "/eval.log");
+  const auto duration = Clock::now() - t0;
+  const std::string old_csv = wr::read_file(csv), old_json = wr::read_file(json), old_samples = wr::read_file(samples);
+  ASSERT_EQ(run_to_end(eval("second"), dir + "/eval.log"), 0);
+  const std::string new_json = wr::read_file(json), new_samples = wr::read_file(samples);
+  const std::string new_csv_tail = wr::read_file(csv).substr(old_csv.size());
+
+  std::mt19937 rng(7);
+  int killed = 0;
+  for (int trial = 0; trial < 8; ++trial) {
+    wr::write_file_atomic(csv, old_csv);
+    wr::write_file_atomic(json, old_json);
+    wr::write_file_atomic(samples, old_samples);
+    killed += kill_after(eval("second"), dir + "/kill.log", random_delay(rng, duration, 0.2, 1.1));
+    const std::string now_csv = wr::read_file(csv);
+    // the second run's rows differ from the first's only in the date column
+    if (now_csv != old_csv) {
+      ASSERT_EQ(now_csv.size(), old_csv.size() + new_csv_tail.size()) << "trial " << trial << ": a partial CSV\n" << now_csv;
+      EXPECT_EQ(now_csv.substr(0, old_csv.size()), old_csv);
+    }
+    // both runs score the same documents with the same model: a complete JSON or samples file has their results
+    const std::string now_json = wr::read_file(json), now_samples = wr::read_file(samples);
+    EXPECT_TRUE(now_json == old_json ||
+                nlohmann::json::parse(now_json)["results"] == nlohmann::json::parse(new_json)["results"])
+        << "trial " << trial;
+    EXPECT_TRUE(now_samples == old_samples || now_samples == new_samples) << "trial " << trial;
+  }
+  std::printf("%d of 8 kills landed while wr-eval ran\n", killed);
+  EXPECT_GE(killed, 4);
+}
+
+// wr-data tokenize into a folder that already holds shards: a kill part way leaves either no manifest or one whose
+// every shard and tokenizer are there with the sizes and checksums it names.
+TEST(HardKill, TokenizeKilledLeavesNoManifestNamingMissingOrReplacedFiles) {
+  const std::string dir = wr::test::temp_dir(), out = dir + "/shards";
+  wr::write_file_atomic(dir + "/tok.model", wr::test::fixture_tokenizer().model_bytes());
+  std::string jsonl;
+  const char* words[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
+  for (int d = 0; d < 20000; ++d) {
+    std::string text;
+    for (int w = 0; w < 30; ++w) text += std::string(w ? " " : "") + words[(d * 7 + w * 3 + w * w) % 10];
+    jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
+  }
+  wr::write_file_atomic(dir + "/corpus.jsonl", jsonl);
+  auto tokenize = [&](const std::string& seed) {
+    return std::vector<std::string>{WR_DATA_BIN, "tokenize", "--tokenizer", dir + "/tok.model", "--out", out,
+                                    "--shard-tokens", "20000", "--val-fraction", "0.05", "--seed", seed, dir + "/corpus.jsonl"};
+  };
+  const auto t0 = Clock::now();
+  ASSERT_EQ(run_to_end(tokenize("1"), dir + "/tok.log"), 0) << wr::read_file(dir + "/tok.log");
+  const auto duration = Clock::now() - t0;
+
+  std::mt19937 rng(11);
+  int killed = 0, manifests = 0;
+  for (int trial = 0; trial < 8; ++trial) {
+    // another seed moves documents between the splits: the shards it writes differ from those on disk
+    killed += kill_after(tokenize(std::to_string(trial + 2)), dir + "/kill.log", random_delay(rng, duration, 0.2, 1.4));
+    if (!fs::exists(out + "/manifest.json")) continue;
+    ++manifests;
+    const auto manifest = nlohmann::json::parse(wr::read_file(out + "/manifest.json"));
+    EXPECT_EQ(wr::sha256_file(out + "/" + manifest.at("tokenizer").get<std::string>()), manifest.at("tokenizer_sha256"));
+    for (const auto& [split, shards] : manifest.at("splits").items())
+      for (const auto& shard : shards)
+        EXPECT_EQ(wr::sha256_file(out + "/" + shard.at("file").get<std::string>()), shard.at("sha256"))
+            << "trial " << trial << ": " << shard.at("file");
+  }
+  std::printf("%d of 8 kills landed while wr-data ran; %d left a manifest\n", killed, manifests);
+  EXPECT_GE(killed, 3);
+  ASSERT_EQ(run_to_end(tokenize("1"), dir + "/tok.log"), 0) << "a killed folder is tokenized again";
+}
+
+// Runs script under sh in a private mount namespace with a `bytes`-sized tmpfs at mountpoint (gone when the script
+// ends); "" when it ran (whatever its exit code), else why it could not (no root and no user namespaces).
+std::string on_small_tmpfs(const std::string& mountpoint, int64_t bytes, const std::string& script) {
+  fs::create_directories(mountpoint);
+  const std::string inner = "mount -t tmpfs -o size=" + std::to_string(bytes) + " tmpfs " + mountpoint + " || exit 97; " + script;
+  std::string why;
+  for (const char* unshare : {"unshare -m --propagation private", "unshare -rm --propagation private"}) {
+    const std::string cmd = std::string(unshare) + " sh -c '" + inner + "' > " + mountpoint + ".log 2>&1";
+    const int rc = std::system(cmd.c_str());
+    if (WIFEXITED(rc) && WEXITSTATUS(rc) != 97 && WEXITSTATUS(rc) != 1) return "";
+    why += std::string(unshare) + ": " + wr::read_file(mountpoint + ".log");
+  }
+  return why;
+}
+
+// Training on a disk that fills up: a later checkpoint cannot be written; the run stops with one line naming the
+// file and the error, and the checkpoints before it, config and telemetry are intact.
+TEST(FullDisk, TrainingStopsCleanlyAndKeepsWhatItHadWritten) {
+  const std::string dir = wr::test::temp_dir(), config = tiny_run_config(dir);
+  ASSERT_EQ(run_to_end({WR_TRAIN_BIN, config}, dir + "/size.log"), 0);
+  const int64_t ckpt_bytes = static_cast<int64_t>(fs::file_size(wr::list_checkpoints(dir + "/run").back()));
+  // room for the config, the telemetry and two checkpoints, not for a third (keep is 2: the third is written
+  // before the first is pruned)
+  const std::string mnt = dir + "/disk", saved = dir + "/saved";
+  const std::string why = on_small_tmpfs(mnt, 2 * ckpt_bytes + 96 * 1024,
+      std::string(WR_TRAIN_BIN) + " " + config + " run.dir=" + mnt + "/run > " + dir + "/train.log 2>&1; echo $? > " +
+      dir + "/rc; cp -a " + mnt + "/run " + saved + "; exit 0");
+  if (!why.empty()) GTEST_SKIP() << "cannot mount a small tmpfs here (needs root or user namespaces): " << why;
+  const std::string log = wr::read_file(dir + "/train.log");
+  EXPECT_EQ(wr::read_file(dir + "/rc"), "1\n") << log;
+  const auto log_lines = lines_of(log);
+  ASSERT_FALSE(log_lines.empty());
+  const std::string& error = log_lines.back();
+  EXPECT_TRUE(contains(error, "wr-train: error: ") && contains(error, mnt + "/run/") &&
+              (contains(error, "No space left on device") || contains(error, "disk full")))
+      << error;
+  const auto checkpoints = wr::list_checkpoints(saved);
+  ASSERT_FALSE(checkpoints.empty()) << log;
+  for (const auto& ckpt : checkpoints) EXPECT_NO_THROW(wr::read_native(ckpt)) << ckpt;
+  EXPECT_EQ(temp_files(saved), std::vector<std::string>{});
+  EXPECT_NO_THROW(nlohmann::json::parse(wr::read_file(saved + "/config.json")));
+  const std::string telemetry = wr::read_file(saved + "/telemetry.csv");
+  EXPECT_EQ(telemetry.back(), '\n');
+}
+
+// wr-eval's --output on a full disk: one line naming it and the error; the old file is unchanged, no temp is left.
+TEST(FullDisk, EvalLeavesItsOutputUnchanged) {
+  const std::string dir = wr::test::temp_dir(), config = tiny_run_config(dir);
+  ASSERT_EQ(run_to_end({WR_TRAIN_BIN, config}, dir + "/train.log"), 0);
+  const std::string ckpt = wr::list_checkpoints(dir + "/run").back();
+  fs::create_directories(dir + "/data/mmlu");
+  wr::write_file_atomic(dir + "/data/mmlu/anatomy.jsonl",
+                        "{\"question\": \"Which bone?\", \"subject\": \"anatomy\", \"choices\": [\"a\", \"b\", \"c\", \"d\"], \"answer\": 1}\n");
+  const std::string old_csv = std::string(wr::kCsvHeader) + "\n";
+  wr::write_file_atomic(dir + "/old.csv", old_csv);
+  const std::string mnt = dir + "/disk";
+  // the old results, then a file that takes the rest of the space
+  const std::string why = on_small_tmpfs(mnt, 64 * 1024,
+      "cp " + dir + "/old.csv " + mnt + "/r.csv; dd if=/dev/zero of=" + mnt + "/fill bs=4096 2>/dev/null; " +
+      WR_EVAL_BIN + " --tasks mmlu_anatomy --offline --data-dir " + dir + "/data --output " + mnt + "/r.csv " + ckpt +
+      " > " + dir + "/eval.log 2>&1; echo $? > " + dir + "/rc; cp " + mnt + "/r.csv " + dir + "/after.csv; ls -a " + mnt +
+      " > " + dir + "/listing; exit 0");
+  if (!why.empty()) GTEST_SKIP() << "cannot mount a small tmpfs here (needs root or user namespaces): " << why;
+  const std::string log = wr::read_file(dir + "/eval.log");
+  EXPECT_EQ(wr::read_file(dir + "/rc"), "1\n") << log;
+  EXPECT_TRUE(contains(lines_of(log).back(), "cannot write " + mnt + "/r.csv: No space left on device")) << log;
+  EXPECT_EQ(wr::read_file(dir + "/after.csv"), old_csv);
+  EXPECT_EQ(wr::read_file(dir + "/listing"), ".\n..\nfill\nr.csv\n");
+}
+
+}  // namespace
