@@ -1,14 +1,12 @@
 #include "model/safetensors.h"
 
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <set>
-#include <tuple>
 
 #include "common/error.h"
 #include "common/file.h"
+#include "model/safetensors_table.h"
 #include "model/tokenizer.h"
 
 namespace wr {
@@ -53,58 +51,13 @@ torch::ScalarType dtype_from_flag(const std::string& flag) {
 
 std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
   const std::string data = read_file(path);
-  if (data.size() < 8) fail(path, ": truncated safetensors file (", data.size(), " bytes, no header)");
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(data[i]);
-  if (header_len > data.size() - 8) fail(path, ": header length ", header_len, " exceeds the file size ", data.size());
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(data.substr(8, header_len));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(path, ": corrupt safetensors header: ", e.what());
-  }
-  if (!header.is_object()) fail(path, ": safetensors header is not a JSON object");
-  const size_t base = 8 + header_len;
-  const size_t body = data.size() - base;
-
+  const SafetensorsTable table = read_safetensors_table(data, path);
   std::map<std::string, torch::Tensor> out;
-  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;  // data_offsets and name of every tensor
-  for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
-    const std::string where = path + " tensor " + name;
-    try {
-      auto type = parse_dtype(info.at("dtype").get<std::string>(), where);
-      auto shape = info.at("shape").get<std::vector<int64_t>>();
-      auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-      if (offsets.size() != 2 || offsets[0] > offsets[1]) fail(where, ": bad data_offsets");
-      int64_t numel = 1;
-      for (auto d : shape) {
-        if (d < 0) fail(where, ": negative dimension");
-        if (d > 0 && numel > std::numeric_limits<int64_t>::max() / 8 / d) fail(where, ": shape ", info.at("shape").dump(), " overflows");
-        numel *= d;
-      }
-      const uint64_t nbytes = static_cast<uint64_t>(numel) * torch::elementSize(type);
-      if (offsets[1] - offsets[0] != nbytes)
-        fail(where, ": data_offsets span ", offsets[1] - offsets[0], " bytes, shape and dtype need ", nbytes);
-      if (offsets[1] > body) fail(where, ": data runs past the end of the file (truncated?)");
-      auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
-      std::memcpy(t.data_ptr(), data.data() + base + offsets[0], nbytes);
-      out[name] = t;
-      spans.push_back({offsets[0], offsets[1], name});
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, ": malformed entry: ", e.what());
-    }
+  for (const auto& e : table.entries) {
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(parse_dtype(e.dtype, path + " tensor " + e.name)));
+    std::memcpy(t.data_ptr(), data.data() + table.data_start + e.begin, e.end - e.begin);
+    out[e.name] = t;
   }
-  // The format's rule: the tensors tile the byte buffer exactly, no overlaps (two tensors sharing bytes would
-  // score silently differently) and no holes.
-  std::sort(spans.begin(), spans.end());
-  uint64_t at = 0;
-  for (const auto& [begin, end, name] : spans) {
-    if (begin < at) fail(path, ": tensor ", name, " overlaps the tensor before it (data_offsets [", begin, ", ", end, "))");
-    if (begin > at) fail(path, ": ", begin - at, " bytes before tensor ", name, " belong to no tensor (data_offsets [", begin, ", ", end, "))");
-    at = end;
-  }
-  if (at != body) fail(path, ": ", body - at, " bytes after the last tensor belong to no tensor");
   return out;
 }
 
@@ -159,7 +112,10 @@ LoadedModel load_hf(const std::string& path) {
     auto index = read_json(source);
     if (!index.contains("weight_map") || !index["weight_map"].is_object()) fail(source, ": no weight_map");
     std::set<std::string> shards;
-    for (const auto& [name, file] : index["weight_map"].items()) shards.insert(file.get<std::string>());
+    for (const auto& [name, file] : index["weight_map"].items()) {
+      if (!file.is_string()) fail(source, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
+      shards.insert(file.get<std::string>());
+    }
     for (const auto& shard : shards)
       for (auto& [name, t] : read_safetensors((dir / shard).string())) tensors[name] = t;
     for (const auto& [name, file] : index["weight_map"].items())

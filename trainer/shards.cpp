@@ -90,8 +90,27 @@ nlohmann::json read_manifest(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }
-  if (m.value("format", "") != "wr-shards" || !m.contains("splits") || !m.contains("token_bytes"))
+  if (!m.is_object() || m.value("format", "") != "wr-shards" || !m.contains("splits") || !m.contains("token_bytes"))
     fail(path, ": not a wr-data manifest (expected \"format\": \"wr-shards\", \"splits\", \"token_bytes\")");
+  // The shape every reader relies on, so that a hand-edited or damaged manifest is one line naming the field.
+  const auto& token_bytes = m["token_bytes"];
+  if (!token_bytes.is_number_unsigned() || (token_bytes.get<uint64_t>() != 2 && token_bytes.get<uint64_t>() != 4))
+    fail(path, ": token_bytes is ", token_bytes.dump(), ", expected 2 or 4");
+  if (!m["splits"].is_object()) fail(path, ": splits is not an object of split name -> shard list");
+  for (const auto& [split, entries] : m["splits"].items()) {
+    if (!entries.is_array()) fail(path, ": splits.", split, " is not a list of shards");
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const auto& e = entries[i];
+      const std::string where = path + ": splits." + split + "[" + std::to_string(i) + "]";
+      if (!e.is_object() || !e.contains("file") || !e["file"].is_string() || !e.contains("tokens") ||
+          !e["tokens"].is_number_unsigned())
+        fail(where, " is ", e.dump(), ", expected {\"file\": NAME, \"tokens\": COUNT, ...}");
+      const std::string file = e["file"].get<std::string>();
+      if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
+        fail(where, ": file \"", file, "\" is not a file name in the shard folder");
+      if (e.contains("sha256") && !e["sha256"].is_string()) fail(where, ": sha256 is not a string");
+    }
+  }
   return m;
 }
 
@@ -125,7 +144,7 @@ TokenStream::TokenStream(const std::string& dir, const std::string& split) : spl
     if (std::memcmp(h, kShardMagic, 8) != 0) fail(s.path, ": not a wr token shard (bad magic)");
     if (version != kShardVersion) fail(s.path, ": shard version ", version, ", expected ", kShardVersion);
     if (tb != token_bytes_) fail(s.path, ": ", tb, " bytes per token, manifest says ", token_bytes_);
-    if (kShardHeaderBytes + tokens * tb != s.map_bytes)
+    if (tokens > (s.map_bytes - kShardHeaderBytes) / tb || kShardHeaderBytes + tokens * tb != s.map_bytes)
       fail(s.path, ": header says ", tokens, " tokens but the file has ", s.map_bytes, " bytes (truncated?)");
     if (static_cast<int64_t>(tokens) != entry.at("tokens").get<int64_t>())
       fail(s.path, ": ", tokens, " tokens, manifest says ", entry.at("tokens").get<int64_t>());

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "common/file.h"
 #include "model/tokenizer.h"
@@ -67,6 +68,48 @@ TEST(Shards, DamagedFilesAreNamedErrors) {
   EXPECT_TRUE(contains(e, "split \"val\"")) << e;
   e = error_of([&] { wr::TokenStream s(dir + "/nowhere", "train"); });
   EXPECT_TRUE(contains(e, "manifest.json") && contains(e, "wr-data tokenize")) << e;
+}
+
+// A manifest edited by hand or damaged: each fault is one line naming the manifest and the field (the fuzzer's
+// first finding here was a missing "file" escaping as a JSON library exception).
+TEST(Shards, DamagedManifestFieldsAreNamed) {
+  const std::string dir = wr::test::temp_dir();
+  write_split(dir, {{1, 2, 3, 4, 5}}, 2, 100);
+  const auto good = nlohmann::json::parse(wr::read_file(dir + "/manifest.json"));
+  const std::string path = dir + "/manifest.json";
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& m) { m["token_bytes"] = 3; }, ": token_bytes is 3, expected 2 or 4"},
+      {[](nlohmann::json& m) { m["token_bytes"] = "2"; }, ": token_bytes is \"2\", expected 2 or 4"},
+      {[](nlohmann::json& m) { m["splits"] = nlohmann::json::array(); }, ": splits is not an object"},
+      {[](nlohmann::json& m) { m["splits"]["train"] = 7; }, ": splits.train is not a list of shards"},
+      {[](nlohmann::json& m) { m["splits"]["train"][0].erase("file"); }, ": splits.train[0] is {"},
+      {[](nlohmann::json& m) { m["splits"]["train"][0]["tokens"] = -5; }, ": splits.train[0] is {"},
+      {[](nlohmann::json& m) { m["splits"]["train"][0]["file"] = "../train_000000.bin"; },
+       ": splits.train[0]: file \"../train_000000.bin\" is not a file name in the shard folder"},
+      {[](nlohmann::json& m) { m["splits"]["train"][0]["sha256"] = 1; }, ": splits.train[0]: sha256 is not a string"},
+  };
+  for (const auto& [edit, expected] : cases) {
+    auto m = good;
+    edit(m);
+    wr::write_file_atomic(path, m.dump());
+    const std::string e = error_of([&] { wr::TokenStream s(dir, "train"); });
+    EXPECT_TRUE(contains(e, path + expected)) << e << "\nexpected: " << path + expected;
+  }
+}
+
+// A shard header whose token count times the token width overflows 64 bits must not pass the size check by
+// wrapping around to the file's size.
+TEST(Shards, OverflowingTokenCountIsNamed) {
+  const std::string dir = wr::test::temp_dir();
+  write_split(dir, {{1, 2, 3, 4, 5}}, 4, 100);
+  {
+    std::fstream f(dir + "/train_000000.bin", std::ios::in | std::ios::out | std::ios::binary);
+    const uint64_t tokens = (uint64_t{1} << 62) + 5;  // 4 x this wraps to 20 = the real payload
+    f.seekp(16);
+    f.write(reinterpret_cast<const char*>(&tokens), 8);
+  }
+  const std::string e = error_of([&] { wr::TokenStream s(dir, "train"); });
+  EXPECT_TRUE(contains(e, "train_000000.bin: header says 4611686018427387909 tokens")) << e;
 }
 
 // A shard whose bytes changed after wr-data wrote it, or whose ids exceed the tokenizer's vocabulary, is named
