@@ -43,8 +43,20 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
     return docs;
   }
   if (format == "hellaswag_6line") {  // query, gold, then 4 endings, per document
+    // Text as it is scored, so what a spreadsheet or Windows adds comes off: a UTF-8 BOM and CRLF line ends.
+    // Bytes that are not UTF-8 are an error here, not a failure far away when the samples are written as JSON.
     std::vector<std::string> lines;
-    while (std::getline(in, line)) lines.push_back(line);
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      try {
+        nlohmann::json(line).dump();
+      } catch (const nlohmann::json::type_error&) {
+        fail(path, ":", line_no, ": not UTF-8 text");
+      }
+      lines.push_back(line);
+    }
     if (lines.size() % 6 != 0) fail(path, ": ", lines.size(), " lines is not a multiple of 6");
     for (size_t i = 0; i < lines.size(); i += 6)
       docs.push_back({{"query", lines[i]}, {"label", lines[i + 1]},

@@ -260,6 +260,41 @@ TEST_F(Malformed, LabelsFileOutOfRangeOrMisaligned) {
   EXPECT_TRUE(contains(err, "valid-labels.lst: 1 labels for 2 documents")) << err;
 }
 
+// What a spreadsheet or Windows does to a file (a UTF-8 BOM, CRLF line ends) changes nothing that is scored, in the
+// JSON lines and in llama.cpp's HellaSwag lines alike; bytes that are not UTF-8 are an error naming file and line.
+TEST_F(Malformed, BomAndCrlfAreTextEncodingNotContent) {
+  const std::string hs = dir + "/hellaswag/hellaswag_val_full.txt";
+  const std::string hs_lines = "A man is sitting on a roof. he\n1\nstarts.\nis using wrap.\nholds.\nleaves.\n";
+  write(arc, good + "\n" + good + "\n");
+  write(hs, hs_lines);
+  const auto arc_plain = wr::build_docs(wr::load_task("arc_easy"), dir);
+  const auto hs_plain = wr::build_docs(wr::load_task("hellaswag_llamacpp"), dir);
+  auto crlf = [](std::string t) {
+    for (size_t i = 0; (i = t.find('\n', i)) != std::string::npos; i += 2) t.insert(i, "\r");
+    return t;
+  };
+  write(arc, "\xEF\xBB\xBF" + crlf(good + "\n" + good + "\n"));
+  write(hs, "\xEF\xBB\xBF" + crlf(hs_lines));
+  const auto arc_edited = wr::build_docs(wr::load_task("arc_easy"), dir);
+  const auto hs_edited = wr::build_docs(wr::load_task("hellaswag_llamacpp"), dir);
+  ASSERT_EQ(arc_edited.size(), 2u);
+  ASSERT_EQ(hs_edited.size(), 1u);
+  for (size_t r = 0; r < hs_plain[0].requests.size(); ++r) {
+    EXPECT_EQ(hs_edited[0].requests[r].context, hs_plain[0].requests[r].context);
+    EXPECT_EQ(hs_edited[0].requests[r].continuation, hs_plain[0].requests[r].continuation);
+  }
+  EXPECT_EQ(hs_edited[0].gold, hs_plain[0].gold);
+  EXPECT_EQ(arc_edited[1].requests[1].continuation, arc_plain[1].requests[1].continuation);
+  EXPECT_EQ(arc_edited[0].requests[0].context, arc_plain[0].requests[0].context);
+
+  write(hs, "A man \xC3\x28 is sitting. he\n1\na\nb\nc\nd\n");
+  auto err = build("hellaswag_llamacpp");
+  EXPECT_TRUE(contains(err, hs + ":1: not UTF-8 text")) << err;
+  write(arc, good + "\n" + R"({"question":{"stem":"Q)" "\xFF" R"(?","choices":[{"text":"a","label":"A"}]},"answerKey":"A"})" "\n");
+  err = build("arc_easy");
+  EXPECT_TRUE(contains(err, arc + ":2: invalid JSON line") && contains(err, "UTF-8")) << err;
+}
+
 TEST_F(Malformed, MissingFileSaysHowToGetIt) {
   auto err = build("sciq");
   EXPECT_TRUE(contains(err, dir + "/sciq/test.json") && contains(err, "wr-eval tasks download sciq")) << err;
