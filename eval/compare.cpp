@@ -65,7 +65,7 @@ void read_csv(const std::string& path, Tables& tables, std::vector<std::string>&
 }
 
 // One document of a --log-samples file: whether the headline prediction was right, and the gold answer's bits per
-// byte (NaN in logs written before wr-eval recorded it).
+// byte (NaN for a generative task's documents and in logs written before wr-eval recorded it).
 struct DocSample {
   bool correct = false;
   double bpb = std::nan("");
@@ -90,7 +90,7 @@ std::map<std::string, std::map<int64_t, DocSample>> read_samples(const std::stri
       DocSample& doc = out[task][j.at("doc_id").get<int64_t>()];
       doc.correct =
           gold < 0 ? j.at("is_greedy").get<bool>() : j.at(starts_with(task, "hellaswag") ? norm : "pred") == gold;
-      if (j.contains("bpb")) doc.bpb = j.at("bpb").get<double>();
+      if (gold >= 0 && j.contains("bpb") && j.at("bpb").is_number()) doc.bpb = j.at("bpb").get<double>();
     } catch (const nlohmann::json::exception& e) {
       fail(path, ":", line_no, ": ", e.what());
     }

@@ -128,7 +128,8 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
                        {"pred_norm", o.pred_norm},
                        {"pred_norm_nospace", o.pred_norm_nospace},
                        {"gold", docs[d].gold},
-                       {"bpb", o.bpb}});
+                       // a generative (greedy-match) document has no gold choice to measure
+                       {"bpb", docs[d].gold >= 0 ? nlohmann::json(o.bpb) : nlohmann::json(nullptr)}});
     }
   }
   res.metrics = compute_metrics(res.task, docs, scores, opt.rules);

@@ -113,6 +113,19 @@ TEST(Compare, PairedTestsOnTheDocumentsBothScored) {
                 wr::mcnemar_exact_p(1, 2), d.mean, d.standard_error, d.p);
   EXPECT_TRUE(wr::test::contains(out, expected)) << out << "\nexpected: " << expected;
   EXPECT_NEAR(d.mean, -0.2, 1e-12);
+
+  // A generative task's documents have no gold choice: accuracy is compared, bits per byte is not.
+  auto greedy = [](int doc, bool hit) {
+    return "{\"task\": \"lambada_openai\", \"doc_id\": " + std::to_string(doc) + ", \"gold\": -1, \"pred\": 0, " +
+           "\"is_greedy\": " + (hit ? "true" : "false") + ", \"bpb\": null}\n";
+  };
+  wr::write_file_atomic(dir + "/a.jsonl", greedy(0, true) + greedy(1, true) + greedy(2, false));
+  wr::write_file_atomic(dir + "/b.jsonl", greedy(0, false) + greedy(1, true) + greedy(2, false));
+  testing::internal::CaptureStdout();
+  wr::compare_runs({std::string(WR_SOURCE_DIR) + "/results/paper_table.csv"}, {dir + "/a.jsonl", dir + "/b.jsonl"});
+  const auto greedy_out = testing::internal::GetCapturedStdout();
+  std::snprintf(expected, sizeof expected, "%-20s %6d %6d %6d %10.4g\n", "lambada_openai", 3, 1, 0, wr::mcnemar_exact_p(1, 0));
+  EXPECT_TRUE(wr::test::contains(greedy_out, expected)) << greedy_out << "\nexpected: " << expected;
 }
 
 TEST(Compare, ReadsThePaperTable) {
