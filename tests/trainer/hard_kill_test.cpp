@@ -105,12 +105,28 @@ std::vector<std::string> temp_files(const std::string& dir) {
   return out;
 }
 
-// A moment between the fractions `from` and `to` of an uninterrupted run's duration (LibTorch's start-up takes
-// the first part of it, so kills meant for the work start later).
-std::chrono::microseconds random_delay(std::mt19937& rng, Clock::duration run, double from, double to) {
-  const double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(run).count());
-  return std::chrono::microseconds(static_cast<int64_t>(std::uniform_real_distribution<double>(from * us, to * us)(rng)));
-}
+// Moments to kill at: between the fractions `from` and `to` of the run time expected (LibTorch's start-up takes the
+// first part of a run, so kills meant for the work start later). The machine's load changes run times (ctest runs
+// other tests beside these), so the expectation shrinks whenever a program ends before its kill.
+class KillTimer {
+ public:
+  KillTimer(Clock::duration expected, double from, double to, uint32_t seed)
+      : expected_us_(static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(expected).count())),
+        from_(from), to_(to), rng_(seed) {}
+  std::chrono::microseconds next() {
+    return std::chrono::microseconds(
+        static_cast<int64_t>(std::uniform_real_distribution<double>(from_ * expected_us_, to_ * expected_us_)(rng_)));
+  }
+  // Whether the kill landed; if not, later kills come sooner.
+  bool landed(bool killed) {
+    if (!killed) expected_us_ *= 0.7;
+    return killed;
+  }
+
+ private:
+  double expected_us_, from_, to_;
+  std::mt19937 rng_;
+};
 
 // The tiny model's run (32 steps; a checkpoint every 2, the validation loss every 8, telemetry every step) as a
 // config file, in `dir`.
@@ -130,11 +146,12 @@ TEST(HardKill, TrainingContinuedAfterKill9EndsAsAnUninterruptedRun) {
   const auto ref_eval = eval_rows(dir + "/ref/eval.csv");
   ASSERT_EQ(ref_eval.size(), 5u);  // the header and the validation loss at steps 8, 16, 24, 32
 
-  std::mt19937 rng(20261204);
-  int killed = 0, left_temps = 0, resumed = 0;
-  for (int trial = 0; trial < 12; ++trial) {
+  KillTimer timer(duration, 0.4, 1.05, 20261204);
+  int trials = 0, killed = 0, left_temps = 0, resumed = 0;
+  for (; trials < 16 && killed < 10; ++trials) {
+    const int trial = trials;
     const std::string run = dir + "/trial-" + std::to_string(trial), log = run + ".log";
-    killed += kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, random_delay(rng, duration, 0.4, 1.05));
+    killed += timer.landed(kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, timer.next()));
     left_temps += !temp_files(run).empty();
     // Every checkpoint under its final name is complete.
     const auto checkpoints = fs::exists(run) ? wr::list_checkpoints(run) : std::vector<std::string>{};
@@ -148,8 +165,8 @@ TEST(HardKill, TrainingContinuedAfterKill9EndsAsAnUninterruptedRun) {
     EXPECT_EQ(eval_rows(run + "/eval.csv"), ref_eval) << "trial " << trial;
     EXPECT_EQ(temp_files(run), std::vector<std::string>{}) << "trial " << trial;
   }
-  std::printf("%d of 12 kills landed while wr-train ran, %d left a temp file, %d runs resumed from a checkpoint\n",
-              killed, left_temps, resumed);
+  std::printf("%d of %d kills landed while wr-train ran, %d left a temp file, %d runs resumed from a checkpoint\n",
+              killed, trials, left_temps, resumed);
   EXPECT_GE(killed, 6);
   EXPECT_GE(resumed, 3);
 }
@@ -164,7 +181,7 @@ TEST(HardKill, EvalOutputsAreOldOrCompleteAfterKill9) {
   {
     std::ofstream out(dir + "/data/mmlu/anatomy.jsonl");
     const char* words[] = {"bone", "river", "apple", "teacher", "blue", "map", "water"};
-    for (int i = 0; i < 1500; ++i)
+    for (int i = 0; i < 800; ++i)
       out << "{\"question\": \"Which " << words[i % 7] << " is " << words[(i / 7) % 7] << "?\", \"subject\": \"anatomy\", "
           << "\"choices\": [\"" << words[i % 5] << "\", \"" << words[(i + 1) % 7] << "\", \"the " << words[(i + 2) % 7]
           << "\", \"" << i << "\"], \"answer\": " << i % 4 << "}\n";
@@ -182,13 +199,14 @@ TEST(HardKill, EvalOutputsAreOldOrCompleteAfterKill9) {
   const std::string new_json = wr::read_file(json), new_samples = wr::read_file(samples);
   const std::string new_csv_tail = wr::read_file(csv).substr(old_csv.size());
 
-  std::mt19937 rng(7);
-  int killed = 0;
-  for (int trial = 0; trial < 8; ++trial) {
+  KillTimer timer(duration, 0.2, 1.1, 7);
+  int trials = 0, killed = 0;
+  for (; trials < 12 && killed < 6; ++trials) {
+    const int trial = trials;
     wr::write_file_atomic(csv, old_csv);
     wr::write_file_atomic(json, old_json);
     wr::write_file_atomic(samples, old_samples);
-    killed += kill_after(eval("second"), dir + "/kill.log", random_delay(rng, duration, 0.2, 1.1));
+    killed += timer.landed(kill_after(eval("second"), dir + "/kill.log", timer.next()));
     const std::string now_csv = wr::read_file(csv);
     // the second run's rows differ from the first's only in the date column
     if (now_csv != old_csv) {
@@ -202,7 +220,7 @@ TEST(HardKill, EvalOutputsAreOldOrCompleteAfterKill9) {
         << "trial " << trial;
     EXPECT_TRUE(now_samples == old_samples || now_samples == new_samples) << "trial " << trial;
   }
-  std::printf("%d of 8 kills landed while wr-eval ran\n", killed);
+  std::printf("%d of %d kills landed while wr-eval ran\n", killed, trials);
   EXPECT_GE(killed, 4);
 }
 
@@ -227,11 +245,12 @@ TEST(HardKill, TokenizeKilledLeavesNoManifestNamingMissingOrReplacedFiles) {
   ASSERT_EQ(run_to_end(tokenize("1"), dir + "/tok.log"), 0) << wr::read_file(dir + "/tok.log");
   const auto duration = Clock::now() - t0;
 
-  std::mt19937 rng(11);
-  int killed = 0, manifests = 0;
-  for (int trial = 0; trial < 8; ++trial) {
+  KillTimer timer(duration, 0.2, 1.4, 11);
+  int trials = 0, killed = 0, manifests = 0;
+  for (; trials < 12 && killed < 5; ++trials) {
+    const int trial = trials;
     // another seed moves documents between the splits: the shards it writes differ from those on disk
-    killed += kill_after(tokenize(std::to_string(trial + 2)), dir + "/kill.log", random_delay(rng, duration, 0.2, 1.4));
+    killed += timer.landed(kill_after(tokenize(std::to_string(trial + 2)), dir + "/kill.log", timer.next()));
     if (!fs::exists(out + "/manifest.json")) continue;
     ++manifests;
     const auto manifest = nlohmann::json::parse(wr::read_file(out + "/manifest.json"));
@@ -241,7 +260,7 @@ TEST(HardKill, TokenizeKilledLeavesNoManifestNamingMissingOrReplacedFiles) {
         EXPECT_EQ(wr::sha256_file(out + "/" + shard.at("file").get<std::string>()), shard.at("sha256"))
             << "trial " << trial << ": " << shard.at("file");
   }
-  std::printf("%d of 8 kills landed while wr-data ran; %d left a manifest\n", killed, manifests);
+  std::printf("%d of %d kills landed while wr-data ran; %d left a manifest\n", killed, trials, manifests);
   EXPECT_GE(killed, 3);
   ASSERT_EQ(run_to_end(tokenize("1"), dir + "/tok.log"), 0) << "a killed folder is tokenized again";
 }
