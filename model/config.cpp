@@ -81,7 +81,7 @@ ModelConfig load_config_file(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": invalid JSON: ", e.what());
   }
   return config_from_json(j, path);

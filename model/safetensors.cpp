@@ -35,7 +35,7 @@ const char* dtype_name(torch::ScalarType t) {
 nlohmann::json read_json(const std::string& path) {
   try {
     return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": invalid JSON: ", e.what());
   }
 }

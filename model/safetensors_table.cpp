@@ -22,7 +22,7 @@ SafetensorsTable read_safetensors_table(std::string_view file, const std::string
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(file.substr(8, header_len));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": corrupt safetensors header: ", e.what());
   }
   if (!header.is_object()) fail(path, ": safetensors header is not a JSON object");

@@ -193,7 +193,7 @@ std::vector<DefText> definitions() {
 nlohmann::json parse_definition(const DefText& def) {
   try {
     return nlohmann::json::parse(def.json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(def.source, ": not valid JSON: ", e.what());
   }
 }

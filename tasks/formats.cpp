@@ -19,7 +19,7 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
     nlohmann::json all;
     try {
       all = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
       fail(path, ": invalid JSON: ", e.what());
     }
     if (!all.is_array()) fail(path, ": expected a JSON array of documents");
@@ -36,7 +36,7 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
       if (python_strip(line).empty()) continue;
       try {
         docs.push_back(nlohmann::json::parse(line));
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
         fail(path, ":", line_no, ": invalid JSON line: ", e.what());
       }
     }

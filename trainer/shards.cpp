@@ -90,7 +90,8 @@ nlohmann::json read_manifest(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }
-  if (!m.is_object() || m.value("format", "") != "wr-shards" || !m.contains("splits") || !m.contains("token_bytes"))
+  if (!m.is_object() || !m.contains("format") || m["format"] != "wr-shards" || !m.contains("splits") ||
+      !m.contains("token_bytes"))
     fail(path, ": not a wr-data manifest (expected \"format\": \"wr-shards\", \"splits\", \"token_bytes\")");
   // The shape every reader relies on, so that a hand-edited or damaged manifest is one line naming the field.
   const auto& token_bytes = m["token_bytes"];

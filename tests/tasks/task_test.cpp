@@ -233,6 +233,11 @@ TEST_F(Malformed, BadJsonLineNamesFileAndLine) {
   write(arc, good + "\n{\"question\": \n");
   auto err = build("arc_easy");
   EXPECT_TRUE(contains(err, arc + ":2: invalid JSON line")) << err;
+  // A number beyond a double is the JSON library's out_of_range, not its parse_error (found by fuzz_safetensors
+  // and fuzz_task_definition): still one line naming file and line.
+  write(arc, good + "\n{\"question\": 1e999}\n");
+  err = build("arc_easy");
+  EXPECT_TRUE(contains(err, arc + ":2: invalid JSON line") && contains(err, "number overflow")) << err;
 }
 
 TEST_F(Malformed, MissingFieldAndUnknownAnswer) {
