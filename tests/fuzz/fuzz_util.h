@@ -27,6 +27,7 @@ inline const std::string& scratch_dir() {
   return dir;
 }
 
+// A plain write, not wr::write_file_atomic: its fsync and rename on every input would cost most of the fuzzing time.
 inline void write_bytes(const std::string& path, const std::string& data) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();

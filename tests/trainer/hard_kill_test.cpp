@@ -229,14 +229,7 @@ TEST(HardKill, EvalOutputsAreOldOrCompleteAfterKill9) {
 TEST(HardKill, TokenizeKilledLeavesNoManifestNamingMissingOrReplacedFiles) {
   const std::string dir = wr::test::temp_dir(), out = dir + "/shards";
   wr::write_file_atomic(dir + "/tok.model", wr::test::fixture_tokenizer().model_bytes());
-  std::string jsonl;
-  const char* words[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
-  for (int d = 0; d < 20000; ++d) {
-    std::string text;
-    for (int w = 0; w < 30; ++w) text += std::string(w ? " " : "") + words[(d * 7 + w * 3 + w * w) % 10];
-    jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
-  }
-  wr::write_file_atomic(dir + "/corpus.jsonl", jsonl);
+  wr::write_file_atomic(dir + "/corpus.jsonl", wr::test::word_corpus_jsonl(20000, 30));
   auto tokenize = [&](const std::string& seed) {
     return std::vector<std::string>{WR_DATA_BIN, "tokenize", "--tokenizer", dir + "/tok.model", "--out", out,
                                     "--shard-tokens", "20000", "--val-fraction", "0.05", "--seed", seed, dir + "/corpus.jsonl"};

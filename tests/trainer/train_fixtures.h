@@ -16,6 +16,18 @@
 
 namespace wr::test {
 
+// JSONL of n_docs documents of `words` words each from a 10-word vocabulary, in a fixed pseudo-random order.
+inline std::string word_corpus_jsonl(int n_docs, int words) {
+  const char* vocabulary[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
+  std::string jsonl;
+  for (int d = 0; d < n_docs; ++d) {
+    std::string text;
+    for (int w = 0; w < words; ++w) text += std::string(w ? " " : "") + vocabulary[(d * 7 + w * 3 + w * w) % 10];
+    jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
+  }
+  return jsonl;
+}
+
 // Shards of generated text, tokenized with the fixture tokenizer; made once per test process, in its own folder
 // (test processes run side by side, and each has its own fixture tokenizer).
 inline const std::string& fixture_shards() {
@@ -25,14 +37,7 @@ inline const std::string& fixture_shards() {
     std::filesystem::create_directories(root);
     const std::string model_path = root + "/tok.model";
     wr::write_file_atomic(model_path, wr::test::fixture_tokenizer().model_bytes());
-    std::string jsonl;
-    const char* words[] = {"cat", "dog", "sees", "likes", "the", "a", "red", "blue", "ball", "map"};
-    for (int d = 0; d < 400; ++d) {
-      std::string text;
-      for (int w = 0; w < 12; ++w) text += std::string(w ? " " : "") + words[(d * 7 + w * 3 + w * w) % 10];
-      jsonl += nlohmann::json({{"text", text + "."}}).dump() + "\n";
-    }
-    wr::write_file_atomic(root + "/corpus.jsonl", jsonl);
+    wr::write_file_atomic(root + "/corpus.jsonl", word_corpus_jsonl(400, 12));
     wr::TokenizeOptions opt;
     opt.inputs = {root + "/corpus.jsonl"};
     opt.tokenizer = model_path;
