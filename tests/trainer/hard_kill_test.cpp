@@ -60,12 +60,21 @@ int wait_for(pid_t pid) {
 
 int run_to_end(const std::vector<std::string>& argv, const std::string& log) { return wait_for(spawn(argv, log)); }
 
-// Runs argv and sends SIGKILL after `delay`; whether the kill found it still running.
-bool kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay) {
+struct KillOutcome {
+  bool landed;          // the kill found the program running
+  Clock::duration ran;  // from its start to its end
+};
+
+// Runs argv and sends SIGKILL after `delay` unless it ends before (polled, so a program that ends early is timed
+// exactly and the wait ends with it).
+KillOutcome kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay) {
+  const auto start = Clock::now();
   const pid_t pid = spawn(argv, log);
-  std::this_thread::sleep_for(delay);
-  ::kill(pid, SIGKILL);  // a process that already ended is a zombie until waited for: the pid is still its own
-  return wait_for(pid) == 128 + SIGKILL;
+  for (int status = 0; Clock::now() - start < delay; std::this_thread::sleep_for(std::chrono::milliseconds(1)))
+    if (::waitpid(pid, &status, WNOHANG) == pid) return {false, Clock::now() - start};
+  ::kill(pid, SIGKILL);  // a process that ended since the last poll is a zombie until waited for: the pid is its own
+  const bool landed = wait_for(pid) == 128 + SIGKILL;
+  return {landed, Clock::now() - start};
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -107,24 +116,24 @@ std::vector<std::string> temp_files(const std::string& dir) {
 
 // Moments to kill at: between the fractions `from` and `to` of the run time expected (LibTorch's start-up takes the
 // first part of a run, so kills meant for the work start later). The machine's load changes run times (ctest runs
-// other tests beside these), so the expectation shrinks whenever a program ends before its kill.
+// other tests beside these), so a program that ends before its kill sets the expectation to the time it took.
 class KillTimer {
  public:
   KillTimer(Clock::duration expected, double from, double to, uint32_t seed)
-      : expected_us_(static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(expected).count())),
-        from_(from), to_(to), rng_(seed) {}
+      : expected_(expected), from_(from), to_(to), rng_(seed) {}
   std::chrono::microseconds next() {
-    return std::chrono::microseconds(
-        static_cast<int64_t>(std::uniform_real_distribution<double>(from_ * expected_us_, to_ * expected_us_)(rng_)));
+    const double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(expected_).count());
+    return std::chrono::microseconds(static_cast<int64_t>(std::uniform_real_distribution<double>(from_ * us, to_ * us)(rng_)));
   }
-  // Whether the kill landed; if not, later kills come sooner.
-  bool landed(bool killed) {
-    if (!killed) expected_us_ *= 0.7;
-    return killed;
+  // Whether the kill landed; a program that ended first tells how long a run takes now.
+  bool landed(const KillOutcome& outcome) {
+    if (!outcome.landed) expected_ = outcome.ran;
+    return outcome.landed;
   }
 
  private:
-  double expected_us_, from_, to_;
+  Clock::duration expected_;
+  double from_, to_;
   std::mt19937 rng_;
 };
 
