@@ -1,8 +1,11 @@
 #include "model/checkpoint.h"
 
-#include <zip.h>
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <set>
 
@@ -11,6 +14,7 @@
 #include "common/strings.h"
 #include "model/llama2c.h"
 #include "model/safetensors.h"
+#include "model/torch_archive.h"
 
 namespace wr {
 namespace {
@@ -77,25 +81,36 @@ std::map<std::string, torch::Tensor> tensors_of(const c10::IValue& v, const std:
   return out;
 }
 
+// An in-memory ckpt.pt for LibTorch's zip reader (miniz). torch::pickle_load's own adapter copies whatever range
+// miniz asks for, even past the end of the buffer, which a damaged central directory makes it do (found by
+// fuzz_checkpoint): this one returns only the bytes there are, and miniz refuses the archive.
+class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::string& data) : data_(data) {}
+  size_t size() const override { return data_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= data_.size()) return 0;
+    n = static_cast<size_t>(std::min<uint64_t>(n, data_.size() - pos));
+    std::memcpy(buf, data_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::string& data_;
+};
+
+// What torch::pickle_load does (torch.save's archive "data" and its tensors), through BoundedReader.
+c10::IValue unpickle(const std::string& data) {
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(data));
+  return torch::jit::readArchiveAndTensors("data", "", "", {}, {}, {}, reader);
+}
+
 // LibTorch sizes each storage by what the pickle declares and reads that many bytes from its zip record, even
 // when the record is shorter (a truncated or edited file): the weights would be whatever follows. Every storage
 // is one record, so the multiset of the loaded storages' sizes must be the multiset of the records' sizes.
-void check_storage_records(const std::string& data, const std::vector<torch::Tensor>& tensors, const std::string& path) {
-  zip_error_t error;
-  zip_error_init(&error);
-  zip_source_t* source = zip_source_buffer_create(data.data(), data.size(), 0, &error);
-  zip_t* zip = source ? zip_open_from_source(source, ZIP_RDONLY, &error) : nullptr;
-  if (!zip) {
-    if (source) zip_source_free(source);
-    fail(path, ": not a readable zip archive: ", zip_error_strerror(&error));
-  }
-  std::multiset<uint64_t> records, storages;
-  for (zip_int64_t i = 0, n = zip_get_num_entries(zip, 0); i < n; ++i) {
-    zip_stat_t st;
-    if (zip_stat_index(zip, static_cast<zip_uint64_t>(i), 0, &st) == 0 && std::string(st.name).find("/data/") != std::string::npos)
-      records.insert(st.size);
-  }
-  zip_close(zip);
+void check_storage_records(const TorchArchive& archive, const std::vector<torch::Tensor>& tensors, const std::string& path) {
+  const std::multiset<uint64_t> records(archive.storage_record_sizes.begin(), archive.storage_record_sizes.end());
+  std::multiset<uint64_t> storages;
   std::set<const void*> seen;
   for (const auto& t : tensors)
     if (t.has_storage() && seen.insert(t.storage().data()).second) storages.insert(t.storage().nbytes());
@@ -175,9 +190,10 @@ void save_native(const std::string& path, Llama& model, const nlohmann::json& me
 
 NativeCheckpoint read_native(const std::string& path) {
   std::string data = read_file(path);
+  const TorchArchive archive = check_torch_archive(data, path);
   c10::IValue root;
   try {
-    root = torch::pickle_load(std::vector<char>(data.begin(), data.end()));
+    root = unpickle(data);
   } catch (const std::exception& e) {
     std::string what = e.what();
     fail(path, ": not a readable ckpt.pt (truncated or corrupt zip/pickle): ", what.substr(0, what.find('\n')));
@@ -199,7 +215,7 @@ NativeCheckpoint read_native(const std::string& path) {
   for (const auto& [name, t] : out.weights) all.push_back(t);
   if (dict.contains("tokenizer")) all.push_back(dict.at("tokenizer").toTensor());
   for (const auto& [name, t] : out.extra) all.push_back(t);
-  check_storage_records(data, all, path);
+  check_storage_records(archive, all, path);
   if (dict.contains("tokenizer")) {
     auto t = dict.at("tokenizer").toTensor().contiguous();
     out.tokenizer_model.assign(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
