@@ -1,7 +1,7 @@
 // bench-eval: shared-context scoring against the harness's one-sequence-per-request scoring, side by side in one
 // run, on stories260K and on a ~25M-parameter model (random weights; speed does not depend on them), for
 // HellaSwag and ARC-Easy from ../shared/datasets. Prints tokens/s, docs/s, the speed-up, the model's achieved
-// GFLOP/s as a fraction of a large fp32 matmul on this machine, and peak RSS.
+// GFLOP/s as a fraction of a large fp32 matmul on this machine, where the shared mode's time went, and peak RSS.
 // Usage: bench-eval [--limit N] [--threads N] [--shared DIR]
 #include <sys/resource.h>
 
@@ -101,6 +101,12 @@ int main(int argc, char** argv) {
                       t == &unshared ? "1.00x" : (std::to_string(unshared.seconds / shared_t.seconds).substr(0, 4) + "x").c_str(),
                       gflops, 100.0 * gflops / gemm);
         }
+        const auto& s = shared_t.stats;
+        std::printf("%-12s %-19s where the shared time went: inputs and masks %.0f%%, decoder %.0f%%, lm_head and "
+                    "log-softmax %.0f%% (%ld positions for %ld scored tokens), outside %.0f%%\n", e.name, task_name,
+                    100 * s.seconds_inputs / shared_t.seconds, 100 * s.seconds_decoder / shared_t.seconds,
+                    100 * s.seconds_head / shared_t.seconds, long(s.head_positions), long(s.scored_tokens),
+                    100 * (1 - (s.seconds_inputs + s.seconds_decoder + s.seconds_head) / shared_t.seconds));
       }
     }
     std::printf("\npeak RSS %ld MB\n", peak_rss_mb());

@@ -1,6 +1,7 @@
 #include "eval/score.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "common/error.h"
@@ -95,8 +96,19 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
   }
 }
 
+// Positions whose logits one lm_head block computes: the [positions, vocab] float logits of a whole batch (about
+// 3000 x 32000 = 390 MB on HellaSwag with a Llama 2 vocabulary) would set the process's peak memory, and a block's
+// logits are still in cache for the log-softmax, gather and argmax that follow the matmul.
+constexpr int64_t kHeadBlock = 256;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Scores one batch of rows and writes into scores.
-void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<std::vector<RequestScore>>& scores) {
+void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<std::vector<RequestScore>>& scores,
+               ScoreStats& stats) {
+  auto t0 = std::chrono::steady_clock::now();
   const int64_t B = batch.size();
   int64_t T = 0;
   for (const Row* r : batch) T = std::max<int64_t>(T, r->tokens.size());
@@ -106,7 +118,9 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
   auto tok_a = tokens.accessor<int64_t, 2>();
   auto pos_a = positions.accessor<int64_t, 2>();
   auto seg_a = segment.accessor<int32_t, 2>();
-  std::vector<int64_t> flat_at, flat_target;
+  // Each scored token: the index of its position among the distinct positions that go through lm_head.
+  std::vector<int64_t> head_at, head_of_target, flat_target;
+  std::map<int64_t, int64_t> head_index;
   for (int64_t b = 0; b < B; ++b) {
     const Row& r = *batch[b];
     for (size_t t = 0; t < r.tokens.size(); ++t) {
@@ -116,7 +130,10 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
     }
     for (const auto& tg : r.targets)
       for (size_t j = 0; j < tg.at.size(); ++j) {
-        flat_at.push_back(b * T + tg.at[j]);
+        const int64_t at = b * T + tg.at[j];
+        auto [it, added] = head_index.emplace(at, static_cast<int64_t>(head_at.size()));
+        if (added) head_at.push_back(at);
+        head_of_target.push_back(it->second);
         flat_target.push_back(tg.tokens[j]);
       }
   }
@@ -131,13 +148,33 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
   ForwardArgs args;
   args.positions = positions.to(device);
   args.mask = mask.to(device);
+  stats.seconds_inputs += seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
   auto hidden = model->hidden(tokens.to(device), args);
-  auto picked = hidden.reshape({B * T, hidden.size(-1)})
-                    .index_select(0, torch::tensor(flat_at, torch::kInt64).to(device));
-  auto logprobs = torch::log_softmax(model->logits(picked).to(torch::kFloat32), -1);
-  auto target = torch::tensor(flat_target, torch::kInt64).to(device);
-  auto lp = logprobs.gather(1, target.unsqueeze(1)).squeeze(1).to(torch::kCPU, torch::kFloat64);
-  auto greedy = (logprobs.argmax(-1) == target).to(torch::kCPU);
+  hidden = hidden.reshape({B * T, hidden.size(-1)}).index_select(0, torch::tensor(head_at, torch::kInt64).to(device));
+  if (device.is_cuda()) torch::cuda::synchronize();
+  stats.seconds_decoder += seconds_since(t0);
+
+  // Per scored token: its log-probability and whether it is the argmax, a block of head positions at a time.
+  t0 = std::chrono::steady_clock::now();
+  const int64_t H = static_cast<int64_t>(head_at.size());
+  const auto head_of = torch::tensor(head_of_target, torch::kInt64);
+  const auto target = torch::tensor(flat_target, torch::kInt64);
+  auto lp = torch::empty({static_cast<int64_t>(flat_target.size())}, torch::kFloat64);
+  auto greedy = torch::empty({static_cast<int64_t>(flat_target.size())}, torch::kBool);
+  std::vector<std::vector<int64_t>> block_targets((H + kHeadBlock - 1) / kHeadBlock);
+  for (size_t i = 0; i < head_of_target.size(); ++i) block_targets[head_of_target[i] / kHeadBlock].push_back(i);
+  for (int64_t h0 = 0; h0 < H; h0 += kHeadBlock) {
+    const auto which = torch::tensor(block_targets[h0 / kHeadBlock], torch::kInt64);
+    const auto rows = (head_of.index_select(0, which) - h0).to(device);
+    const auto tgt = target.index_select(0, which).to(device);
+    auto logprobs = torch::log_softmax(model->logits(hidden.slice(0, h0, std::min(H, h0 + kHeadBlock))).to(torch::kFloat32), -1);
+    lp.index_copy_(0, which, logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64));
+    greedy.index_copy_(0, which, (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU));
+  }
+  stats.seconds_head += seconds_since(t0);
+  stats.head_positions += H;
   auto lp_a = lp.accessor<double, 1>();
   auto gr_a = greedy.accessor<bool, 1>();
 
@@ -210,6 +247,7 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
   }
   std::vector<const Row*> order;
   for (const auto& r : rows) order.push_back(&r);
+  ScoreStats unused, &stats = opt.stats ? *opt.stats : unused;
   std::stable_sort(order.begin(), order.end(),
                    [](const Row* a, const Row* b) { return a->tokens.size() > b->tokens.size(); });
 
@@ -218,20 +256,18 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     const int64_t T = order[i]->tokens.size();
     const size_t n = std::max<int64_t>(1, opt.batch_tokens / std::max<int64_t>(T, 1));
     std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
-    run_batch(model, batch, scores);
+    run_batch(model, batch, scores, stats);
     for (const Row* r : batch)
       for (const auto& t : r->targets) {
         unscored[t.doc] -= 1 + t.copies.size();
         docs_done += unscored[t.doc] == 0;
       }
-    if (opt.stats) {
-      opt.stats->batches += 1;
-      opt.stats->padded_tokens += T * static_cast<int64_t>(batch.size());
-      for (const Row* r : batch) {
-        opt.stats->rows += 1;
-        opt.stats->model_tokens += r->tokens.size();
-        for (const auto& t : r->targets) opt.stats->scored_tokens += t.tokens.size();
-      }
+    stats.batches += 1;
+    stats.padded_tokens += T * static_cast<int64_t>(batch.size());
+    for (const Row* r : batch) {
+      stats.rows += 1;
+      stats.model_tokens += r->tokens.size();
+      for (const auto& t : r->targets) stats.scored_tokens += t.tokens.size();
     }
     i += batch.size();
     if (opt.progress) opt.progress(docs_done, static_cast<int64_t>(docs.size()));

@@ -41,12 +41,18 @@ struct RequestScore {
   bool is_greedy = true;   // the argmax token equals the continuation token at every position
 };
 
-// What a scoring call ran, for benchmarks: tokens through the model (padding excluded) and scored.
+// What a scoring call ran, for benchmarks: tokens through the model (padding excluded) and scored, and where the
+// time went.
 struct ScoreStats {
   int64_t rows = 0, batches = 0;
   int64_t model_tokens = 0;   // tokens in all rows
   int64_t padded_tokens = 0;  // batch x longest row, summed over batches
-  int64_t scored_tokens = 0;  // continuation tokens (log-softmax positions)
+  int64_t scored_tokens = 0;  // continuation tokens scored
+  int64_t head_positions = 0;  // distinct positions through lm_head and log-softmax (a context's last position
+                               // predicts every continuation's first token: once)
+  double seconds_inputs = 0;   // packing rows into token, position and mask tensors
+  double seconds_decoder = 0;  // embeddings, decoder layers, final norm
+  double seconds_head = 0;     // lm_head, log-softmax, gather and argmax on the scored positions
 };
 
 struct ScoreOptions {
