@@ -148,6 +148,7 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
   ForwardArgs args;
   args.positions = positions.to(device);
   args.mask = mask.to(device);
+  args.mask_is_causal = true;
   stats.seconds_inputs += seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();

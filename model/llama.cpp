@@ -41,8 +41,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& bias, bool causal, torch::Tensor* cache_k,
-                                     torch::Tensor* cache_v) {
+                                     const torch::Tensor& bias, bool causal, bool bias_is_causal,
+                                     torch::Tensor* cache_k, torch::Tensor* cache_v) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);  // [B,H,T,hd]
   auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
@@ -61,7 +61,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = k.repeat_interleave(n_heads / n_kv_heads, 1);
     v = v.repeat_interleave(n_heads / n_kv_heads, 1);
   }
-  auto y = attention(q, k, v, bias, causal);  // [B,H,T,hd]
+  auto y = attention(q, k, v, bias, causal, bias_is_causal);  // [B,H,T,hd]
   return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}));
 }
 
@@ -135,7 +135,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
 
   for (int64_t i = 0; i < config.n_layers; ++i) {
     auto& blk = layer(i);
-    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal,
+    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal, args.mask_is_causal,
                            args.cache ? &args.cache->k[i] : nullptr, args.cache ? &args.cache->v[i] : nullptr);
     x = x + blk.mlp(blk.post_attention_layernorm(x));
     if (args.layer_outputs) args.layer_outputs->push_back(x);

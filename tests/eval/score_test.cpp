@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "eval/metrics.h"
+#include "model/torch_compat.h"
 #include "tests/eval/eval_fixtures.h"
 
 namespace {
@@ -137,6 +138,34 @@ TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
           }
       }
   }
+}
+
+// Packed rows longer than one block of queries (wr::kCausalQueryBlock): attention skips the keys after each block,
+// and every request still scores as it does alone, with and without a shared row, padded beside shorter rows.
+TEST(Score, LongRowsAgreeWithNaive) {
+  auto m = fixture_model(512);
+  std::string story;
+  for (int i = 0; i < 30; ++i) story += i % 3 ? "The cat likes the ball. " : "A dog sees an old map. ";
+  std::vector<std::vector<wr::TokenizedRequest>> docs;
+  for (const auto& context : {story, story.substr(0, 300), std::string("The river")}) {
+    docs.emplace_back();
+    for (const char* cont : {" the blue sky and the water.", " a red apple.", " the question?"})
+      docs.back().push_back(wr::tokenize_request(fixture_tokenizer(), {context, cont}, true, kLmEval));
+  }
+  ASSERT_GT(docs[0][0].context.size(), static_cast<size_t>(2 * wr::kCausalQueryBlock));
+  for (bool share : {true, false})
+    for (int64_t budget : {1, 4096}) {
+      wr::ScoreOptions opt;
+      opt.share = share;
+      opt.batch_tokens = budget;
+      auto s = wr::score_requests(m, docs, opt);
+      for (size_t d = 0; d < docs.size(); ++d)
+        for (size_t r = 0; r < docs[d].size(); ++r) {
+          auto ref = naive(m, docs[d][r]);
+          EXPECT_NEAR(s[d][r].logprob, ref.logprob, 1e-4) << "share " << share << " budget " << budget << " doc " << d;
+          EXPECT_EQ(s[d][r].is_greedy, ref.is_greedy);
+        }
+    }
 }
 
 // --dtype bf16: the model runs in bfloat16 (here on the CPU), the log-softmax in float32. Sums of ~20-45 nats
