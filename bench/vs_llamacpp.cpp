@@ -7,9 +7,7 @@
 // --limit. Each tool's own score is printed as a check
 // that both scored the documents: llama.cpp's is the mean log-probability per token, wr's acc_norm per byte.
 // Usage: bench-vs-llamacpp --llama-perplexity BIN --gguf FILE [options] MODEL
-#include <fcntl.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,8 +25,7 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
-
-extern char** environ;
+#include "common/process.h"
 
 namespace {
 
@@ -41,18 +37,8 @@ struct Run {
 
 // Runs argv to its end with stdout and stderr to log; its wall time and peak RSS. Fails naming the log when it fails.
 Run run(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) wr::fail("cannot start ", argv[0], ": ", std::strerror(rc));
+  const pid_t pid = wr::spawn_logged(argv, log);
   int status = 0;
   rusage usage{};
   while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {

@@ -4,9 +4,7 @@
 // one. On a full disk (a small tmpfs) they stop with one line naming the file and the error, and what was there
 // before survives.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,35 +18,18 @@
 #include <thread>
 
 #include "common/file.h"
+#include "common/process.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
 #include "tests/test_util.h"
 #include "tests/trainer/train_fixtures.h"
 #include "trainer/checkpointer.h"
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
 using wr::test::contains;
 using Clock = std::chrono::steady_clock;
-
-// Starts argv (a binary and its arguments) with stdout and stderr to log; returns its pid.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
-  return pid;
-}
 
 // The exit code, or 128 + the signal that ended the process.
 int wait_for(pid_t pid) {
@@ -58,7 +39,7 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int run_to_end(const std::vector<std::string>& argv, const std::string& log) { return wait_for(spawn(argv, log)); }
+int run_to_end(const std::vector<std::string>& argv, const std::string& log) { return wait_for(wr::spawn_logged(argv, log)); }
 
 struct KillOutcome {
   bool landed;          // the kill found the program running
@@ -69,7 +50,7 @@ struct KillOutcome {
 // exactly and the wait ends with it).
 KillOutcome kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay) {
   const auto start = Clock::now();
-  const pid_t pid = spawn(argv, log);
+  const pid_t pid = wr::spawn_logged(argv, log);
   for (int status = 0; Clock::now() - start < delay; std::this_thread::sleep_for(std::chrono::milliseconds(1)))
     if (::waitpid(pid, &status, WNOHANG) == pid) return {false, Clock::now() - start};
   ::kill(pid, SIGKILL);  // a process that ended since the last poll is a zombie until waited for: the pid is its own
