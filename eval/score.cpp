@@ -18,7 +18,9 @@ size_t context_kept(const std::string& context) {
 // One packed sequence and the continuation tokens it scores.
 struct Row {
   std::vector<int64_t> tokens, positions;
-  std::vector<int32_t> segment;  // 0: shared context (visible to all); k > 0: continuation k (visible to itself)
+  // The keys each position sees (KeySpans): the context's positions the ones up to themselves (prefix 0, from 0),
+  // a continuation's the whole context (prefix = its length) and its own segment (from = the segment's start).
+  std::vector<int32_t> prefix, from;
   struct Target {
     size_t doc, req;
     std::vector<int64_t> at;      // row index whose logits predict each continuation token
@@ -37,7 +39,8 @@ Row single_row(const TokenizedRequest& r, size_t doc, size_t req, int64_t max_le
   const int64_t n = row.tokens.size();
   const int64_t cont = std::min<int64_t>(r.continuation.size(), n);
   for (int64_t i = 0; i < n; ++i) row.positions.push_back(i);
-  row.segment.assign(n, 0);
+  row.prefix.assign(n, 0);
+  row.from.assign(n, 0);
   Row::Target t{doc, req, {}, {}};
   for (int64_t i = n - cont; i < n; ++i) t.at.push_back(i);
   t.tokens.assign(r.continuation.end() - cont, r.continuation.end());
@@ -71,8 +74,8 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
     Row row;
     row.tokens = *ctx;
     for (int64_t i = 0; i < C; ++i) row.positions.push_back(i);
-    row.segment.assign(C, 0);
-    int32_t seg = 0;
+    row.prefix.assign(C, 0);
+    row.from.assign(C, 0);
     std::map<std::vector<int64_t>, Row::Target*> seen;  // identical choices are scored once, so they tie exactly
     row.targets.reserve(group.size());
     for (size_t r : group) {
@@ -81,13 +84,14 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
         it->second->copies.push_back(r);
         continue;
       }
-      ++seg;
       Row::Target t{doc, r, {C - 1}, cont};  // the context's last position predicts the first token
+      const auto start = static_cast<int32_t>(row.tokens.size());
       for (size_t j = 0; j + 1 < cont.size(); ++j) {
         t.at.push_back(static_cast<int64_t>(row.tokens.size()));
         row.tokens.push_back(cont[j]);
         row.positions.push_back(C + static_cast<int64_t>(j));
-        row.segment.push_back(seg);
+        row.prefix.push_back(static_cast<int32_t>(C));
+        row.from.push_back(start);
       }
       row.targets.push_back(std::move(t));
       seen[cont] = &row.targets.back();
@@ -114,10 +118,13 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
   for (const Row* r : batch) T = std::max<int64_t>(T, r->tokens.size());
   auto tokens = torch::zeros({B, T}, torch::kInt64);
   auto positions = torch::zeros({B, T}, torch::kInt64);
-  auto segment = torch::full({B, T}, -1, torch::kInt32);  // -1: padding
+  // padding sees only itself
+  auto prefix = torch::zeros({B, T}, torch::kInt32);
+  auto from = torch::arange(T, torch::kInt32).repeat({B, 1});
   auto tok_a = tokens.accessor<int64_t, 2>();
   auto pos_a = positions.accessor<int64_t, 2>();
-  auto seg_a = segment.accessor<int32_t, 2>();
+  auto prefix_a = prefix.accessor<int32_t, 2>();
+  auto from_a = from.accessor<int32_t, 2>();
   // Each scored token: the index of its position among the distinct positions that go through lm_head.
   std::vector<int64_t> head_at, head_of_target, flat_target;
   std::map<int64_t, int64_t> head_index;
@@ -126,7 +133,8 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
     for (size_t t = 0; t < r.tokens.size(); ++t) {
       tok_a[b][t] = r.tokens[t];
       pos_a[b][t] = r.positions[t];
-      seg_a[b][t] = r.segment[t];
+      prefix_a[b][t] = r.prefix[t];
+      from_a[b][t] = r.from[t];
     }
     for (const auto& tg : r.targets)
       for (size_t j = 0; j < tg.at.size(); ++j) {
@@ -137,18 +145,10 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
         flat_target.push_back(tg.tokens[j]);
       }
   }
-  // query i sees key j when j <= i and j is context or in i's own segment; padding sees only itself
-  auto q = segment.unsqueeze(2), k = segment.unsqueeze(1);
-  auto causal = torch::ones({T, T}, torch::kBool).tril().unsqueeze(0);
-  auto same = (k == q) & (q >= 0);
-  auto mask = causal & (same | ((k == 0) & (q > 0))) ;
-  mask = mask | torch::eye(T, torch::kBool).unsqueeze(0);
-
   auto device = model->output_weight().device();
   ForwardArgs args;
   args.positions = positions.to(device);
-  args.mask = mask.to(device);
-  args.mask_is_causal = true;
+  args.visible = {prefix.to(device), from.to(device)};
   stats.seconds_inputs += seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();

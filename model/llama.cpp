@@ -41,7 +41,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& bias, bool causal, bool bias_is_causal,
+                                     const torch::Tensor& bias, bool causal, const KeySpans* spans,
                                      torch::Tensor* cache_k, torch::Tensor* cache_v) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);  // [B,H,T,hd]
@@ -57,11 +57,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     *cache_k = k;
     *cache_v = v;
   }
+  if (spans) return o_proj(span_attention(q, k, v, *spans).transpose(1, 2).reshape({B, T, n_heads * head_dim}));
   if (n_kv_heads != n_heads) {  // grouped-query attention: each kv head serves n_heads/n_kv_heads query heads
     k = k.repeat_interleave(n_heads / n_kv_heads, 1);
     v = v.repeat_interleave(n_heads / n_kv_heads, 1);
   }
-  auto y = attention(q, k, v, bias, causal, bias_is_causal);  // [B,H,T,hd]
+  auto y = attention(q, k, v, bias, causal);  // [B,H,T,hd]
   return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}));
 }
 
@@ -117,9 +118,12 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
   auto x = model->embed_tokens(tokens);
   auto cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
 
-  // Without an explicit mask: causal. With past keys and several new tokens, the causal mask is offset by the past.
-  torch::Tensor mask = args.mask;
-  bool causal = !mask.defined() && T > 1;
+  // Default: causal. With past keys and several new tokens, the causal mask is offset by the past. Spans run the
+  // CPU float32 kernel; elsewhere they become a mask.
+  const bool span_kernel = args.visible.defined() && x.is_cpu() && x.scalar_type() == torch::kFloat32;
+  TORCH_CHECK(!args.visible.defined() || past == 0, "key spans are for a forward pass without a KV cache");
+  torch::Tensor mask = args.visible.defined() && !span_kernel ? spans_mask(args.visible) : torch::Tensor();
+  bool causal = !args.visible.defined() && T > 1;
   if (causal && past > 0) {
     auto q_pos = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kInt64).device(device));
     auto k_pos = torch::arange(0, past + T, torch::TensorOptions().dtype(torch::kInt64).device(device));
@@ -135,7 +139,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
 
   for (int64_t i = 0; i < config.n_layers; ++i) {
     auto& blk = layer(i);
-    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal, args.mask_is_causal,
+    x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal, span_kernel ? &args.visible : nullptr,
                            args.cache ? &args.cache->k[i] : nullptr, args.cache ? &args.cache->v[i] : nullptr);
     x = x + blk.mlp(blk.post_attention_layernorm(x));
     if (args.layer_outputs) args.layer_outputs->push_back(x);

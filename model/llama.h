@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/span_attention.h"
 
 namespace wr {
 
@@ -20,10 +21,7 @@ struct KVCache {
 
 struct ForwardArgs {
   torch::Tensor positions;  // [B,T] int64 RoPE positions; default: past length + 0..T-1
-  torch::Tensor mask;       // [B,T,S] bool, true where query t may see key s (S = past + T); default: causal
-  // The mask hides every key after its query (query t sees no key s > past + t), as scoring's packed rows do:
-  // attention then computes, a block of queries at a time, only the keys up to the block's last query.
-  bool mask_is_causal = false;
+  KeySpans visible;         // the keys each query sees (no cache); default: causal
   KVCache* cache = nullptr;                        // when set, read past keys/values and append this call's
   std::vector<torch::Tensor>* layer_outputs = nullptr;  // when set, receives each decoder layer's output [B,T,dim]
 };
@@ -38,11 +36,11 @@ TORCH_MODULE(RMSNorm);
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
-  // x [B,T,dim]; cos/sin [B,1,T,head_dim]; bias: attention_bias() of the mask, or undefined (then causal says
-  // whether to hide later keys); bias_is_causal: ForwardArgs::mask_is_causal; cache_k/v: this layer's entries in a
-  // KVCache, or null.
+  // x [B,T,dim]; cos/sin [B,1,T,head_dim]; bias: attention_bias() of a mask, or undefined (then causal says
+  // whether to hide later keys); spans: when set, span_attention() over them instead (bias unused); cache_k/v:
+  // this layer's entries in a KVCache, or null.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& bias, bool causal, bool bias_is_causal, torch::Tensor* cache_k,
+                        const torch::Tensor& bias, bool causal, const KeySpans* spans, torch::Tensor* cache_k,
                         torch::Tensor* cache_v);
   torch::nn::Linear q_proj{nullptr};  // (n_heads*head_dim, dim)
   torch::nn::Linear k_proj{nullptr};  // (n_kv_heads*head_dim, dim)

@@ -29,26 +29,10 @@ inline torch::Tensor attention_bias(const torch::Tensor& mask, torch::ScalarType
       .unsqueeze(1);
 }
 
-// Queries per block when the bias is known to be causal (see attention()).
-constexpr int64_t kCausalQueryBlock = 128;
-
 // Softmax attention over q [B,H,T,hd], k and v [B,H,S,hd] (same head count). bias: attention_bias(), or undefined.
-// causal applies only without a bias and means key j <= query i (T == S). bias_is_causal: the bias hides every key
-// after its query (key s > S - T + t), so queries [t0, t1) need keys [0, S - T + t1) only: computed a block of
-// queries at a time, the scores and softmax of the hidden upper triangle are skipped (on scoring's packed rows,
-// 300-900 tokens with a small vocabulary, that triangle was most of the attention's time).
+// causal applies only without a bias and means key j <= query i (T == S).
 inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& bias, bool causal, bool bias_is_causal = false) {
-  const int64_t T = q.size(2), past = k.size(2) - T;
-  if (bias.defined() && bias_is_causal && T > kCausalQueryBlock) {
-    std::vector<torch::Tensor> parts;
-    for (int64_t t0 = 0; t0 < T; t0 += kCausalQueryBlock) {
-      const int64_t t1 = std::min(T, t0 + kCausalQueryBlock), keys = past + t1;
-      parts.push_back(attention(q.slice(2, t0, t1), k.slice(2, 0, keys), v.slice(2, 0, keys),
-                                bias.slice(2, t0, t1).slice(3, 0, keys), false));
-    }
-    return torch::cat(parts, 2);
-  }
+                               const torch::Tensor& bias, bool causal) {
 #if WR_TORCH_AT_LEAST(2, 0)
   if (bias.defined()) return at::scaled_dot_product_attention(q, k, v, bias.to(q.scalar_type()));
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
