@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -16,7 +17,7 @@ extern "C" {
 #pragma omp declare simd notinbranch
 float expf(float) noexcept;
 }
-#define WR_SIMD_EXP _Pragma("omp simd reduction(+ : sum)")
+#define WR_SIMD_EXP _Pragma("omp simd")
 #else
 #define WR_SIMD_EXP
 #endif
@@ -31,44 +32,129 @@ float expf(float) noexcept;
 namespace wr {
 namespace {
 
-// One head of one row. q, out: [T,hd]; kt, vt: [hd,T] (keys and values transposed, so that every loop below
-// runs along keys, contiguous in memory); w: scratch for T weights. Query t's visible keys are laid out in w as
-// [0, p) then [f, t].
+// Queries per tile and keys per chunk: a tile's queries share their spans, so each key vector loaded serves all of
+// them, and a chunk of one query's scores stays in a vector register across the head dimension (16 floats: one
+// AVX-512 register, two AVX2 ones).
+constexpr int64_t kTile = 4;
+constexpr int64_t kChunk = 16;
+
+// Scores of a tile's queries against keys [a, a + len) of one head, written to s[qi * ld + o + j]. q[qi]: the
+// queries, scaled; kt: [hd, ldk] keys transposed, readable up to kChunk past every key (the padding).
 WR_KERNEL_CLONES
+void tile_scores(const float* const* q, int64_t nq, const float* kt, int64_t ldk, int64_t hd, int64_t a,
+                 int64_t len, float* s, int64_t ld, int64_t o) {
+  for (int64_t j0 = 0; j0 < len; j0 += kChunk) {
+    float acc[kTile][kChunk] = {};
+    for (int64_t d = 0; d < hd; ++d) {
+      const float* k = kt + d * ldk + a + j0;
+      for (int64_t qi = 0; qi < kTile; ++qi) {
+        const float qd = qi < nq ? q[qi][d] : 0.0f;
+#pragma omp simd
+        for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += qd * k[jj];
+      }
+    }
+    const int64_t m = std::min(kChunk, len - j0);
+    for (int64_t qi = 0; qi < nq; ++qi)
+      for (int64_t jj = 0; jj < m; ++jj) s[qi * ld + o + j0 + jj] = acc[qi][jj];
+  }
+}
+
+// out[qi][d] += sum over keys [a, a + len) of w[qi * ld + o + j] * v[a + j][d], with vt: [hd, ldk] values
+// transposed and padded like tile_scores' keys; w is zero from each query's last key to kChunk past the tile's.
+WR_KERNEL_CLONES
+void tile_values(const float* w, int64_t ld, int64_t o, int64_t nq, const float* vt, int64_t ldk, int64_t hd,
+                 int64_t a, int64_t len, float* out) {
+  for (int64_t d = 0; d < hd; ++d) {
+    float acc[kTile][kChunk] = {};
+    const float* v = vt + d * ldk + a;
+    for (int64_t j0 = 0; j0 < len; j0 += kChunk)
+      for (int64_t qi = 0; qi < kTile; ++qi) {
+        const float* wq = w + qi * ld + o + j0;
+#pragma omp simd
+        for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += wq[jj] * v[j0 + jj];
+      }
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      float sum = 0;
+      for (int64_t jj = 0; jj < kChunk; ++jj) sum += acc[qi][jj];
+      out[qi * hd + d] += sum;
+    }
+  }
+}
+
+// The largest and the sum of w[0, n), a chunk of lanes at a time (GCC keeps a plain max or sum loop scalar).
+// The max skips NaN, which then reaches the sum through its exponential.
+WR_KERNEL_CLONES
+float row_max(const float* w, int64_t n) {
+  float lanes[kChunk];
+  std::fill(lanes, lanes + kChunk, -std::numeric_limits<float>::infinity());
+  int64_t j = 0;
+  for (; j + kChunk <= n; j += kChunk)
+    for (int64_t jj = 0; jj < kChunk; ++jj) lanes[jj] = w[j + jj] > lanes[jj] ? w[j + jj] : lanes[jj];
+  for (; j < n; ++j) lanes[0] = w[j] > lanes[0] ? w[j] : lanes[0];
+  return *std::max_element(lanes, lanes + kChunk);
+}
+
+WR_KERNEL_CLONES
+float row_sum(const float* w, int64_t n) {
+  float lanes[kChunk] = {};
+  int64_t j = 0;
+  for (; j + kChunk <= n; j += kChunk)
+    for (int64_t jj = 0; jj < kChunk; ++jj) lanes[jj] += w[j + jj];
+  for (; j < n; ++j) lanes[0] += w[j];
+  float sum = 0;
+  for (float x : lanes) sum += x;
+  return sum;
+}
+
+// softmax in place over a row holding a query's keys at w[0, p) and w[P, n); the gap between and the rest up to
+// end become zeros. Returns 1 / the sum of the exponentials. Exponents below -87 are raised to -87 (e^-87 =
+// 1.6e-38): a weight that small is lost against the largest one's 1 anyway, and the vector expf takes a slow
+// scalar path for results below float's normal range.
+WR_KERNEL_CLONES
+float softmax_row(float* w, int64_t p, int64_t P, int64_t n, int64_t end) {
+  std::fill(w + p, w + P, -std::numeric_limits<float>::infinity());
+  const float top = row_max(w, n);
+  // (x < -87 ? -87 : x keeps a NaN; a loop of its own, as a select beside the call stops GCC vectorising)
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) w[j] = w[j] - top < -87.0f ? -87.0f : w[j] - top;
+  WR_SIMD_EXP
+  for (int64_t j = 0; j < n; ++j) w[j] = expf(w[j]);
+  std::fill(w + p, w + P, 0.0f);
+  std::fill(w + n, w + end, 0.0f);
+  return 1.0f / row_sum(w, n);
+}
+
+// One head of one row. q, out: [T,hd]; kt, vt: [hd,ldk] (keys and values transposed, so that the loops run along
+// keys, contiguous in memory, padded by kChunk); w: scratch for kTile x ld weights, ld >= T + 2 kChunk. Queries go
+// in tiles of up to kTile consecutive ones with the same spans; each row of w holds one query's weights for keys
+// [0, p) at [0, p) and for keys [f, its last query] from P = p rounded up to a whole chunk (a chunk never runs
+// from one span into the other), zeros elsewhere.
 void attend_head(const float* q, const float* kt, const float* vt, const int32_t* prefix, const int32_t* from,
-                 int64_t T, int64_t hd, float scale, float* out, float* w) {
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t p = prefix[t], f = from[t], own = t - f + 1, n = p + own;
-    const float* qt = q + t * hd;
-    float* w_own = w + p;
-    for (int64_t j = 0; j < n; ++j) w[j] = 0;
-    for (int64_t d = 0; d < hd; ++d) {
-      const float qd = qt[d] * scale;
-      const float* kd = kt + d * T;
-#pragma omp simd
-      for (int64_t j = 0; j < p; ++j) w[j] += qd * kd[j];
-#pragma omp simd
-      for (int64_t j = 0; j < own; ++j) w_own[j] += qd * kd[f + j];
+                 int64_t T, int64_t ldk, int64_t hd, float scale, float* out, float* w, int64_t ld) {
+  std::vector<float> scaled(kTile * hd);
+  for (int64_t t0 = 0; t0 < T;) {
+    const int64_t p = prefix[t0], f = from[t0], P = (p + kChunk - 1) / kChunk * kChunk;
+    int64_t nq = 1;
+    while (nq < kTile && t0 + nq < T && prefix[t0 + nq] == p && from[t0 + nq] == f) ++nq;
+    const int64_t own = t0 + nq - f;  // the tile's last query sees keys [f, f + own)
+    const float* rows[kTile];
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      for (int64_t d = 0; d < hd; ++d) scaled[qi * hd + d] = q[(t0 + qi) * hd + d] * scale;
+      rows[qi] = scaled.data() + qi * hd;
     }
-    float top = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : top)
-    for (int64_t j = 0; j < n; ++j) top = std::max(top, w[j]);
-    float sum = 0;
-    WR_SIMD_EXP
-    for (int64_t j = 0; j < n; ++j) {
-      w[j] = expf(w[j] - top);
-      sum += w[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t d = 0; d < hd; ++d) {
-      const float* vd = vt + d * T;
-      float acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < p; ++j) acc += w[j] * vd[j];
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < own; ++j) acc += w_own[j] * vd[f + j];
-      out[t * hd + d] = acc * inv;
-    }
+    tile_scores(rows, nq, kt, ldk, hd, 0, p, w, ld, 0);
+    tile_scores(rows, nq, kt, ldk, hd, f, own, w, ld, P);
+    float inv[kTile];
+    for (int64_t qi = 0; qi < nq; ++qi)
+      inv[qi] = softmax_row(w + qi * ld, p, P, P + own - (nq - 1 - qi), P + own + kChunk);
+    for (int64_t qi = nq; qi < kTile; ++qi) std::fill(w + qi * ld, w + qi * ld + P + own + kChunk, 0.0f);
+    float* o = out + t0 * hd;
+    std::fill(o, o + nq * hd, 0.0f);
+    tile_values(w, ld, 0, nq, vt, ldk, hd, 0, p, o);
+    tile_values(w, ld, P, nq, vt, ldk, hd, f, own, o);
+    for (int64_t qi = 0; qi < nq; ++qi)
+      for (int64_t d = 0; d < hd; ++d) o[qi * hd + d] *= inv[qi];
+    t0 += nq;
   }
 }
 
@@ -104,18 +190,23 @@ torch::Tensor span_attention(const torch::Tensor& q, const torch::Tensor& k, con
   const auto from = spans.from.to(torch::kCPU, torch::kInt32).contiguous();
   check_spans({prefix, from}, B, T);
   const auto qc = q.contiguous();
-  const auto kt = k.transpose(2, 3).contiguous(), vt = v.transpose(2, 3).contiguous();  // [B,Hkv,hd,T]
+  // keys and values transposed to [B,Hkv,hd,T], each row padded by kChunk zeros (the kernel reads whole chunks)
+  const int64_t ldk = T + kChunk;
+  auto kt = torch::zeros({B, Hkv, hd, ldk}, q.options()), vt = torch::zeros({B, Hkv, hd, ldk}, q.options());
+  kt.narrow(3, 0, T).copy_(k.transpose(2, 3));
+  vt.narrow(3, 0, T).copy_(v.transpose(2, 3));
   auto out = torch::empty({B, H, T, hd}, q.options());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float *q_p = qc.data_ptr<float>(), *kt_p = kt.data_ptr<float>(), *vt_p = vt.data_ptr<float>();
   const int32_t *prefix_p = prefix.data_ptr<int32_t>(), *from_p = from.data_ptr<int32_t>();
   float* out_p = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> w(T);
+    const int64_t ld = T + 2 * kChunk;  // a tile's row of weights, with room for the zeros after its last key
+    std::vector<float> w(kTile * ld);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, kv = b * Hkv + (bh % H) / (H / Hkv);
-      attend_head(q_p + bh * T * hd, kt_p + kv * hd * T, vt_p + kv * hd * T, prefix_p + b * T, from_p + b * T, T,
-                  hd, scale, out_p + bh * T * hd, w.data());
+      attend_head(q_p + bh * T * hd, kt_p + kv * hd * ldk, vt_p + kv * hd * ldk, prefix_p + b * T, from_p + b * T,
+                  T, ldk, hd, scale, out_p + bh * T * hd, w.data(), ld);
     }
   });
   return out;
