@@ -23,7 +23,8 @@ float expf(float) noexcept;
 #endif
 
 // One copy of the kernel per vector width, chosen when the program loads: AVX-512, AVX2 + FMA, or baseline x86-64.
-#if defined(__x86_64__)
+// (Clang, the fuzzing build, refuses it on templates: baseline there.)
+#if defined(__x86_64__) && !defined(__clang__)
 #define WR_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define WR_KERNEL_CLONES
@@ -59,26 +60,34 @@ void tile_scores(const float* const* q, int64_t nq, const float* kt, int64_t ldk
   }
 }
 
-// out[qi][d] += sum over keys [a, a + len) of w[qi * ld + o + j] * v[a + j][d], with vt: [hd, ldk] values
-// transposed and padded like tile_scores' keys; w is zero from each query's last key to kChunk past the tile's.
-WR_KERNEL_CLONES
-void tile_values(const float* w, int64_t ld, int64_t o, int64_t nq, const float* vt, int64_t ldk, int64_t hd,
-                 int64_t a, int64_t len, float* out) {
-  for (int64_t d = 0; d < hd; ++d) {
-    float acc[kTile][kChunk] = {};
-    const float* v = vt + d * ldk + a;
-    for (int64_t j0 = 0; j0 < len; j0 += kChunk)
+// out[qi][d] += sum over keys [a, a + len) of w[qi * ld + o + j] * v[a + j][d], with v: [T, hd] values as they
+// are, W dimensions at a time (W divides hd): each W-wide piece of a value row is loaded once for the tile and
+// each query's sums stay in registers.
+template <int64_t W>
+WR_KERNEL_CLONES void tile_values(const float* w, int64_t ld, int64_t o, int64_t nq, const float* v, int64_t hd,
+                                  int64_t a, int64_t len, float* out) {
+  for (int64_t d0 = 0; d0 < hd; d0 += W) {
+    float acc[kTile][W] = {};
+    for (int64_t j = 0; j < len; ++j) {
+      const float* vr = v + (a + j) * hd + d0;
       for (int64_t qi = 0; qi < kTile; ++qi) {
-        const float* wq = w + qi * ld + o + j0;
+        const float wq = w[qi * ld + o + j];
 #pragma omp simd
-        for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += wq[jj] * v[j0 + jj];
+        for (int64_t dd = 0; dd < W; ++dd) acc[qi][dd] += wq * vr[dd];
       }
-    for (int64_t qi = 0; qi < nq; ++qi) {
-      float sum = 0;
-      for (int64_t jj = 0; jj < kChunk; ++jj) sum += acc[qi][jj];
-      out[qi * hd + d] += sum;
     }
+    for (int64_t qi = 0; qi < nq; ++qi)
+      for (int64_t dd = 0; dd < W; ++dd) out[qi * hd + d0 + dd] += acc[qi][dd];
   }
+}
+
+// tile_values with the widest W that divides the head size (LLaMA heads: 64 or 128; stories260K's: 8).
+void tile_values_any(const float* w, int64_t ld, int64_t o, int64_t nq, const float* v, int64_t hd, int64_t a,
+                     int64_t len, float* out) {
+  if (hd % 16 == 0) return tile_values<16>(w, ld, o, nq, v, hd, a, len, out);
+  if (hd % 8 == 0) return tile_values<8>(w, ld, o, nq, v, hd, a, len, out);
+  if (hd % 4 == 0) return tile_values<4>(w, ld, o, nq, v, hd, a, len, out);
+  tile_values<1>(w, ld, o, nq, v, hd, a, len, out);
 }
 
 // The largest and the sum of w[0, n), a chunk of lanes at a time (GCC keeps a plain max or sum loop scalar).
@@ -106,34 +115,30 @@ float row_sum(const float* w, int64_t n) {
   return sum;
 }
 
-// softmax in place over a row holding a query's keys at w[0, p) and w[P, n); the gap between and the rest up to
-// end become zeros. Returns 1 / the sum of the exponentials. Exponents below -87 are raised to -87 (e^-87 =
-// 1.6e-38): a weight that small is lost against the largest one's 1 anyway, and the vector expf takes a slow
-// scalar path for results below float's normal range.
+// softmax in place over w[0, n), zeros from n to end. Returns 1 / the sum of the exponentials. Exponents below -87
+// are raised to -87 (e^-87 = 1.6e-38): a weight that small is lost against the largest one's 1 anyway, and the
+// vector expf takes a slow scalar path for results below float's normal range.
 WR_KERNEL_CLONES
-float softmax_row(float* w, int64_t p, int64_t P, int64_t n, int64_t end) {
-  std::fill(w + p, w + P, -std::numeric_limits<float>::infinity());
+float softmax_row(float* w, int64_t n, int64_t end) {
   const float top = row_max(w, n);
   // (x < -87 ? -87 : x keeps a NaN; a loop of its own, as a select beside the call stops GCC vectorising)
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) w[j] = w[j] - top < -87.0f ? -87.0f : w[j] - top;
   WR_SIMD_EXP
   for (int64_t j = 0; j < n; ++j) w[j] = expf(w[j]);
-  std::fill(w + p, w + P, 0.0f);
   std::fill(w + n, w + end, 0.0f);
   return 1.0f / row_sum(w, n);
 }
 
-// One head of one row. q, out: [T,hd]; kt, vt: [hd,ldk] (keys and values transposed, so that the loops run along
-// keys, contiguous in memory, padded by kChunk); w: scratch for kTile x ld weights, ld >= T + 2 kChunk. Queries go
-// in tiles of up to kTile consecutive ones with the same spans; each row of w holds one query's weights for keys
-// [0, p) at [0, p) and for keys [f, its last query] from P = p rounded up to a whole chunk (a chunk never runs
-// from one span into the other), zeros elsewhere.
-void attend_head(const float* q, const float* kt, const float* vt, const int32_t* prefix, const int32_t* from,
+// One head of one row. q, v, out: [T,hd]; kt: [hd,ldk] (keys transposed, so that the score loops run along keys,
+// contiguous in memory, padded by kChunk); w: scratch for kTile rows of ld >= T weights. Queries go in tiles of up
+// to kTile consecutive ones with the same spans; a tile's keys are [0, p) then [f, its last query], and each row
+// of w holds one query's weights for them in that order, zero after the query's own last key.
+void attend_head(const float* q, const float* kt, const float* v, const int32_t* prefix, const int32_t* from,
                  int64_t T, int64_t ldk, int64_t hd, float scale, float* out, float* w, int64_t ld) {
   std::vector<float> scaled(kTile * hd);
   for (int64_t t0 = 0; t0 < T;) {
-    const int64_t p = prefix[t0], f = from[t0], P = (p + kChunk - 1) / kChunk * kChunk;
+    const int64_t p = prefix[t0], f = from[t0];
     int64_t nq = 1;
     while (nq < kTile && t0 + nq < T && prefix[t0 + nq] == p && from[t0 + nq] == f) ++nq;
     const int64_t own = t0 + nq - f;  // the tile's last query sees keys [f, f + own)
@@ -143,15 +148,14 @@ void attend_head(const float* q, const float* kt, const float* vt, const int32_t
       rows[qi] = scaled.data() + qi * hd;
     }
     tile_scores(rows, nq, kt, ldk, hd, 0, p, w, ld, 0);
-    tile_scores(rows, nq, kt, ldk, hd, f, own, w, ld, P);
+    tile_scores(rows, nq, kt, ldk, hd, f, own, w, ld, p);
     float inv[kTile];
     for (int64_t qi = 0; qi < nq; ++qi)
-      inv[qi] = softmax_row(w + qi * ld, p, P, P + own - (nq - 1 - qi), P + own + kChunk);
-    for (int64_t qi = nq; qi < kTile; ++qi) std::fill(w + qi * ld, w + qi * ld + P + own + kChunk, 0.0f);
+      inv[qi] = softmax_row(w + qi * ld, p + own - (nq - 1 - qi), p + own);
     float* o = out + t0 * hd;
     std::fill(o, o + nq * hd, 0.0f);
-    tile_values(w, ld, 0, nq, vt, ldk, hd, 0, p, o);
-    tile_values(w, ld, P, nq, vt, ldk, hd, f, own, o);
+    tile_values_any(w, ld, 0, nq, v, hd, 0, p, o);
+    tile_values_any(w, ld, p, nq, v, hd, f, own, o);
     for (int64_t qi = 0; qi < nq; ++qi)
       for (int64_t d = 0; d < hd; ++d) o[qi * hd + d] *= inv[qi];
     t0 += nq;
@@ -190,23 +194,23 @@ torch::Tensor span_attention(const torch::Tensor& q, const torch::Tensor& k, con
   const auto from = spans.from.to(torch::kCPU, torch::kInt32).contiguous();
   check_spans({prefix, from}, B, T);
   const auto qc = q.contiguous();
-  // keys and values transposed to [B,Hkv,hd,T], each row padded by kChunk zeros (the kernel reads whole chunks)
+  // keys transposed to [B,Hkv,hd,T], each row padded by kChunk zeros (the kernel reads whole chunks)
   const int64_t ldk = T + kChunk;
-  auto kt = torch::zeros({B, Hkv, hd, ldk}, q.options()), vt = torch::zeros({B, Hkv, hd, ldk}, q.options());
+  auto kt = torch::zeros({B, Hkv, hd, ldk}, q.options());
   kt.narrow(3, 0, T).copy_(k.transpose(2, 3));
-  vt.narrow(3, 0, T).copy_(v.transpose(2, 3));
+  const auto vc = v.contiguous();
   auto out = torch::empty({B, H, T, hd}, q.options());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float *q_p = qc.data_ptr<float>(), *kt_p = kt.data_ptr<float>(), *vt_p = vt.data_ptr<float>();
+  const float *q_p = qc.data_ptr<float>(), *kt_p = kt.data_ptr<float>(), *v_p = vc.data_ptr<float>();
   const int32_t *prefix_p = prefix.data_ptr<int32_t>(), *from_p = from.data_ptr<int32_t>();
   float* out_p = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    const int64_t ld = T + 2 * kChunk;  // a tile's row of weights, with room for the zeros after its last key
+    const int64_t ld = T;
     std::vector<float> w(kTile * ld);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, kv = b * Hkv + (bh % H) / (H / Hkv);
-      attend_head(q_p + bh * T * hd, kt_p + kv * hd * ldk, vt_p + kv * hd * ldk, prefix_p + b * T, from_p + b * T,
-                  T, ldk, hd, scale, out_p + bh * T * hd, w.data(), ld);
+      attend_head(q_p + bh * T * hd, kt_p + kv * hd * ldk, v_p + kv * T * hd, prefix_p + b * T, from_p + b * T, T,
+                  ldk, hd, scale, out_p + bh * T * hd, w.data(), ld);
     }
   });
   return out;
