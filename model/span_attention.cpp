@@ -11,15 +11,16 @@
 
 // glibc's vector expf (libmvec), declared SIMD so that GCC's vectorised softmax loop calls _ZGVeN16v_expf /
 // _ZGVdN8v_expf (16 or 8 keys per call) instead of expf once per key; glibc's header declares it so only under
-// -ffast-math. Clang (the fuzzing build) does not use the declaration: plain expf there.
+// -ffast-math. WR_SIMD marks the kernel's loops for GCC; Clang (the fuzzing build) vectorises or unrolls them
+// itself and warns where a pragma asked for vectors it did not make, so it gets neither (and plain expf).
 #if defined(__GNUC__) && !defined(__clang__)
 extern "C" {
 #pragma omp declare simd notinbranch
 float expf(float) noexcept;
 }
-#define WR_SIMD_EXP _Pragma("omp simd")
+#define WR_SIMD _Pragma("omp simd")
 #else
-#define WR_SIMD_EXP
+#define WR_SIMD
 #endif
 
 // One copy of the kernel per vector width, chosen when the program loads: AVX-512, AVX2 + FMA, or baseline x86-64.
@@ -50,7 +51,7 @@ void tile_scores(const float* const* q, int64_t nq, const float* kt, int64_t ldk
       const float* k = kt + d * ldk + a + j0;
       for (int64_t qi = 0; qi < kTile; ++qi) {
         const float qd = qi < nq ? q[qi][d] : 0.0f;
-#pragma omp simd
+WR_SIMD
         for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += qd * k[jj];
       }
     }
@@ -72,7 +73,7 @@ WR_KERNEL_CLONES void tile_values(const float* w, int64_t ld, int64_t o, int64_t
       const float* vr = v + (a + j) * hd + d0;
       for (int64_t qi = 0; qi < kTile; ++qi) {
         const float wq = w[qi * ld + o + j];
-#pragma omp simd
+WR_SIMD
         for (int64_t dd = 0; dd < W; ++dd) acc[qi][dd] += wq * vr[dd];
       }
     }
@@ -122,9 +123,9 @@ WR_KERNEL_CLONES
 float softmax_row(float* w, int64_t n, int64_t end) {
   const float top = row_max(w, n);
   // (x < -87 ? -87 : x keeps a NaN; a loop of its own, as a select beside the call stops GCC vectorising)
-#pragma omp simd
+WR_SIMD
   for (int64_t j = 0; j < n; ++j) w[j] = w[j] - top < -87.0f ? -87.0f : w[j] - top;
-  WR_SIMD_EXP
+  WR_SIMD
   for (int64_t j = 0; j < n; ++j) w[j] = expf(w[j]);
   std::fill(w + n, w + end, 0.0f);
   return 1.0f / row_sum(w, n);
