@@ -51,7 +51,7 @@ void tile_scores(const float* const* q, int64_t nq, const float* kt, int64_t ldk
       const float* k = kt + d * ldk + a + j0;
       for (int64_t qi = 0; qi < kTile; ++qi) {
         const float qd = qi < nq ? q[qi][d] : 0.0f;
-WR_SIMD
+        WR_SIMD
         for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += qd * k[jj];
       }
     }
@@ -73,7 +73,7 @@ WR_KERNEL_CLONES void tile_values(const float* w, int64_t ld, int64_t o, int64_t
       const float* vr = v + (a + j) * hd + d0;
       for (int64_t qi = 0; qi < kTile; ++qi) {
         const float wq = w[qi * ld + o + j];
-WR_SIMD
+        WR_SIMD
         for (int64_t dd = 0; dd < W; ++dd) acc[qi][dd] += wq * vr[dd];
       }
     }
@@ -123,7 +123,7 @@ WR_KERNEL_CLONES
 float softmax_row(float* w, int64_t n, int64_t end) {
   const float top = row_max(w, n);
   // (x < -87 ? -87 : x keeps a NaN; a loop of its own, as a select beside the call stops GCC vectorising)
-WR_SIMD
+  WR_SIMD
   for (int64_t j = 0; j < n; ++j) w[j] = w[j] - top < -87.0f ? -87.0f : w[j] - top;
   WR_SIMD
   for (int64_t j = 0; j < n; ++j) w[j] = expf(w[j]);
@@ -206,12 +206,11 @@ torch::Tensor span_attention(const torch::Tensor& q, const torch::Tensor& k, con
   const int32_t *prefix_p = prefix.data_ptr<int32_t>(), *from_p = from.data_ptr<int32_t>();
   float* out_p = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    const int64_t ld = T;
-    std::vector<float> w(kTile * ld);
+    std::vector<float> w(kTile * T);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, kv = b * Hkv + (bh % H) / (H / Hkv);
       attend_head(q_p + bh * T * hd, kt_p + kv * hd * ldk, v_p + kv * T * hd, prefix_p + b * T, from_p + b * T, T,
-                  ldk, hd, scale, out_p + bh * T * hd, w.data(), ld);
+                  ldk, hd, scale, out_p + bh * T * hd, w.data(), T);
     }
   });
   return out;
