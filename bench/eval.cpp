@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
                       gflops, 100.0 * gflops / gemm);
         }
         const auto& s = shared_t.stats;
-        std::printf("%-12s %-19s where the shared time went: inputs and masks %.0f%%, decoder %.0f%%, lm_head and "
+        std::printf("%-12s %-19s where the shared time went: inputs (tokens, positions, spans) %.0f%%, decoder %.0f%%, lm_head and "
                     "log-softmax %.0f%% (%ld positions for %ld scored tokens), outside %.0f%%\n", e.name, task_name,
                     100 * s.seconds_inputs / shared_t.seconds, 100 * s.seconds_decoder / shared_t.seconds,
                     100 * s.seconds_head / shared_t.seconds, long(s.head_positions), long(s.scored_tokens),

@@ -2,9 +2,9 @@
 // with each document's shared context run once.
 //
 // Shared mode packs a context and all its continuations into one row: [ctx | cont1[:-1] | cont2[:-1] | ...].
-// Each continuation segment sees the context and itself only (a prefix-tree mask) and its positions restart
-// at len(ctx), so every continuation gets exactly the logits it would get alone. Rows of many documents fill a
-// batch up to a token budget, longest first; log-softmax is computed only where a continuation token is scored.
+// Each continuation segment sees the context and itself only (two spans of keys per query: KeySpans) and its
+// positions restart at len(ctx), so every continuation gets exactly the logits it would get alone. Rows of many
+// documents fill a batch up to a token budget, longest first; log-softmax is computed only where a continuation token is scored.
 // --no-share scores each request as its own sequence, (ctx + cont)[-(max_len+1):][:-1] as the harness does.
 #pragma once
 #include <functional>
@@ -50,7 +50,7 @@ struct ScoreStats {
   int64_t scored_tokens = 0;  // continuation tokens scored
   int64_t head_positions = 0;  // distinct positions through lm_head and log-softmax (a context's last position
                                // predicts every continuation's first token: once)
-  double seconds_inputs = 0;   // packing rows into token, position and mask tensors
+  double seconds_inputs = 0;   // packing rows into token, position and key-span tensors
   double seconds_decoder = 0;  // embeddings, decoder layers, final norm
   double seconds_head = 0;     // lm_head, log-softmax, gather and argmax on the scored positions
 };
