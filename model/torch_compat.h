@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <sched.h>
 
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "model/cuda_backend.h"
 
 #define WR_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -64,8 +66,17 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
 
 inline std::string torch_version() { return TORCH_VERSION; }
 
+// What this process's LibTorch brings for CUDA, for messages: "CUDA runtime 13.0", or "built without CUDA" (also
+// where its CUDA library is present but was not loaded: load_cuda_backend first).
+inline std::string cuda_runtime() {
+  const auto& hooks = at::detail::getCUDAHooks();
+  if (!hooks.hasCUDART()) return "built without CUDA";
+  const long version = hooks.versionCUDART();  // 1000 * major + 10 * minor
+  return "CUDA runtime " + std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
+
 // "cpu", "cuda" or "cuda:N", checked: anything else, or CUDA where this LibTorch sees no GPU, fails naming
-// `what` (the option or config key the name came from).
+// `what` (the option or config key the name came from). Naming cuda loads LibTorch's CUDA library.
 inline torch::Device parse_device(const std::string& name, const std::string& what) {
   std::optional<torch::Device> device;
   try {
@@ -73,8 +84,11 @@ inline torch::Device parse_device(const std::string& name, const std::string& wh
   } catch (const c10::Error&) {
   }
   if (!device || (!device->is_cpu() && !device->is_cuda())) fail(what, " expects cpu, cuda or cuda:N, got '", name, "'");
-  if (device->is_cuda() && !torch::cuda::is_available())
-    fail(what, " ", name, ": no CUDA device is visible to this LibTorch (", torch_version(), ")");
+  if (device->is_cuda()) {
+    load_cuda_backend();
+    if (!torch::cuda::is_available())
+      fail(what, " ", name, ": no CUDA device is visible to this LibTorch (", torch_version(), ", ", cuda_runtime(), ")");
+  }
   return *device;
 }
 

@@ -13,6 +13,7 @@
 #include "common/file.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
+#include "model/torch_compat.h"
 #include "tasks/task.h"
 #include "tests/eval/eval_fixtures.h"
 
@@ -84,6 +85,17 @@ TEST(EvalCli, DeviceOtherThanCpuOrCudaIsNamed) {
     EXPECT_EQ(r.code, 1);
     EXPECT_EQ(r.err, std::string("wr-eval: error: --device expects cpu, cuda or cuda:N, got '") + device + "'\n");
   }
+}
+
+// wr-eval links LibTorch's CPU library only and loads the CUDA one when --device names cuda. Without a GPU, the message
+// names the CUDA runtime of a LibTorch that has one (this test program links it): only the loaded library knows it.
+TEST(EvalCli, CudaWithoutAGpuIsNamedWithTheRuntime) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible here: wr-eval --device cuda would run";
+  const std::string dir = wr::test::temp_dir();
+  auto r = wr_eval("--tasks arc_easy --device cuda " + dir + "/missing.pt", dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "wr-eval: error: --device cuda: no CUDA device is visible to this LibTorch (" + wr::torch_version() +
+                       ", " + wr::cuda_runtime() + ")\n");
 }
 
 TEST(EvalCli, TokenizerLargerThanTheModelVocabulary) {
