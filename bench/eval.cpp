@@ -101,12 +101,14 @@ int main(int argc, char** argv) {
                       t == &unshared ? "1.00x" : (std::to_string(unshared.seconds / shared_t.seconds).substr(0, 4) + "x").c_str(),
                       gflops, 100.0 * gflops / gemm);
         }
+        // Batches run side by side on the CPU, one per thread: the stages' seconds are summed over threads.
         const auto& s = shared_t.stats;
-        std::printf("%-12s %-19s where the shared time went: inputs (tokens, positions, spans) %.0f%%, decoder %.0f%%, lm_head and "
-                    "log-softmax %.0f%% (%ld positions for %ld scored tokens), outside %.0f%%\n", e.name, task_name,
-                    100 * s.seconds_inputs / shared_t.seconds, 100 * s.seconds_decoder / shared_t.seconds,
-                    100 * s.seconds_head / shared_t.seconds, long(s.head_positions), long(s.scored_tokens),
-                    100 * (1 - (s.seconds_inputs + s.seconds_decoder + s.seconds_head) / shared_t.seconds));
+        const double thread_seconds = shared_t.seconds * torch::get_num_threads();
+        std::printf("%-12s %-19s where the shared time went (of thread-seconds): inputs (tokens, positions, spans) %.0f%%, "
+                    "decoder %.0f%%, lm_head and log-softmax %.0f%% (%ld positions for %ld scored tokens), outside %.0f%%\n",
+                    e.name, task_name, 100 * s.seconds_inputs / thread_seconds, 100 * s.seconds_decoder / thread_seconds,
+                    100 * s.seconds_head / thread_seconds, long(s.head_positions), long(s.scored_tokens),
+                    100 * (1 - (s.seconds_inputs + s.seconds_decoder + s.seconds_head) / thread_seconds));
       }
     }
     std::printf("\npeak RSS %ld MB\n", peak_rss_mb());

@@ -1,7 +1,8 @@
 // glibc's malloc hands every block above its mmap threshold (at most 32 MB by default) back to the kernel
 // when it is freed, so each forward pass on the CPU page-faults its activations and attention scores in
 // afresh; on stories260K scoring that was over half the time. Raising the threshold and the trim threshold
-// keeps freed memory in the process for the next batch (peak RSS grows by about the largest batch).
+// keeps freed memory in the process for the next batch (peak RSS grows by about the largest batch). One arena for
+// all threads: scoring runs batches on several threads, and an arena per thread would keep a batch's worth each.
 #pragma once
 #include <malloc.h>
 
@@ -11,6 +12,7 @@ inline void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);  // glibc caps this at HEAP_MAX_SIZE / 2 and ignores larger values
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 256 << 20);
+  mallopt(M_ARENA_MAX, 1);
 }
 
 }  // namespace wr

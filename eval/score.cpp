@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <map>
 
 #include "common/error.h"
@@ -103,13 +104,13 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
 // Positions whose logits one lm_head block computes: the [positions, vocab] float logits of a whole batch (about
 // 3000 x 32000 = 390 MB on HellaSwag with a Llama 2 vocabulary) would set the process's peak memory, and a block's
 // logits are still in cache for the log-softmax, gather and argmax that follow the matmul.
-constexpr int64_t kHeadBlock = 256;
+constexpr int64_t kHeadBlock = 128;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Scores one batch of rows and writes into scores.
+// Scores one batch of rows, writes into scores and adds what it ran to stats.
 void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<std::vector<RequestScore>>& scores,
                ScoreStats& stats) {
   auto t0 = std::chrono::steady_clock::now();
@@ -176,6 +177,13 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
   }
   stats.seconds_head += seconds_since(t0);
   stats.head_positions += H;
+  stats.batches += 1;
+  stats.padded_tokens += B * T;
+  for (const Row* r : batch) {
+    stats.rows += 1;
+    stats.model_tokens += r->tokens.size();
+    for (const auto& t : r->targets) stats.scored_tokens += t.tokens.size();
+  }
   auto lp_a = lp.accessor<double, 1>();
   auto gr_a = greedy.accessor<bool, 1>();
 
@@ -252,27 +260,47 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
   std::stable_sort(order.begin(), order.end(),
                    [](const Row* a, const Row* b) { return a->tokens.size() > b->tokens.size(); });
 
-  for (size_t i = 0; i < order.size();) {
-    // longest first, so the first row of a batch sets its padded length
+  // On the CPU, batches run side by side, one per thread, each batch on its thread alone (LibTorch's and the BLAS's
+  // loops run inline inside an OpenMP parallel region): a small model's forward pass is a chain of small
+  // operations, and splitting each over threads cost more in fork/join and tiny GEMM blocks than it gained. The
+  // token budget is shared out, so that the padded tokens in flight, and with them the memory, stay batch_tokens.
+  const bool on_cpu = model->output_weight().device().is_cpu();
+  const int64_t workers = on_cpu ? at::get_num_threads() : 1;
+  const int64_t budget = std::max<int64_t>(1, opt.batch_tokens / workers);
+
+  // Batches of rows, longest first, so that the first row of a batch sets its padded length.
+  std::vector<std::vector<const Row*>> batches;
+  for (size_t i = 0; i < order.size(); i += batches.back().size()) {
     const int64_t T = order[i]->tokens.size();
-    const size_t n = std::max<int64_t>(1, opt.batch_tokens / std::max<int64_t>(T, 1));
-    std::vector<const Row*> batch(order.begin() + i, order.begin() + std::min(order.size(), i + n));
-    run_batch(model, batch, scores, stats);
-    for (const Row* r : batch)
-      for (const auto& t : r->targets) {
-        unscored[t.doc] -= 1 + t.copies.size();
-        docs_done += unscored[t.doc] == 0;
-      }
-    stats.batches += 1;
-    stats.padded_tokens += T * static_cast<int64_t>(batch.size());
-    for (const Row* r : batch) {
-      stats.rows += 1;
-      stats.model_tokens += r->tokens.size();
-      for (const auto& t : r->targets) stats.scored_tokens += t.tokens.size();
-    }
-    i += batch.size();
-    if (opt.progress) opt.progress(docs_done, static_cast<int64_t>(docs.size()));
+    const size_t n = std::max<int64_t>(1, budget / std::max<int64_t>(T, 1));
+    batches.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + n));
   }
+
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<size_t>(workers, batches.size())))
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const auto& batch = batches[k];
+    torch::NoGradGuard batch_no_grad;  // grad mode is per thread
+    ScoreStats batch_stats;
+    try {
+      run_batch(model, batch, scores, batch_stats);
+    } catch (...) {
+#pragma omp critical(wr_score_requests)
+      if (!failure) failure = std::current_exception();
+      continue;
+    }
+#pragma omp critical(wr_score_requests)
+    {
+      for (const Row* r : batch)
+        for (const auto& t : r->targets) {
+          unscored[t.doc] -= 1 + t.copies.size();
+          docs_done += unscored[t.doc] == 0;
+        }
+      stats += batch_stats;
+      if (opt.progress && !failure) opt.progress(docs_done, static_cast<int64_t>(docs.size()));
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   return scores;
 }
 

@@ -42,7 +42,7 @@ struct RequestScore {
 };
 
 // What a scoring call ran, for benchmarks: tokens through the model (padding excluded) and scored, and where the
-// time went.
+// time went (seconds summed over batches: over threads too, where batches run side by side).
 struct ScoreStats {
   int64_t rows = 0, batches = 0;
   int64_t model_tokens = 0;   // tokens in all rows
@@ -53,6 +53,13 @@ struct ScoreStats {
   double seconds_inputs = 0;   // packing rows into token, position and key-span tensors
   double seconds_decoder = 0;  // embeddings, decoder layers, final norm
   double seconds_head = 0;     // lm_head, log-softmax, gather and argmax on the scored positions
+
+  ScoreStats& operator+=(const ScoreStats& o) {
+    rows += o.rows, batches += o.batches, model_tokens += o.model_tokens, padded_tokens += o.padded_tokens;
+    scored_tokens += o.scored_tokens, head_positions += o.head_positions;
+    seconds_inputs += o.seconds_inputs, seconds_decoder += o.seconds_decoder, seconds_head += o.seconds_head;
+    return *this;
+  }
 };
 
 struct ScoreOptions {

@@ -112,32 +112,55 @@ std::vector<std::vector<wr::TokenizedRequest>> sample_docs(bool bos) {
   return docs;
 }
 
+// Restores LibTorch's thread count when it leaves.
+struct ThreadsFor {
+  explicit ThreadsFor(int n) : before(torch::get_num_threads()) { torch::set_num_threads(n); }
+  ~ThreadsFor() { torch::set_num_threads(before); }
+  int before;
+};
+
+// On one thread and on three (batches side by side, each on its own thread), at any batch budget.
 TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
   auto m = fixture_model();
-  for (bool bos : {true, false}) {
-    auto docs = sample_docs(bos);
-    for (bool share : {true, false})
-      for (int64_t budget : {1, 40, 4096}) {
-        wr::ScoreOptions opt;
-        opt.share = share;
-        opt.batch_tokens = budget;
-        std::vector<int64_t> reported;  // documents done after each batch: never decreasing, all at the end
-        opt.progress = [&](int64_t done, int64_t total) {
-          EXPECT_EQ(total, static_cast<int64_t>(docs.size()));
-          reported.push_back(done);
-        };
-        auto s = wr::score_requests(m, docs, opt);
-        ASSERT_FALSE(reported.empty());
-        EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
-        EXPECT_EQ(reported.back(), static_cast<int64_t>(docs.size()));
-        for (size_t d = 0; d < docs.size(); ++d)
-          for (size_t r = 0; r < docs[d].size(); ++r) {
-            auto ref = naive(m, docs[d][r]);
-            EXPECT_NEAR(s[d][r].logprob, ref.logprob, 1e-4) << "share " << share << " budget " << budget;
-            EXPECT_EQ(s[d][r].is_greedy, ref.is_greedy);
-          }
-      }
+  for (int threads : {1, 3}) {
+    ThreadsFor scoring_threads(threads);
+    for (bool bos : {true, false}) {
+      auto docs = sample_docs(bos);
+      for (bool share : {true, false})
+        for (int64_t budget : {1, 40, 4096}) {
+          wr::ScoreOptions opt;
+          opt.share = share;
+          opt.batch_tokens = budget;
+          std::vector<int64_t> reported;  // documents done after each batch: never decreasing, all at the end
+          opt.progress = [&](int64_t done, int64_t total) {
+            EXPECT_EQ(total, static_cast<int64_t>(docs.size()));
+            reported.push_back(done);
+          };
+          auto s = wr::score_requests(m, docs, opt);
+          ASSERT_FALSE(reported.empty());
+          EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+          EXPECT_EQ(reported.back(), static_cast<int64_t>(docs.size()));
+          for (size_t d = 0; d < docs.size(); ++d)
+            for (size_t r = 0; r < docs[d].size(); ++r) {
+              auto ref = naive(m, docs[d][r]);
+              EXPECT_NEAR(s[d][r].logprob, ref.logprob, 1e-4)
+                  << "share " << share << " budget " << budget << " threads " << threads;
+              EXPECT_EQ(s[d][r].is_greedy, ref.is_greedy);
+            }
+        }
+    }
   }
+}
+
+// A batch that fails on one of several threads fails the call with its error, after the others finish.
+TEST(Score, ErrorInABatchOnAnotherThreadIsRethrown) {
+  auto m = fixture_model();
+  ThreadsFor scoring_threads(2);
+  auto docs = sample_docs(true);
+  docs.back().back().continuation.back() = m->config.vocab_size;  // no such token: scoring it throws
+  wr::ScoreOptions opt;
+  opt.batch_tokens = 1;  // one row a batch: the others run beside it
+  EXPECT_THROW(wr::score_requests(m, docs, opt), c10::Error);
 }
 
 // Long packed rows (span_attention() over hundreds of keys per query) beside short ones in one padded batch:
