@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include "model/fused_cpu.h"
 #include "model/torch_compat.h"
 
 namespace wr {
@@ -15,8 +16,11 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
+// x: [B,T,H,hd], a projection's output as heads; cos, sin: [B,1,T,hd]. Returns [B,H,T,hd].
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  return x * cos + rotate_half(x) * sin;
+  if (fused_cpu_applies(x)) return rope_heads_cpu(x, cos, sin);
+  const auto heads = x.transpose(1, 2);
+  return heads * cos + rotate_half(heads) * sin;
 }
 
 }  // namespace
@@ -26,6 +30,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (fused_cpu_applies(x)) return rms_norm_cpu(x, weight, eps);
   // In float32 whatever the activation dtype, as Hugging Face LlamaRMSNorm does.
   auto xf = x.to(torch::kFloat32);
   auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -44,11 +49,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& bias, bool causal, const KeySpans* spans,
                                      torch::Tensor* cache_k, torch::Tensor* cache_v) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);  // [B,H,T,hd]
-  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
+  auto q = apply_rope(q_proj(x).view({B, T, n_heads, head_dim}), cos, sin);  // [B,H,T,hd]
+  auto k = apply_rope(k_proj(x).view({B, T, n_kv_heads, head_dim}), cos, sin);
   auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
   if (cache_k) {
     if (cache_k->defined()) {
       k = torch::cat({*cache_k, k}, 2);
@@ -73,6 +76,7 @@ MLPImpl::MLPImpl(const ModelConfig& c) {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  if (fused_cpu_applies(x)) return down_proj(silu_mul_cpu(gate_proj(x), up_proj(x)));
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 

@@ -8,28 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
-
-// glibc's vector expf (libmvec), declared SIMD so that GCC's vectorised softmax loop calls _ZGVeN16v_expf /
-// _ZGVdN8v_expf (16 or 8 keys per call) instead of expf once per key; glibc's header declares it so only under
-// -ffast-math. WR_SIMD marks the kernel's loops for GCC; Clang (the fuzzing build) vectorises or unrolls them
-// itself and warns where a pragma asked for vectors it did not make, so it gets neither (and plain expf).
-#if defined(__GNUC__) && !defined(__clang__)
-extern "C" {
-#pragma omp declare simd notinbranch
-float expf(float) noexcept;
-}
-#define WR_SIMD _Pragma("omp simd")
-#else
-#define WR_SIMD
-#endif
-
-// One copy of the kernel per vector width, chosen when the program loads: AVX-512, AVX2 + FMA, or baseline x86-64.
-// (Clang, the fuzzing build, refuses it on templates: baseline there.)
-#if defined(__x86_64__) && !defined(__clang__)
-#define WR_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define WR_KERNEL_CLONES
-#endif
+#include "model/simd.h"
 
 namespace wr {
 namespace {
