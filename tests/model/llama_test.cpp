@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "model/fused_cpu.h"
 
 #include "tests/model/model_fixtures.h"
 
@@ -41,6 +42,53 @@ TEST(Llama, RmsNormKnownAnswer) {
   const float r = std::sqrt((9.0f + 16.0f) / 2.0f);
   EXPECT_FLOAT_EQ(y[0][0].item<float>(), 3.0f / r);
   EXPECT_FLOAT_EQ(y[0][1].item<float>(), 4.0f / r);
+}
+
+// The fused CPU passes (inference) against the LibTorch operations they replace (training, other devices).
+TEST(FusedCpu, PassesMatchLibTorchOperations) {
+  torch::manual_seed(7);
+  torch::NoGradGuard ng;
+  auto x = torch::randn({3, 5, 24}) * 3;
+  auto w = torch::randn({24});
+  const double eps = 1e-5;
+  auto norm_ref = w * (x * torch::rsqrt(x.pow(2).mean(-1, true) + eps));
+  EXPECT_TRUE(torch::allclose(wr::rms_norm_cpu(x, w, eps), norm_ref, 1e-5, 1e-5));
+
+  const int64_t B = 2, T = 7, H = 3, hd = 8;
+  auto heads = torch::randn({B, T, H, hd});
+  auto angles = torch::randn({B, 1, T, hd / 2}) * 10;
+  auto cos = torch::cat({angles, angles}, -1).cos(), sin = torch::cat({angles, angles}, -1).sin();
+  auto xt = heads.transpose(1, 2);
+  auto rotated = torch::cat({-xt.slice(-1, hd / 2), xt.slice(-1, 0, hd / 2)}, -1);
+  auto rope = wr::rope_heads_cpu(heads, cos, sin);
+  EXPECT_TRUE(rope.is_contiguous());
+  EXPECT_TRUE(torch::allclose(rope, xt * cos + rotated * sin, 1e-5, 1e-6));
+
+  // SiLU where e^-g leaves float's normal range on either side, and a NaN that must come through.
+  auto gate = torch::cat({torch::randn({600}) * 4, torch::tensor({-120.0f, -88.5f, -87.5f, 0.0f, 87.5f, 88.5f, 120.0f})});
+  auto up = torch::randn({gate.numel()});
+  EXPECT_TRUE(torch::allclose(wr::silu_mul_cpu(gate, up), torch::silu(gate) * up, 1e-5, 1e-6));
+  gate[3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(wr::silu_mul_cpu(gate, up)[3].item<float>()));
+}
+
+TEST(FusedCpu, AppliesToFloat32CpuInferenceOnly) {
+  auto x = torch::ones({2, 4});
+  EXPECT_FALSE(wr::fused_cpu_applies(x));  // grad mode on: training keeps LibTorch's operations (autograd)
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(wr::fused_cpu_applies(x));
+  EXPECT_FALSE(wr::fused_cpu_applies(x.to(torch::kBFloat16)));
+}
+
+// The whole decoder: inference (fused passes, span kernel not involved) against the training path's operations.
+TEST(Llama, FusedInferenceMatchesTrainingPath) {
+  for (int64_t kv_heads : {4, 2}) {
+    auto m = tiny_model(tiny_config(kv_heads));
+    auto tokens = random_tokens(2, 12, 97);
+    auto training = m->forward(tokens).detach();
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::allclose(m->forward(tokens), training, 1e-5, 1e-5)) << "kv heads " << kv_heads;
+  }
 }
 
 TEST(Llama, KvCacheMatchesFullForward) {
