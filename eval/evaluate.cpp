@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <map>
 
 #include "common/error.h"
@@ -84,18 +85,31 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   std::vector<std::vector<RequestScore>> scores(docs.size());
   for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
     const size_t end = std::min(docs.size(), begin + kChunkDocs);
+    // Tokenized on all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
     std::vector<std::vector<TokenizedRequest>> reqs(end - begin);
-    for (size_t d = begin; d < end; ++d)
-      for (const auto& r : docs[d].requests) {
+    std::vector<std::exception_ptr> failed(end - begin);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t d = begin; d < end; ++d) {
+      try {
+        for (const auto& r : docs[d].requests) reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
+      } catch (...) {
+        failed[d - begin] = std::current_exception();
+      }
+    }
+    for (size_t d = begin; d < end; ++d) {
+      if (failed[d - begin]) {
         try {
-          reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
+          std::rethrow_exception(failed[d - begin]);
         } catch (const Error& e) {
           fail(name, " document ", docs[d].id, ": ", e.what());
         }
-        res.tokens_scored += reqs[d - begin].back().continuation.size();
-        res.requests += 1;
-        res.context_not_prefix += !reqs[d - begin].back().context_is_prefix;
       }
+      for (const auto& t : reqs[d - begin]) {
+        res.tokens_scored += t.continuation.size();
+        res.requests += 1;
+        res.context_not_prefix += !t.context_is_prefix;
+      }
+    }
     ScoreOptions chunk_opt = opt.score;
     if (opt.score.progress)
       chunk_opt.progress = [&](int64_t done, int64_t) {
