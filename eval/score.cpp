@@ -1,6 +1,7 @@
 #include "eval/score.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <map>
@@ -103,7 +104,8 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
 
 // Positions whose logits one lm_head block computes: the [positions, vocab] float logits of a whole batch (about
 // 3000 x 32000 = 390 MB on HellaSwag with a Llama 2 vocabulary) would set the process's peak memory, and a block's
-// logits are still in cache for the log-softmax, gather and argmax that follow the matmul.
+// logits are still in cache for the log-softmax, gather and argmax that follow the matmul. Each thread scoring a
+// batch holds a block's logits and log-probabilities (128 x 32000 floats: 33 MB).
 constexpr int64_t kHeadBlock = 128;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -276,9 +278,12 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     batches.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + n));
   }
 
+  const int threads = static_cast<int>(std::clamp<size_t>(batches.size(), 1, workers));
   std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<size_t>(workers, batches.size())))
+  std::atomic<bool> failed{false};  // the other threads skip their remaining batches
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (size_t k = 0; k < batches.size(); ++k) {
+    if (failed) continue;
     const auto& batch = batches[k];
     torch::NoGradGuard batch_no_grad;  // grad mode is per thread
     ScoreStats batch_stats;
@@ -287,6 +292,7 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     } catch (...) {
 #pragma omp critical(wr_score_requests)
       if (!failure) failure = std::current_exception();
+      failed = true;
       continue;
     }
 #pragma omp critical(wr_score_requests)

@@ -152,7 +152,21 @@ TEST(Score, SharedAndUnsharedAgreeWithNaiveAtAnyBatchBudget) {
   }
 }
 
-// A batch that fails on one of several threads fails the call with its error, after the others finish.
+// Documents without requests: nothing to run, on any number of threads.
+TEST(Score, DocumentsWithoutRequestsRunNoBatch) {
+  auto m = fixture_model();
+  ThreadsFor scoring_threads(2);
+  std::vector<std::vector<wr::TokenizedRequest>> docs(3);
+  wr::ScoreStats stats;
+  wr::ScoreOptions opt;
+  opt.stats = &stats;
+  auto s = wr::score_requests(m, docs, opt);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_TRUE(s[0].empty() && s[1].empty() && s[2].empty());
+  EXPECT_EQ(stats.batches, 0);
+}
+
+// A batch that fails on one of several threads fails the call with its error; the others stop taking batches.
 TEST(Score, ErrorInABatchOnAnotherThreadIsRethrown) {
   auto m = fixture_model();
   ThreadsFor scoring_threads(2);
