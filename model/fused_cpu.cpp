@@ -72,8 +72,10 @@ torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, 
 
 torch::Tensor rope_heads_cpu(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2), hd = x.size(3);
-  TORCH_CHECK(cos.sizes() == torch::IntArrayRef({B, 1, T, hd}) && sin.sizes() == cos.sizes() && hd % 2 == 0,
-              "rope_heads_cpu: cos and sin must be [B,1,T,hd] for x [B,T,H,hd] with hd even");
+  TORCH_CHECK((cos.size(0) == B || cos.size(0) == 1) && cos.sizes().slice(1) == torch::IntArrayRef({1, T, hd}) &&
+                  sin.sizes() == cos.sizes() && hd % 2 == 0,
+              "rope_heads_cpu: cos and sin must be [B,1,T,hd] or [1,1,T,hd] for x [B,T,H,hd] with hd even");
+  const int64_t cos_rows = cos.size(0) == 1 ? 0 : T;  // one row of positions for every sequence: broadcast
   const auto xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
   auto out = torch::empty({B, H, T, hd}, xc.options());
   const float *x_p = xc.data_ptr<float>(), *c_p = cc.data_ptr<float>(), *s_p = sc.data_ptr<float>();
@@ -81,8 +83,9 @@ torch::Tensor rope_heads_cpu(const torch::Tensor& x, const torch::Tensor& cos, c
   at::parallel_for(0, B * T, grain_rows(H * hd), [&](int64_t begin, int64_t end) {
     for (int64_t bt = begin; bt < end; ++bt) {
       const int64_t b = bt / T, t = bt % T;
+      const int64_t at = (b * cos_rows + t) * hd;
       for (int64_t h = 0; h < H; ++h)
-        rope_row(x_p + (bt * H + h) * hd, c_p + bt * hd, s_p + bt * hd, hd, out_p + ((b * H + h) * T + t) * hd);
+        rope_row(x_p + (bt * H + h) * hd, c_p + at, s_p + at, hd, out_p + ((b * H + h) * T + t) * hd);
     }
   });
   return out;

@@ -15,7 +15,7 @@ bool fused_cpu_applies(const torch::Tensor& x);
 torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 
 // Rotary embedding, Hugging Face's half-rotation, of x: [B,T,H,hd] (a projection's output as heads), with cos and
-// sin [B,1,T,hd]. Returns [B,H,T,hd], contiguous.
+// sin [B,1,T,hd] (or [1,1,T,hd]: the same positions for every sequence). Returns [B,H,T,hd], contiguous.
 torch::Tensor rope_heads_cpu(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // silu(gate) * up.

@@ -63,6 +63,8 @@ TEST(FusedCpu, PassesMatchLibTorchOperations) {
   auto rope = wr::rope_heads_cpu(heads, cos, sin);
   EXPECT_TRUE(rope.is_contiguous());
   EXPECT_TRUE(torch::allclose(rope, xt * cos + rotated * sin, 1e-5, 1e-6));
+  auto cos0 = cos.slice(0, 0, 1), sin0 = sin.slice(0, 0, 1);  // one row of positions for both sequences
+  EXPECT_TRUE(torch::allclose(wr::rope_heads_cpu(heads, cos0, sin0), xt * cos0 + rotated * sin0, 1e-5, 1e-6));
 
   // SiLU where e^-g leaves float's normal range on either side, and a NaN that must come through.
   auto gate = torch::cat({torch::randn({600}) * 4, torch::tensor({-120.0f, -88.5f, -87.5f, 0.0f, 87.5f, 88.5f, 120.0f})});
