@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "model/weight_layout.h"
 
 namespace wr {
 namespace {
@@ -246,6 +247,7 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
                                                       const std::vector<std::vector<TokenizedRequest>>& docs,
                                                       const ScoreOptions& opt) {
   torch::NoGradGuard no_grad;
+  const ColumnMajorProjections layout(model);
   std::vector<Row> rows;
   std::vector<std::vector<RequestScore>> scores(docs.size());
   std::vector<size_t> unscored(docs.size());  // a document is done when all its requests are scored

@@ -13,31 +13,63 @@
 namespace wr {
 namespace {
 
-// Queries per tile and keys per chunk: a tile's queries share their spans, so each key vector loaded serves all of
-// them, and a chunk of one query's scores stays in a vector register across the head dimension (16 floats: one
-// AVX-512 register, two AVX2 ones).
-constexpr int64_t kTile = 4;
-constexpr int64_t kChunk = 16;
+using simd::Floats;
 
-// Scores of a tile's queries against keys [a, a + len) of one head, written to s[qi * ld + o + j]. q[qi]: the
-// queries, scaled; kt: [hd, ldk] keys transposed, readable up to kChunk past every key (the padding).
-WR_KERNEL_CLONES
-void tile_scores(const float* const* q, int64_t nq, const float* kt, int64_t ldk, int64_t hd, int64_t a,
-                 int64_t len, float* s, int64_t ld, int64_t o) {
+// Queries per tile and keys per chunk: a tile's queries share their spans, so each chunk of keys loaded serves all
+// of them, and a chunk of one query's scores is one vector (simd::Floats) across the head dimension.
+constexpr int64_t kTile = 4;
+constexpr int64_t kChunk = simd::kLanes;
+
+// Scores of the tile's queries against keys [a, a + len) of one head, stored to w[qi * ld + o + j] a whole chunk
+// at a time (up to kChunk - 1 floats past the span: the rows are padded, and the next span overwrites them); top[qi]
+// is raised to the largest score of query qi's first seen[qi] keys (NaN scores are passed over).
+// q: kTile scaled queries of hd (zeros past the tile's own); kt: [hd, ldk] keys transposed, readable up to kChunk
+// past every key. HD: the head size as a constant for the common ones (0: hd).
+template <int64_t HD>
+WR_KERNEL_CLONES void tile_scores(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t a, int64_t len,
+                                  const int64_t* seen, float* w, int64_t ld, int64_t o, float* top) {
+  if (HD) hd = HD;
+  Floats lanes_top[kTile];
+  for (int64_t qi = 0; qi < kTile; ++qi) lanes_top[qi] = simd::splat(top[qi]);
   for (int64_t j0 = 0; j0 < len; j0 += kChunk) {
-    float acc[kTile][kChunk] = {};
+    Floats acc[kTile] = {};
     for (int64_t d = 0; d < hd; ++d) {
-      const float* k = kt + d * ldk + a + j0;
-      for (int64_t qi = 0; qi < kTile; ++qi) {
-        const float qd = qi < nq ? q[qi][d] : 0.0f;
-        WR_SIMD
-        for (int64_t jj = 0; jj < kChunk; ++jj) acc[qi][jj] += qd * k[jj];
-      }
+      const Floats k = simd::load(kt + d * ldk + a + j0);
+      for (int64_t qi = 0; qi < kTile; ++qi) acc[qi] += q[qi * hd + d] * k;
     }
-    const int64_t m = std::min(kChunk, len - j0);
-    for (int64_t qi = 0; qi < nq; ++qi)
-      for (int64_t jj = 0; jj < m; ++jj) s[qi * ld + o + j0 + jj] = acc[qi][jj];
+    for (int64_t qi = 0; qi < kTile; ++qi) {
+      simd::store(w + qi * ld + o + j0, acc[qi]);
+      lanes_top[qi] = (simd::first_lanes(seen[qi] - j0) & (acc[qi] > lanes_top[qi])) ? acc[qi] : lanes_top[qi];
+    }
   }
+  for (int64_t qi = 0; qi < kTile; ++qi) top[qi] = simd::hmax(lanes_top[qi]);
+}
+
+void tile_scores_any(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t a, int64_t len,
+                     const int64_t* seen, float* w, int64_t ld, int64_t o, float* top) {
+  if (hd == 8) return tile_scores<8>(q, hd, kt, ldk, a, len, seen, w, ld, o, top);
+  if (hd == 64) return tile_scores<64>(q, hd, kt, ldk, a, len, seen, w, ld, o, top);
+  if (hd == 128) return tile_scores<128>(q, hd, kt, ldk, a, len, seen, w, ld, o, top);
+  tile_scores<0>(q, hd, kt, ldk, a, len, seen, w, ld, o, top);
+}
+
+// One query's weights in place: w[j] = 2^(w[j] - top) for j < n (scores in base-2 units), 0 from n to end (end - n
+// < kTile; w readable to end + kChunk). Returns 1 / their sum.
+WR_KERNEL_CLONES
+float softmax_row(float* w, int64_t n, int64_t end, float top) {
+  Floats sum = {};
+  int64_t j = 0;
+  for (; j + kChunk <= n; j += kChunk) {
+    const Floats e = simd::exp2_nonpositive(simd::load(w + j) - top);
+    simd::store(w + j, e);
+    sum += e;
+  }
+  for (; j < end; j += kChunk) {  // the last keys and the zeros after them
+    const Floats e = simd::first_lanes(n - j) ? simd::exp2_nonpositive(simd::load(w + j) - top) : Floats{};
+    simd::store(w + j, e);
+    sum += e;
+  }
+  return 1.0f / simd::hsum(sum);
 }
 
 // out[qi][d] += sum over keys [a, a + len) of w[qi * ld + o + j] * v[a + j][d], with v: [T, hd] values as they
@@ -70,68 +102,33 @@ void tile_values_any(const float* w, int64_t ld, int64_t o, int64_t nq, const fl
   tile_values<1>(w, ld, o, nq, v, hd, a, len, out);
 }
 
-// The largest and the sum of w[0, n), a chunk of lanes at a time (GCC keeps a plain max or sum loop scalar).
-// The max skips NaN, which then reaches the sum through its exponential.
-WR_KERNEL_CLONES
-float row_max(const float* w, int64_t n) {
-  float lanes[kChunk];
-  std::fill(lanes, lanes + kChunk, -std::numeric_limits<float>::infinity());
-  int64_t j = 0;
-  for (; j + kChunk <= n; j += kChunk)
-    for (int64_t jj = 0; jj < kChunk; ++jj) lanes[jj] = w[j + jj] > lanes[jj] ? w[j + jj] : lanes[jj];
-  for (; j < n; ++j) lanes[0] = w[j] > lanes[0] ? w[j] : lanes[0];
-  return *std::max_element(lanes, lanes + kChunk);
-}
-
-WR_KERNEL_CLONES
-float row_sum(const float* w, int64_t n) {
-  float lanes[kChunk] = {};
-  int64_t j = 0;
-  for (; j + kChunk <= n; j += kChunk)
-    for (int64_t jj = 0; jj < kChunk; ++jj) lanes[jj] += w[j + jj];
-  for (; j < n; ++j) lanes[0] += w[j];
-  float sum = 0;
-  for (float x : lanes) sum += x;
-  return sum;
-}
-
-// softmax in place over w[0, n), zeros from n to end. Returns 1 / the sum of the exponentials. Exponents below -87
-// are raised to -87 (e^-87 = 1.6e-38): a weight that small is lost against the largest one's 1 anyway, and the
-// vector expf takes a slow scalar path for results below float's normal range.
-WR_KERNEL_CLONES
-float softmax_row(float* w, int64_t n, int64_t end) {
-  const float top = row_max(w, n);
-  // (x < -87 ? -87 : x keeps a NaN; a loop of its own, as a select beside the call stops GCC vectorising)
-  WR_SIMD
-  for (int64_t j = 0; j < n; ++j) w[j] = w[j] - top < -87.0f ? -87.0f : w[j] - top;
-  WR_SIMD
-  for (int64_t j = 0; j < n; ++j) w[j] = expf(w[j]);
-  std::fill(w + n, w + end, 0.0f);
-  return 1.0f / row_sum(w, n);
-}
-
 // One head of one row. q, v, out: [T,hd]; kt: [hd,ldk] (keys transposed, so that the score loops run along keys,
-// contiguous in memory, padded by kChunk); w: scratch for kTile rows of ld >= T weights. Queries go in tiles of up
-// to kTile consecutive ones with the same spans; a tile's keys are [0, p) then [f, its last query], and each row
-// of w holds one query's weights for them in that order, zero after the query's own last key.
+// contiguous in memory, padded by kChunk); w: scratch for kTile rows of ld >= T + kChunk weights. Queries go in
+// tiles of up to kTile consecutive ones with the same spans; a tile's keys are [0, p) then [f, its last query],
+// and each row of w holds one query's weights for them in that order, zero after the query's own last key.
+// Scores are in base-2 units (the queries carry log2(e)), so that the softmax's exponential is a power of two.
 void attend_head(const float* q, const float* kt, const float* v, const int32_t* prefix, const int32_t* from,
                  int64_t T, int64_t ldk, int64_t hd, float scale, float* out, float* w, int64_t ld) {
-  std::vector<float> scaled(kTile * hd);
+  std::vector<float> scaled(kTile * hd, 0.0f);
   for (int64_t t0 = 0; t0 < T;) {
     const int64_t p = prefix[t0], f = from[t0];
     int64_t nq = 1;
     while (nq < kTile && t0 + nq < T && prefix[t0 + nq] == p && from[t0 + nq] == f) ++nq;
     const int64_t own = t0 + nq - f;  // the tile's last query sees keys [f, f + own)
-    const float* rows[kTile];
-    for (int64_t qi = 0; qi < nq; ++qi) {
-      for (int64_t d = 0; d < hd; ++d) scaled[qi * hd + d] = q[(t0 + qi) * hd + d] * scale;
-      rows[qi] = scaled.data() + qi * hd;
+    std::fill(scaled.begin() + nq * hd, scaled.end(), 0.0f);
+    for (int64_t i = 0; i < nq * hd; ++i) scaled[i] = q[t0 * hd + i] * scale;
+    float top[kTile];
+    int64_t seen[kTile];
+    for (int64_t qi = 0; qi < kTile; ++qi) {
+      top[qi] = -std::numeric_limits<float>::infinity();
+      seen[qi] = p;
     }
-    tile_scores(rows, nq, kt, ldk, hd, 0, p, w, ld, 0);
-    tile_scores(rows, nq, kt, ldk, hd, f, own, w, ld, p);
+    tile_scores_any(scaled.data(), hd, kt, ldk, 0, p, seen, w, ld, 0, top);
+    for (int64_t qi = 0; qi < kTile; ++qi) seen[qi] = qi < nq ? own - (nq - 1 - qi) : 0;
+    tile_scores_any(scaled.data(), hd, kt, ldk, f, own, seen, w, ld, p, top);
     float inv[kTile];
     for (int64_t qi = 0; qi < nq; ++qi)
-      inv[qi] = softmax_row(w + qi * ld, p + own - (nq - 1 - qi), p + own);
+      inv[qi] = softmax_row(w + qi * ld, p + seen[qi], p + own, top[qi]);
     float* o = out + t0 * hd;
     std::fill(o, o + nq * hd, 0.0f);
     tile_values_any(w, ld, 0, nq, v, hd, 0, p, o);
@@ -180,16 +177,16 @@ torch::Tensor span_attention(const torch::Tensor& q, const torch::Tensor& k, con
   kt.narrow(3, 0, T).copy_(k.transpose(2, 3));
   const auto vc = v.contiguous();
   auto out = torch::empty({B, H, T, hd}, q.options());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(hd)));
   const float *q_p = qc.data_ptr<float>(), *kt_p = kt.data_ptr<float>(), *v_p = vc.data_ptr<float>();
   const int32_t *prefix_p = prefix.data_ptr<int32_t>(), *from_p = from.data_ptr<int32_t>();
   float* out_p = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> w(kTile * T);
+    std::vector<float> w(kTile * (T + kChunk));
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, kv = b * Hkv + (bh % H) / (H / Hkv);
       attend_head(q_p + bh * T * hd, kt_p + kv * hd * ldk, v_p + kv * T * hd, prefix_p + b * T, from_p + b * T, T,
-                  ldk, hd, scale, out_p + bh * T * hd, w.data(), T);
+                  ldk, hd, scale, out_p + bh * T * hd, w.data(), T + kChunk);
     }
   });
   return out;

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/fused_cpu.h"
+#include "model/weight_layout.h"
 
 #include "tests/model/model_fixtures.h"
 
@@ -93,6 +94,31 @@ TEST(Llama, FusedInferenceMatchesTrainingPath) {
   }
 }
 
+// Scoring lays the projections out column-major for its length: the same values and outputs, and afterwards the
+// same tensors (an optimiser holds them) contiguous again.
+TEST(Llama, ColumnMajorProjectionsKeepValuesAndComeBack) {
+  auto m = tiny_model(tiny_config(2));
+  auto tokens = random_tokens(2, 12, 97);
+  torch::NoGradGuard ng;
+  const auto before = m->forward(tokens);
+  std::vector<torch::Tensor> weights, values;
+  for (const auto& w : wr::layer_matrices(m)) weights.push_back(w.weight), values.push_back(w.weight.clone());
+  {
+    const wr::ColumnMajorProjections layout(m);
+    for (size_t i = 0; i < weights.size(); ++i) {
+      EXPECT_TRUE(weights[i].t().is_contiguous()) << i;
+      EXPECT_TRUE(torch::equal(weights[i], values[i])) << i;
+    }
+    EXPECT_TRUE(torch::allclose(m->forward(tokens), before, 1e-5, 1e-5));
+  }
+  const auto after = wr::layer_matrices(m);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    EXPECT_TRUE(after[i].weight.is_same(weights[i])) << i;
+    EXPECT_TRUE(weights[i].is_contiguous()) << i;
+    EXPECT_TRUE(torch::equal(weights[i], values[i])) << i;
+  }
+}
+
 TEST(Llama, KvCacheMatchesFullForward) {
   auto m = tiny_model(tiny_config());
   torch::NoGradGuard ng;
@@ -163,10 +189,10 @@ torch::Tensor dense_attention(const torch::Tensor& q, const torch::Tensor& k, co
 
 TEST(SpanAttention, MatchesMaskedSoftmaxOnRandomSpans) {
   // Rows of random segments (a context, then continuations of random lengths, then padding), head sizes from
-  // stories260K's 8 to 64 and an odd one, with and without grouped kv heads, rows longer than a vector.
+  // stories260K's 8 to 128 and an odd one, with and without grouped kv heads, rows longer than a vector.
   torch::manual_seed(7);
   std::mt19937 rng(11);
-  for (int64_t hd : {8, 12, 64})
+  for (int64_t hd : {8, 12, 64, 128})
     for (int64_t kv_heads : {4, 2}) {
       const int64_t B = 3, H = 4, T = 150;
       std::vector<int32_t> prefix(B * T), from(B * T);
@@ -195,6 +221,24 @@ TEST(SpanAttention, CausalSpansEqualCausalAttention) {
   auto want = torch::matmul(torch::softmax(torch::matmul(q, k.transpose(-2, -1)).div(4.0) +
                                                torch::full({T, T}, -INFINITY).triu(1), -1), v);
   EXPECT_LT((wr::span_attention(q, k, v, causal) - want).abs().max().item<float>(), 1e-5);
+}
+
+// Scores hundreds apart (most weights far below float's range, where the kernel's exponential stops at 2^-125) and
+// a NaN key: the queries that see it give NaN, the others are untouched.
+TEST(SpanAttention, ExtremeScoresAndNaN) {
+  torch::manual_seed(5);
+  const int64_t B = 1, H = 2, T = 40, hd = 8;
+  auto q = torch::randn({B, H, T, hd}) * 30, k = torch::randn({B, H, T, hd}) * 30, v = torch::randn({B, H, T, hd});
+  wr::KeySpans causal{torch::zeros({B, T}, torch::kInt32), torch::zeros({B, T}, torch::kInt32)};
+  const auto want = dense_attention(q, k, v, wr::spans_mask(causal));
+  const auto clean = wr::span_attention(q, k, v, causal);
+  // (scores of about 1000 carry 1e-4 of float32 rounding, which the float64 reference has not)
+  EXPECT_LT((clean - want).abs().max().item<float>(), 1e-4);
+  k[0][1][20][3] = std::numeric_limits<float>::quiet_NaN();
+  const auto got = wr::span_attention(q, k, v, causal);
+  EXPECT_TRUE(torch::isnan(got[0][1].slice(0, 20)).all().item<bool>());
+  EXPECT_TRUE(torch::equal(got[0][1].slice(0, 0, 20), clean[0][1].slice(0, 0, 20)));
+  EXPECT_TRUE(torch::equal(got[0][0], clean[0][0]));
 }
 
 TEST(SpanAttention, SpansOutsideTheirQueryAreNamed) {
