@@ -5,8 +5,10 @@
 #include <chrono>
 #include <exception>
 #include <map>
+#include <tuple>
 
 #include "common/error.h"
+#include "model/fused_cpu.h"
 #include "model/weight_layout.h"
 
 namespace wr {
@@ -174,9 +176,17 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
     const auto which = torch::tensor(block_targets[h0 / kHeadBlock], torch::kInt64);
     const auto rows = (head_of.index_select(0, which) - h0).to(device);
     const auto tgt = target.index_select(0, which).to(device);
-    auto logprobs = torch::log_softmax(model->logits(hidden.slice(0, h0, std::min(H, h0 + kHeadBlock))).to(torch::kFloat32), -1);
-    lp.index_copy_(0, which, logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64));
-    greedy.index_copy_(0, which, (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU));
+    const auto logits = model->logits(hidden.slice(0, h0, std::min(H, h0 + kHeadBlock))).to(torch::kFloat32);
+    torch::Tensor block_lp, block_greedy;
+    if (fused_cpu_applies(logits)) {
+      std::tie(block_lp, block_greedy) = token_logprobs_cpu(logits, rows, tgt);
+    } else {
+      const auto logprobs = torch::log_softmax(logits, -1);
+      block_lp = logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64);
+      block_greedy = (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU);
+    }
+    lp.index_copy_(0, which, block_lp);
+    greedy.index_copy_(0, which, block_greedy);
   }
   stats.seconds_head += seconds_since(t0);
   stats.head_positions += H;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "model/simd.h"
 
@@ -32,23 +34,63 @@ void rope_row(const float* x, const float* cos, const float* sin, int64_t hd, fl
   for (int64_t d = half; d < hd; ++d) out[d] = x[d] * cos[d] + x[d - half] * sin[d];
 }
 
-// silu(g) = g / (1 + e^-g). The exponent is held in [-87, 88]: beyond it e^-g is below float's normal range
-// (where the vector expf takes a slow scalar path; 1 + it is 1 either way) or above its largest value. Three loops
-// over a block in cache: GCC vectorises the expf call only in a loop of its own.
+// silu(g) * u = g * sigmoid(g) * u, the sigmoid from e = e^-|g| (at most 1: no overflow either side): 1 / (1 + e)
+// for g >= 0, e / (1 + e) below. Past |g| = 86.6 e stops at 2^-125 (simd::exp2_nonpositive), where the result is
+// below 1e-36 or the sigmoid 1 anyway. NaN stays NaN.
+WR_VEC_INLINE simd::Floats silu_mul(simd::Floats g, simd::Floats u) {
+  const simd::Floats magnitude = g < 0 ? -g : g;
+  const simd::Floats e = simd::exp2_nonpositive(-magnitude * static_cast<float>(M_LOG2E));
+  return g * ((g >= 0 ? simd::splat(1.0f) : e) / (1.0f + e)) * u;
+}
+
 WR_KERNEL_CLONES
 void silu_mul_span(const float* gate, const float* up, int64_t n, float* out) {
-  constexpr int64_t kBlock = 256;
-  float e[kBlock];
-  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-    const int64_t m = std::min(kBlock, n - i0);
-    const float* g = gate + i0;
-    WR_SIMD
-    for (int64_t i = 0; i < m; ++i) e[i] = std::min(88.0f, std::max(-87.0f, -g[i]));
-    WR_SIMD
-    for (int64_t i = 0; i < m; ++i) e[i] = expf(e[i]);
-    WR_SIMD
-    for (int64_t i = 0; i < m; ++i) out[i0 + i] = g[i] / (1.0f + e[i]) * up[i0 + i];
+  int64_t i = 0;
+  for (; i + simd::kLanes <= n; i += simd::kLanes)
+    simd::store(out + i, silu_mul(simd::load(gate + i), simd::load(up + i)));
+  if (i == n) return;
+  float g[simd::kLanes] = {}, u[simd::kLanes] = {}, o[simd::kLanes];  // the last values, padded to a vector
+  std::copy(gate + i, gate + n, g);
+  std::copy(up + i, up + n, u);
+  simd::store(o, silu_mul(simd::load(g), simd::load(u)));
+  std::copy(o, o + (n - i), out + i);
+}
+
+// Of one row of logits: the largest (NaN passed over), its first index, and log(sum(e^(x - largest))) (NaN if a
+// logit is NaN).
+struct RowSoftmax {
+  float top;
+  int64_t argmax;
+  float log_sum;
+};
+
+WR_KERNEL_CLONES
+RowSoftmax row_softmax(const float* x, int64_t n) {
+  simd::Floats top = simd::splat(-std::numeric_limits<float>::infinity());
+  simd::Ints at = {}, index = simd::kLaneIndex;
+  int64_t j = 0;
+  for (; j + simd::kLanes <= n; j += simd::kLanes, index += simd::kLanes) {
+    const simd::Floats v = simd::load(x + j);
+    const simd::Ints higher = v > top;  // strictly: a lane keeps its first index of the largest
+    top = higher ? v : top;
+    at = higher ? index : at;
   }
+  if (j < n) {
+    const simd::Floats v = simd::first_lanes(n - j) ? simd::load(x + j) : top;
+    const simd::Ints higher = v > top;
+    top = higher ? v : top;
+    at = higher ? index : at;
+  }
+  RowSoftmax out{simd::hmax(top), n, 0.0f};
+  for (int lane = 0; lane < simd::kLanes; ++lane)
+    if (top[lane] == out.top && at[lane] < out.argmax) out.argmax = at[lane];
+  simd::Floats sum = {};
+  const auto log2e = static_cast<float>(M_LOG2E);
+  for (j = 0; j + simd::kLanes <= n; j += simd::kLanes)
+    sum += simd::exp2_nonpositive((simd::load(x + j) - out.top) * log2e);
+  if (j < n) sum += simd::first_lanes(n - j) ? simd::exp2_nonpositive((simd::load(x + j) - out.top) * log2e) : simd::Floats{};
+  out.log_sum = std::log(simd::hsum(sum));
+  return out;
 }
 
 }  // namespace
@@ -101,6 +143,34 @@ torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up) {
     silu_mul_span(g_p + begin, u_p + begin, end - begin, out_p + begin);
   });
   return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> token_logprobs_cpu(const torch::Tensor& logits, const torch::Tensor& rows,
+                                                           const torch::Tensor& tokens) {
+  TORCH_CHECK(logits.dim() == 2 && rows.sizes() == tokens.sizes() && rows.dim() == 1,
+              "token_logprobs_cpu: logits [n,V], rows and tokens [m]");
+  const auto xc = logits.contiguous();
+  const auto rc = rows.to(torch::kInt64).contiguous(), tc = tokens.to(torch::kInt64).contiguous();
+  const int64_t n = xc.size(0), V = xc.size(1), m = rc.numel();
+  const float* x = xc.data_ptr<float>();
+  const int64_t *row = rc.data_ptr<int64_t>(), *token = tc.data_ptr<int64_t>();
+  for (int64_t i = 0; i < m; ++i)
+    TORCH_CHECK(row[i] >= 0 && row[i] < n && token[i] >= 0 && token[i] < V, "token_logprobs_cpu: pair ", i,
+                " (row ", row[i], ", token ", token[i], ") outside logits of ", n, " x ", V);
+  std::vector<RowSoftmax> softmax(n);
+  at::parallel_for(0, n, grain_rows(V), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax[r] = row_softmax(x + r * V, V);
+  });
+  auto logprob = torch::empty({m}, torch::kFloat64);
+  auto is_argmax = torch::empty({m}, torch::kBool);
+  double* lp = logprob.data_ptr<double>();
+  bool* top = is_argmax.data_ptr<bool>();
+  for (int64_t i = 0; i < m; ++i) {
+    const RowSoftmax& s = softmax[row[i]];
+    lp[i] = x[row[i] * V + token[i]] - s.top - s.log_sum;
+    top[i] = s.argmax == token[i];
+  }
+  return {logprob, is_argmax};
 }
 
 }  // namespace wr

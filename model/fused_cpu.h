@@ -21,4 +21,11 @@ torch::Tensor rope_heads_cpu(const torch::Tensor& x, const torch::Tensor& cos, c
 // silu(gate) * up.
 torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up);
 
+// For pairs i of a row of logits [n, V] and a token: log_softmax(logits[rows[i]])[tokens[i]] (float64 [m]) and
+// whether the token is the row's first largest logit (bool [m]). LibTorch's log_softmax, index and argmax are three
+// passes over the logits, its argmax one value at a time; this is one pass for the largest logit and its index and
+// one for the sum of exponentials.
+std::pair<torch::Tensor, torch::Tensor> token_logprobs_cpu(const torch::Tensor& logits, const torch::Tensor& rows,
+                                                           const torch::Tensor& tokens);
+
 }  // namespace wr

@@ -75,6 +75,29 @@ TEST(FusedCpu, PassesMatchLibTorchOperations) {
   EXPECT_TRUE(std::isnan(wr::silu_mul_cpu(gate, up)[3].item<float>()));
 }
 
+TEST(FusedCpu, TokenLogprobsMatchLogSoftmaxAndArgmax) {
+  torch::manual_seed(9);
+  for (int64_t V : {5, 8, 517}) {
+    auto logits = torch::randn({6, V}) * 5;
+    logits[1].fill_(0.5);                         // all tied: the first index is the argmax
+    logits[2][V - 1] = 40;                        // the last, past the whole vectors
+    logits[3][0] = -std::numeric_limits<float>::infinity();
+    logits[4][V / 2] = logits[4][V - 1] = 50;     // two largest: the first wins
+    const auto rows = torch::tensor(std::vector<int64_t>{0, 1, 1, 2, 3, 4, 4, 5, 0});
+    const auto tokens = torch::tensor(std::vector<int64_t>{1, 0, 2, V - 1, 0, V / 2, V - 1, 3, 0});
+    const auto [lp, top] = wr::token_logprobs_cpu(logits, rows, tokens);
+    const auto want = torch::log_softmax(logits, -1).index({rows, tokens}).to(torch::kFloat64);
+    EXPECT_TRUE(torch::allclose(lp, want, 1e-6, 1e-6)) << "V " << V;
+    EXPECT_TRUE(torch::equal(top, logits.argmax(-1).index_select(0, rows) == tokens)) << "V " << V;
+    logits[5][V / 3] = std::numeric_limits<float>::quiet_NaN();  // a NaN logit: its row's log-probabilities are NaN
+    const auto with_nan = wr::token_logprobs_cpu(logits, rows, tokens).first;
+    EXPECT_TRUE(std::isnan(with_nan[7].item<double>()));
+    EXPECT_TRUE(torch::equal(with_nan.slice(0, 0, 7), lp.slice(0, 0, 7)));
+  }
+  EXPECT_THROW(wr::token_logprobs_cpu(torch::zeros({2, 4}), torch::tensor({int64_t{2}}), torch::tensor({int64_t{0}})),
+               c10::Error);
+}
+
 TEST(FusedCpu, AppliesToFloat32CpuInferenceOnly) {
   auto x = torch::ones({2, 4});
   EXPECT_FALSE(wr::fused_cpu_applies(x));  // grad mode on: training keeps LibTorch's operations (autograd)
