@@ -4,8 +4,8 @@
 // transposed operand, and BLIS packs a transposed operand with a short inner dimension slowly: stories260K's
 // 2048 x 64 x 64 to 172 products ran at 40-65 GFLOP/s one thread, against 96-110 with W^T's rows contiguous
 // (MKL: 73-84 against 84-92). Column-major W is that: the same [out, in] tensor to every operation, W^T
-// contiguous. The values do not change; the destructor puts the row-major layout back, so that a training loop
-// evaluating its own model (whose optimiser state and checkpoints expect contiguous weights) finds it as it was.
+// contiguous. The values and their storage stay; the destructor puts the row-major layout back, so that a training
+// loop evaluating its own model (whose optimiser state and checkpoints expect contiguous weights) finds it as it was.
 #pragma once
 #include <vector>
 
@@ -15,7 +15,8 @@ namespace wr {
 
 class ColumnMajorProjections {
  public:
-  // Lays out the projections of a model on the CPU in float32; anything else is left as it is.
+  // Lays out the projections of a model on the CPU in float32 whose inner dimension is short (under 256, where
+  // the transposed operand is slow); anything else is left as it is.
   explicit ColumnMajorProjections(Llama& model);
   ~ColumnMajorProjections();
   ColumnMajorProjections(const ColumnMajorProjections&) = delete;
