@@ -12,9 +12,9 @@ void relayout(torch::Tensor& w, torch::IntArrayRef strides) {
   w.copy_(values);
 }
 
-// Inner dimensions below this are the slow ones: BLIS, one thread, 2048 rows, K = 64 and 172 at 40-80 GFLOP/s
-// transposed against 96-111 column-major; K = 512 and 1376 within 3% either way (with MKL too), where the
-// layout only moved the peak memory of a 41.7M-parameter model's scoring (+40-60 MB with two threads).
+// Inner dimensions below this are the slow ones: BLIS, one thread, 2048 rows, K = 64 and 172 at 66-81 GFLOP/s
+// transposed against 109-112 column-major; K = 512 and 1376 within 3% either way (`bench-gemm --threads 1`),
+// where the layout only moved the peak memory of a 41.7M-parameter model's scoring (+40-60 MB, two threads).
 constexpr int64_t kShortInner = 256;
 
 }  // namespace

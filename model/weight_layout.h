@@ -2,8 +2,8 @@
 //
 // A projection is x W^T with W [out, in]. Stored row-major (the checkpoint's layout), W^T reaches the BLAS as a
 // transposed operand, and BLIS packs a transposed operand with a short inner dimension slowly: stories260K's
-// 2048 x 64 x 64 to 172 products ran at 40-65 GFLOP/s one thread, against 96-110 with W^T's rows contiguous
-// (MKL: 73-84 against 84-92). Column-major W is that: the same [out, in] tensor to every operation, W^T
+// products, 2048 rows, one thread, ran at 66-81 GFLOP/s against 109-112 with W^T's rows contiguous (MKL: 87-97
+// either way; `bench-gemm --threads 1`). Column-major W is that: the same [out, in] tensor to every operation, W^T
 // contiguous. The values and their storage stay; the destructor puts the row-major layout back, so that a training
 // loop evaluating its own model (whose optimiser state and checkpoints expect contiguous weights) finds it as it was.
 #pragma once
