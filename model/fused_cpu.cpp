@@ -66,18 +66,16 @@ struct RowSoftmax {
 
 WR_KERNEL_CLONES
 RowSoftmax row_softmax(const float* x, int64_t n) {
+  const int64_t whole = n - n % simd::kLanes;
+  float last[simd::kLanes];  // the values past the whole vectors, padded with -inf (no read past the row)
+  std::fill(std::copy(x + whole, x + n, last), last + simd::kLanes, -std::numeric_limits<float>::infinity());
+  auto chunk = [&](int64_t j) { return j < whole ? simd::load(x + j) : simd::load(last); };
+
   simd::Floats top = simd::splat(-std::numeric_limits<float>::infinity());
   simd::Ints at = {}, index = simd::kLaneIndex;
-  int64_t j = 0;
-  for (; j + simd::kLanes <= n; j += simd::kLanes, index += simd::kLanes) {
-    const simd::Floats v = simd::load(x + j);
+  for (int64_t j = 0; j < n; j += simd::kLanes, index += simd::kLanes) {
+    const simd::Floats v = chunk(j);
     const simd::Ints higher = v > top;  // strictly: a lane keeps its first index of the largest
-    top = higher ? v : top;
-    at = higher ? index : at;
-  }
-  if (j < n) {
-    const simd::Floats v = simd::first_lanes(n - j) ? simd::load(x + j) : top;
-    const simd::Ints higher = v > top;
     top = higher ? v : top;
     at = higher ? index : at;
   }
@@ -86,9 +84,10 @@ RowSoftmax row_softmax(const float* x, int64_t n) {
     if (top[lane] == out.top && at[lane] < out.argmax) out.argmax = at[lane];
   simd::Floats sum = {};
   const auto log2e = static_cast<float>(M_LOG2E);
-  for (j = 0; j + simd::kLanes <= n; j += simd::kLanes)
-    sum += simd::exp2_nonpositive((simd::load(x + j) - out.top) * log2e);
-  if (j < n) sum += simd::first_lanes(n - j) ? simd::exp2_nonpositive((simd::load(x + j) - out.top) * log2e) : simd::Floats{};
+  for (int64_t j = 0; j < n; j += simd::kLanes) {
+    const simd::Floats e = simd::exp2_nonpositive((chunk(j) - out.top) * log2e);
+    sum += simd::first_lanes(n - j) ? e : simd::Floats{};
+  }
   out.log_sum = std::log(simd::hsum(sum));
   return out;
 }

@@ -1,8 +1,6 @@
 // What wr's CPU kernels (span_attention.cpp, fused_cpu.cpp) need from the compiler to vectorise.
 #pragma once
 
-#include <cmath>
-
 // WR_SIMD marks the kernels' plain loops for GCC; Clang (the fuzzing build) vectorises or unrolls them itself and
 // warns where a pragma asked for vectors it did not make, so it gets none. WR_SIMD_SUM(s): the same for a loop
 // that sums into s.
@@ -47,8 +45,8 @@ WR_VEC_INLINE Floats load(const float* p) {
 }
 WR_VEC_INLINE void store(float* p, Floats v) { __builtin_memcpy(p, &v, sizeof v); }
 WR_VEC_INLINE Floats splat(float x) { return Floats{} + x; }
-// Lanes [0, n) set.
-WR_VEC_INLINE Ints first_lanes(long n) { return kLaneIndex < static_cast<int>(n < kLanes ? n : kLanes); }
+// Lanes [0, n) set (none for n <= 0).
+WR_VEC_INLINE Ints first_lanes(long n) { return kLaneIndex < static_cast<int>(n < 0 ? 0 : n < kLanes ? n : kLanes); }
 
 // The largest lane (expects no NaN lanes) and the sum of the lanes, halving the vector.
 WR_VEC_INLINE float hmax(Floats m) {
