@@ -3,12 +3,33 @@
 #include <algorithm>
 #include <limits>
 #include <tuple>
+#include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 
 namespace wr {
+namespace {
+
+// A JSON array of whole numbers. nlohmann's get<> turns a float such as 5.2e41 into an integer by a cast, which is
+// undefined past the integer's range (the fuzzer's find); a negative one into an unsigned wraps.
+template <typename Int>
+std::vector<Int> whole_numbers(const nlohmann::json& v, const std::string& where, const char* field) {
+  if (!v.is_array()) fail(where, ": ", field, " is not an array");
+  std::vector<Int> out;
+  for (const auto& x : v) {
+    if (!x.is_number_integer() || (std::is_unsigned_v<Int> && !x.is_number_unsigned()))
+      fail(where, ": ", field, " holds ", x.dump(), " (expected ", std::is_unsigned_v<Int> ? "non-negative " : "",
+           "whole numbers)");
+    out.push_back(x.get<Int>());
+  }
+  return out;
+}
+
+}  // namespace
+
 
 size_t safetensors_dtype_size(const std::string& dtype) {
   return dtype == "F32" ? 4 : dtype == "F16" || dtype == "BF16" ? 2 : 0;
@@ -37,8 +58,8 @@ SafetensorsTable read_safetensors_table(std::string_view file, const std::string
     std::vector<uint64_t> offsets;
     try {
       e.dtype = info.at("dtype").get<std::string>();
-      e.shape = info.at("shape").get<std::vector<int64_t>>();
-      offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
+      e.shape = whole_numbers<int64_t>(info.at("shape"), where, "shape");
+      offsets = whole_numbers<uint64_t>(info.at("data_offsets"), where, "data_offsets");
     } catch (const nlohmann::json::exception& ex) {
       fail(where, ": malformed entry (expected dtype, shape and data_offsets): ", ex.what());
     }

@@ -12,6 +12,7 @@
 #include "common/file.h"
 #include "model/llama2c.h"
 #include "model/safetensors.h"
+#include "model/safetensors_table.h"
 #include "tests/model/model_fixtures.h"
 #include "tests/test_util.h"
 
@@ -269,3 +270,25 @@ TEST(BadFiles, Llama2cHeaderAndSize) {
 }
 
 }  // namespace
+
+// A float where the header wants whole numbers (the fuzzer's 5.2e41 in a shape was a cast out of range).
+TEST(Safetensors, NonIntegerShapeOrOffsetsAreNamed) {
+  auto file = [](const std::string& json) {
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
+    return bytes + json + std::string(4, '\0');
+  };
+  auto message = [&](const std::string& json) {
+    try {
+      wr::read_safetensors_table(file(json), "m.safetensors");
+    } catch (const wr::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(R"({"a": {"dtype": "F32", "shape": [5.2e41], "data_offsets": [0, 4]}})"),
+            "m.safetensors tensor a: shape holds 5.2e+41 (expected whole numbers)");
+  EXPECT_EQ(message(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [-1, 4]}})"),
+            "m.safetensors tensor a: data_offsets holds -1 (expected non-negative whole numbers)");
+  EXPECT_EQ(message(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})"), "no error");
+}
