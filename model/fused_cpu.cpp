@@ -49,10 +49,8 @@ void silu_mul_span(const float* gate, const float* up, int64_t n, float* out) {
   for (; i + simd::kLanes <= n; i += simd::kLanes)
     simd::store(out + i, silu_mul(simd::load(gate + i), simd::load(up + i)));
   if (i == n) return;
-  float g[simd::kLanes] = {}, u[simd::kLanes] = {}, o[simd::kLanes];  // the last values, padded to a vector
-  std::copy(gate + i, gate + n, g);
-  std::copy(up + i, up + n, u);
-  simd::store(o, silu_mul(simd::load(g), simd::load(u)));
+  float o[simd::kLanes];
+  simd::store(o, silu_mul(simd::load_tail(gate + i, n - i, 0.0f), simd::load_tail(up + i, n - i, 0.0f)));
   std::copy(o, o + (n - i), out + i);
 }
 
@@ -67,9 +65,8 @@ struct RowSoftmax {
 WR_KERNEL_CLONES
 RowSoftmax row_softmax(const float* x, int64_t n) {
   const int64_t whole = n - n % simd::kLanes;
-  float last[simd::kLanes];  // the values past the whole vectors, padded with -inf (no read past the row)
-  std::fill(std::copy(x + whole, x + n, last), last + simd::kLanes, -std::numeric_limits<float>::infinity());
-  auto chunk = [&](int64_t j) { return j < whole ? simd::load(x + j) : simd::load(last); };
+  const simd::Floats last = simd::load_tail(x + whole, n - whole, -std::numeric_limits<float>::infinity());
+  auto chunk = [&](int64_t j) { return j < whole ? simd::load(x + j) : last; };
 
   simd::Floats top = simd::splat(-std::numeric_limits<float>::infinity());
   simd::Ints at = {}, index = simd::kLaneIndex;

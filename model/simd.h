@@ -44,6 +44,12 @@ WR_VEC_INLINE Floats load(const float* p) {
   return v;
 }
 WR_VEC_INLINE void store(float* p, Floats v) { __builtin_memcpy(p, &v, sizeof v); }
+// p[0, n) with n < kLanes, the other lanes fill: the tail of a row, read without touching memory past it.
+WR_VEC_INLINE Floats load_tail(const float* p, long n, float fill) {
+  float padded[kLanes];
+  for (int i = 0; i < kLanes; ++i) padded[i] = i < n ? p[i] : fill;
+  return load(padded);
+}
 WR_VEC_INLINE Floats splat(float x) { return Floats{} + x; }
 // Lanes [0, n) set (none for n <= 0).
 WR_VEC_INLINE Ints first_lanes(long n) { return kLaneIndex < static_cast<int>(n < 0 ? 0 : n < kLanes ? n : kLanes); }
