@@ -1,7 +1,7 @@
 """A random-weight LLaMA as a llama2.c v0 file, for speed comparisons (speed does not depend on the weights):
 weights N(0, std), norms 1, shared classifier, seeded. The defaults are the 41.7M-parameter model of the speed
-comparison with llama.cpp in README (dim 512, FFN 1376, 8 layers, 8 heads, vocabulary 32000 for the Llama 2
-tokenizer, context 1024, seed 1234).
+comparison with llama.cpp in docs/PERFORMANCE.md (dim 512, FFN 1376, 8 layers, 8 heads, vocabulary 32000 for the
+Llama 2 tokenizer, context 1024, seed 1234).
 Usage: random_llama2c.py OUT.bin [--dim 512] [--ffn 1376] [--layers 8] [--heads 8] [--kv-heads 8] [--vocab 32000]
                          [--seq 1024] [--std 0.02] [--seed 1234]"""
 import argparse
