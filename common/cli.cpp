@@ -7,6 +7,7 @@
 #include "common/error.h"
 
 namespace wr {
+#include "common/strings.h"
 namespace {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -27,6 +28,16 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 const char* env_value(const Option& o) { return o.env.empty() ? nullptr : std::getenv(o.env.c_str()); }
 
 }  // namespace
+
+// An enumerated option's value must be one of those its hint lists ("on|off"); `from` is where it was set.
+void check_choice(const Option& o, const std::string& value, const std::string& from) {
+  if (o.value_hint.find('|') == std::string::npos) return;
+  const auto accepted = split_list(o.value_hint, '|');
+  if (std::find(accepted.begin(), accepted.end(), value) != accepted.end()) return;
+  const std::string hint = closest(value, accepted);
+  fail(from, " expects ", accepted.size() == 2 ? accepted[0] + " or " + accepted[1] : "one of " + join(accepted, ", "),
+       ", got '", value, "'", hint.empty() ? "" : " (did you mean " + hint + "?)");
+}
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
@@ -72,6 +83,10 @@ Args Args::parse(const std::vector<Option>& table, int argc, char** argv, int fi
   }
   return args;
 }
+  for (const auto& o : table) {
+    if (const auto it = args.values_.find(o.name); it != args.values_.end()) check_choice(o, it->second, o.name);
+    else if (const char* e = env_value(o)) check_choice(o, e, o.env + " (" + o.name + ")");
+  }
 
 const Option& Args::option(const std::string& name) const {
   for (const auto& o : table_)
@@ -85,6 +100,13 @@ bool Args::given(const std::string& name) const {
 
 std::string Args::get(const std::string& name) const {
   const Option& o = option(name);
+std::vector<std::string> Args::named() const {
+  std::vector<std::string> out;
+  for (const auto& o : table_)
+    if (values_.count(o.name)) out.push_back(o.name);
+  return out;
+}
+
   if (auto it = values_.find(name); it != values_.end()) return it->second;
   if (const char* e = env_value(o)) return e;
   return o.default_value;

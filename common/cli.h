@@ -9,7 +9,7 @@ namespace wr {
 
 struct Option {
   std::string name;           // "--threads"
-  std::string value_hint;     // "N"; empty for a flag
+  std::string value_hint;     // "N"; empty for a flag; "on|off": the only values accepted, checked by parse
   std::string help;
   std::string default_value;  // used when neither the command line nor env sets it
   std::string env;            // e.g. "WR_THREADS"; empty for none
@@ -17,7 +17,9 @@ struct Option {
 
 class Args {
  public:
-  // Parses argv[first..] against table; non-option words are positional. Throws wr::Error.
+  // Parses argv[first..] against table; non-option words are positional. Throws wr::Error, also for a value
+  // (on the command line or in the option's environment variable) outside the list its value hint gives:
+  // "--dtype expects f32 or bf16, got 'bf61' (did you mean bf16?)".
   static Args parse(const std::vector<Option>& table, int argc, char** argv, int first = 1);
 
   bool flag(const std::string& name) const;        // a flag given on the command line or env set to 1/true
@@ -26,6 +28,7 @@ class Args {
   long get_int(const std::string& name, long min) const;  // fails naming the option below min
   double get_double(const std::string& name) const;
   bool given(const std::string& name) const;  // set on the command line or through env
+  std::vector<std::string> named() const;     // the options set on the command line, in table order
 
   std::vector<std::string> positional;
 

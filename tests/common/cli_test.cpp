@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -70,3 +71,36 @@ TEST(Cli, ClosestIgnoresFarCandidates) {
 }
 
 }  // namespace
+// An option whose value hint lists its values ("on|off") is checked by the table itself, on the command line and
+// in its environment variable, with the closest accepted value; each tool no longer checks it by hand.
+TEST(Cli, EnumeratedValuesAreCheckedByTheTable) {
+  const std::vector<wr::Option> table = {{"--bos", "on|off", "BOS", "on", ""},
+                                         {"--dtype", "f32|bf16", "dtype", "f32", "WR_TEST_DTYPE"},
+                                         {"--format", "native|hf|llama2c", "format", "", ""}};
+  auto parse_with = [&](std::vector<std::string> words) {
+    std::vector<char*> argv = {const_cast<char*>("prog")};
+    for (auto& w : words) argv.push_back(w.data());
+    return wr::Args::parse(table, static_cast<int>(argv.size()), argv.data());
+  };
+  EXPECT_EQ(parse_with({"--bos", "off", "--dtype=bf16"}).get("--bos"), "off");
+  EXPECT_EQ(parse_with({}).get("--format"), "");  // no value given: the default, unchecked
+  EXPECT_EQ(wr::test::error_of([&] { parse_with({"--bos", "of"}); }), "--bos expects on or off, got 'of' (did you mean on?)");
+  EXPECT_EQ(wr::test::error_of([&] { parse_with({"--dtype", "bf61"}); }),
+            "--dtype expects f32 or bf16, got 'bf61' (did you mean bf16?)");
+  EXPECT_EQ(wr::test::error_of([&] { parse_with({"--format=safetensors"}); }),
+            "--format expects one of native, hf, llama2c, got 'safetensors'");
+  EXPECT_TRUE(wr::test::contains(wr::test::error_of([&] { parse_with({"--bos="}); }), "--bos expects on or off, got ''"));
+  setenv("WR_TEST_DTYPE", "fp16", 1);
+  EXPECT_EQ(wr::test::error_of([&] { parse_with({}); }), "WR_TEST_DTYPE (--dtype) expects f32 or bf16, got 'fp16' (did you mean bf16?)");
+  EXPECT_EQ(parse_with({"--dtype", "bf16"}).get("--dtype"), "bf16");  // the command line wins; env is not read
+  unsetenv("WR_TEST_DTYPE");
+}
+
+// What a subcommand can check it was given: the options on the command line, never those from the environment.
+TEST(Cli, NamedListsTheCommandLinesOptions) {
+  setenv("WR_TEST_THREADS", "3", 1);
+  EXPECT_EQ(parse({"--no-share", "--tasks", "piqa"}).named(), (std::vector<std::string>{"--tasks", "--no-share"}));
+  EXPECT_EQ(parse({}).named(), std::vector<std::string>{});
+  unsetenv("WR_TEST_THREADS");
+}
+
