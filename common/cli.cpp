@@ -5,9 +5,9 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace wr {
-#include "common/strings.h"
 namespace {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -27,8 +27,6 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 const char* env_value(const Option& o) { return o.env.empty() ? nullptr : std::getenv(o.env.c_str()); }
 
-}  // namespace
-
 // An enumerated option's value must be one of those its hint lists ("on|off"); `from` is where it was set.
 void check_choice(const Option& o, const std::string& value, const std::string& from) {
   if (o.value_hint.find('|') == std::string::npos) return;
@@ -38,6 +36,8 @@ void check_choice(const Option& o, const std::string& value, const std::string& 
   fail(from, " expects ", accepted.size() == 2 ? accepted[0] + " or " + accepted[1] : "one of " + join(accepted, ", "),
        ", got '", value, "'", hint.empty() ? "" : " (did you mean " + hint + "?)");
 }
+
+}  // namespace
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
@@ -81,12 +81,12 @@ Args Args::parse(const std::vector<Option>& table, int argc, char** argv, int fi
     }
     args.values_[word] = value;
   }
-  return args;
-}
   for (const auto& o : table) {
     if (const auto it = args.values_.find(o.name); it != args.values_.end()) check_choice(o, it->second, o.name);
     else if (const char* e = env_value(o)) check_choice(o, e, o.env + " (" + o.name + ")");
   }
+  return args;
+}
 
 const Option& Args::option(const std::string& name) const {
   for (const auto& o : table_)
@@ -98,8 +98,6 @@ bool Args::given(const std::string& name) const {
   return values_.count(name) || env_value(option(name)) != nullptr;
 }
 
-std::string Args::get(const std::string& name) const {
-  const Option& o = option(name);
 std::vector<std::string> Args::named() const {
   std::vector<std::string> out;
   for (const auto& o : table_)
@@ -107,6 +105,8 @@ std::vector<std::string> Args::named() const {
   return out;
 }
 
+std::string Args::get(const std::string& name) const {
+  const Option& o = option(name);
   if (auto it = values_.find(name); it != values_.end()) return it->second;
   if (const char* e = env_value(o)) return e;
   return o.default_value;

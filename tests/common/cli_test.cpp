@@ -70,7 +70,6 @@ TEST(Cli, ClosestIgnoresFarCandidates) {
   EXPECT_EQ(wr::closest("zzzzzzzzzz", {"piqa", "arc_easy"}), "");
 }
 
-}  // namespace
 // An option whose value hint lists its values ("on|off") is checked by the table itself, on the command line and
 // in its environment variable, with the closest accepted value; each tool no longer checks it by hand.
 TEST(Cli, EnumeratedValuesAreCheckedByTheTable) {
@@ -104,3 +103,4 @@ TEST(Cli, NamedListsTheCommandLinesOptions) {
   unsetenv("WR_TEST_THREADS");
 }
 
+}  // namespace
