@@ -25,8 +25,9 @@ namespace {
 const std::map<std::string, std::set<std::string>> kKnownKeys = {
     {"", {"task", "include", "description", "metadata", "files", "format", "labels_file", "preprocess", "doc_to_text",
           "doc_to_choice", "doc_to_target", "target_delimiter", "fewshot_delimiter", "metric_list", "output_type",
-          "generation_kwargs", "doc_to_answers", "subtasks", "subtask_template"}},
+          "generation_kwargs", "doc_to_answers", "subtasks", "subtask_template", "headline"}},
     {"metadata", {"version", "harness"}},
+    {"headline", {"metric", "prediction"}},
     {"files[]", {"path", "url", "generated_by", "zip_member", "sha256", "size", "datasets_server"}},
     {"files[].datasets_server", {"dataset", "config", "split", "rows"}},
     {"generation_kwargs", {"until", "max_gen_toks"}},
@@ -36,6 +37,15 @@ const std::map<std::string, std::set<std::string>> kKnownKeys = {
 // The metrics eval/metrics.h computes.
 const std::set<std::string> kMetrics = {"acc", "acc_norm", "acc_norm_nospace", "perplexity", "exact_match",
                                         "quasi_exact_match"};
+// The metrics that can head a comparison (the accuracies), each with the per-sample fields that say whether a
+// document counted for it (eval/evaluate.cpp writes them): acc's is "pred", or "is_greedy" for a task of one
+// request per document (LAMBADA's greedy match).
+const std::map<std::string, std::set<std::string>> kHeadlinePredictions = {
+    {"acc", {"pred", "is_greedy"}},
+    {"acc_norm", {"pred_norm"}},
+    {"acc_norm_nospace", {"pred_norm_nospace"}},
+    {"exact_match", {"exact_match"}},
+    {"quasi_exact_match", {"quasi_exact_match"}}};
 
 void check_keys(const nlohmann::json& node, const std::string& path, const std::string& source) {
   if (node.is_array() && kKnownKeys.count(path + "[]")) {
@@ -60,6 +70,30 @@ void check_name(const std::string& value, const std::set<std::string>& known, co
   if (known.count(value)) return;
   const std::string hint = closest(value, {known.begin(), known.end()});
   fail(source, ": unknown ", key, " '", value, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+}
+
+// The definition's "headline", checked against its metrics: one line naming the file and the key.
+Headline headline_from_json(const nlohmann::json& j, const std::vector<std::string>& metrics, const std::string& source) {
+  if (!j.contains("headline"))
+    fail(source, ": needs 'headline' ({\"metric\": the accuracy a comparison reports, one of metric_list, "
+                 "\"prediction\": the sample field it counts})");
+  const auto& h = j["headline"];
+  for (const char* key : {"metric", "prediction"})
+    if (!h.is_object() || !h.contains(key) || !h[key].is_string())
+      fail(source, ": 'headline' needs '", key, "' (a string)");
+  Headline out{h["metric"].get<std::string>(), h["prediction"].get<std::string>()};
+  if (std::find(metrics.begin(), metrics.end(), out.metric) == metrics.end())
+    fail(source, ": headline.metric '", out.metric, "' is not in metric_list (", join(metrics, ", "), ")");
+  const auto predictions = kHeadlinePredictions.find(out.metric);
+  if (predictions == kHeadlinePredictions.end()) {
+    std::vector<std::string> accuracies;
+    for (const auto& [metric, _] : kHeadlinePredictions) accuracies.push_back(metric);
+    fail(source, ": headline.metric '", out.metric, "' is not an accuracy (one of ", join(accuracies, ", "), ")");
+  }
+  if (!predictions->second.count(out.prediction))
+    fail(source, ": headline.prediction '", out.prediction, "' is not what ", out.metric, " counts (",
+         join({predictions->second.begin(), predictions->second.end()}, " or "), ")");
+  return out;
 }
 
 Formulation formulation_from_json(const nlohmann::json& j) {
@@ -110,11 +144,13 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
         t.category_of[t.name + "_" + subject] = category.get<std::string>();
       }
       t.metrics = {"acc"};
+      t.headline = headline_from_json(t.json, t.metrics, t.source);
       return t;
     }
     t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
     t.form = formulation_from_json(t.json);
     for (const auto& m : t.metrics) check_name(m, kMetrics, "metric", t.source);
+    t.headline = headline_from_json(t.json, t.metrics, t.source);
     check_name(t.json.at("format").get<std::string>(), doc_formats(), "format", t.source);
     if (t.json.contains("preprocess") && !find_preprocessor(t.json["preprocess"].get<std::string>())) {
       std::set<std::string> names;

@@ -49,6 +49,24 @@ std::string RuleSet::definition_of(const std::string& task) const {
        "/*.json: ", join(mine, ", "), ")");
 }
 
+std::optional<Headline> RuleSet::headline_of(const std::string& task) const {
+  const std::string folder = definitions.empty() ? "" : definitions + "/";
+  for (const auto& definition : task_names()) {
+    const bool mine = folder.empty() ? definition.find('/') == std::string::npos : starts_with(definition, folder);
+    if (!mine) continue;
+    const std::string called = definition.substr(folder.size());  // the name results give it
+    if (called == task) return load_task(definition).headline;
+    if (!starts_with(task, called + "_")) continue;
+    const TaskDef group = load_task(definition);  // a group: its subtasks, and its means by category
+    const std::string subtask = folder + task;
+    if (std::find(group.subtasks.begin(), group.subtasks.end(), subtask) != group.subtasks.end())
+      return load_task(subtask).headline;
+    for (const auto& [member, category] : group.category_of)
+      if (task == group.name + "_" + category) return group.headline;
+  }
+  return std::nullopt;
+}
+
 std::string RuleSet::id() const { return name + " sha256:" + sha256.substr(0, 12); }
 
 std::vector<std::string> rule_set_names() {

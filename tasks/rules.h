@@ -5,8 +5,11 @@
 // means, and the folder of task definitions that hold its per-task formulations (`definitions`). The scorer
 // never asks which rule set it runs. Every output records the name and the sha256 of the file's bytes.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "tasks/task.h"
 
 namespace wr {
 
@@ -32,6 +35,10 @@ struct RuleSet {
 
   // The definition a task name means under these rules: "piqa" -> "lighteval/piqa".
   std::string definition_of(const std::string& task) const;
+  // The headline of the results rows of `task` (a name as wr-eval writes it in a CSV or sample log) under these
+  // rules: its definition's, or for a group's mean over one category ("mmlu_stem") the group's. Nothing for a
+  // name no definition of this rule set has (wr-train's "val" loss rows, a task of another WR_TASKS_DIR).
+  std::optional<Headline> headline_of(const std::string& task) const;
   // "lm-eval sha256:0123456789ab", the form every output records.
   std::string id() const;
 };

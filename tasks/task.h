@@ -50,6 +50,16 @@ struct Formulation {
   std::string target_delimiter, fewshot_delimiter;
 };
 
+// The number a comparison of runs reports for a task (wr-eval compare's table, the paper's column) and, for the
+// paired test on per-sample logs, the field of each sample line that says whether the document counted: an
+// integer prediction compared with the line's "gold" (pred, pred_norm, pred_norm_nospace) or a boolean
+// (is_greedy, exact_match, quasi_exact_match). A definition's "headline": {"metric": ..., "prediction": ...};
+// the metric must be one of its metric_list and an accuracy, the prediction the one that metric counts.
+struct Headline {
+  std::string metric;      // "acc_norm"
+  std::string prediction;  // "pred_norm"
+};
+
 struct TaskDef {
   std::string name;         // the task's name in outputs: "piqa"
   std::string definition;   // the definition it was loaded from: "piqa", or "lighteval/piqa" under those rules
@@ -58,6 +68,7 @@ struct TaskDef {
   double version = 0;
   std::vector<TaskFile> files;
   std::vector<std::string> metrics;  // acc, acc_norm, perplexity
+  Headline headline;
   Formulation form;
   nlohmann::json json;               // the whole definition, as loaded (for the results JSON's "configs")
   std::string source;                // "tasks/defs/<name>.json", for error messages

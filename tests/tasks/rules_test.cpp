@@ -54,6 +54,29 @@ TEST(RuleSets, DefinitionOfATaskUnderTheRules) {
   EXPECT_TRUE(contains(e, "piqa")) << e;
 }
 
+// The headline of a results row by the task name wr-eval writes: a task, a group's subtask, a group's mean over
+// a category (mmlu_stem: the group's), and nothing for a row no definition has (wr-train's "val" loss).
+TEST(RuleSets, HeadlineOfAResultsRow) {
+  const auto lm = wr::load_rules("lm-eval"), lv = wr::load_rules("lighteval");
+  auto metric = [](const wr::RuleSet& r, const std::string& task) {
+    const auto h = r.headline_of(task);
+    return h ? h->metric + "/" + h->prediction : std::string("none");
+  };
+  EXPECT_EQ(metric(lm, "hellaswag"), "acc_norm/pred_norm");
+  EXPECT_EQ(metric(lv, "hellaswag"), "acc_norm_nospace/pred_norm_nospace");
+  EXPECT_EQ(metric(lm, "hellaswag_llamacpp"), "acc_norm/pred_norm");
+  EXPECT_EQ(metric(lm, "arc_challenge"), "acc/pred");
+  EXPECT_EQ(metric(lm, "mmlu_anatomy"), "acc/pred");
+  EXPECT_EQ(metric(lv, "mmlu_anatomy"), "acc/pred");
+  EXPECT_EQ(metric(lm, "mmlu_stem"), "acc/pred");
+  EXPECT_EQ(metric(lv, "mmlu_social_sciences"), "acc/pred");
+  EXPECT_EQ(metric(lm, "mmlu"), "acc/pred");
+  EXPECT_EQ(metric(lv, "triviaqa"), "quasi_exact_match/quasi_exact_match");
+  EXPECT_EQ(metric(lm, "val"), "none");
+  EXPECT_EQ(metric(lm, "mmlu_no_such_subject"), "none");
+  EXPECT_EQ(metric(lv, "lambada_openai"), "none");  // lighteval has no formulation of it
+}
+
 // Every lighteval formulation names the lighteval / cosmopedia file it follows and reports lighteval's metrics.
 TEST(RuleSets, LightevalFormulationsNameTheirSource) {
   int n = 0;

@@ -117,6 +117,51 @@ TEST(TaskDefs, DefinitionsAreCheckedWhenTheyLoad) {
             path + ": unknown metric 'acc_nrom' (did you mean 'acc_norm'?)");
 }
 
+// The headline a comparison reports (issue 32): a field of each definition, checked as it loads against the
+// definition's own metrics; a formulation that reports another metric says so (lighteval's HellaSwag).
+TEST(TaskDefs, HeadlineIsAFieldCheckedWhenTheDefinitionLoads) {
+  auto headline = [](const std::string& name) {
+    const auto h = wr::load_task(name).headline;
+    return h.metric + "/" + h.prediction;
+  };
+  EXPECT_EQ(headline("hellaswag"), "acc_norm/pred_norm");
+  EXPECT_EQ(headline("lighteval/hellaswag"), "acc_norm_nospace/pred_norm_nospace");
+  EXPECT_EQ(headline("piqa"), "acc/pred");
+  EXPECT_EQ(headline("lighteval/piqa"), "acc/pred");  // included with piqa's files and templates
+  EXPECT_EQ(headline("lambada_openai"), "acc/is_greedy");
+  EXPECT_EQ(headline("triviaqa"), "exact_match/exact_match");
+  EXPECT_EQ(headline("lighteval/triviaqa"), "quasi_exact_match/quasi_exact_match");
+  EXPECT_EQ(headline("mmlu"), "acc/pred");
+  EXPECT_EQ(headline("lighteval/mmlu_anatomy"), "acc/pred");
+  for (const auto& name : wr::task_names()) EXPECT_FALSE(wr::load_task(name).headline.metric.empty()) << name;
+
+  const std::string dir = wr::test::temp_dir();
+  const std::string path = dir + "/t.json";
+  auto error_with = [&](const std::string& base, const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json j = wr::load_task(base).json;
+    j["task"] = "t";
+    change(j);
+    write(path, j.dump());
+    TasksDir tasks(dir);
+    return error_of([] { wr::load_task("t"); });
+  };
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json&) {}), "");
+  EXPECT_TRUE(contains(error_with("hellaswag", [](nlohmann::json& j) { j.erase("headline"); }), path + ": needs 'headline'"));
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json& j) { j["headline"]["metrc"] = "acc"; }),
+            path + ": unknown key 'headline.metrc' (did you mean 'metric'?)");
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json& j) { j["headline"].erase("prediction"); }),
+            path + ": 'headline' needs 'prediction' (a string)");
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json& j) { j["headline"] = "acc_norm"; }),
+            path + ": 'headline' needs 'metric' (a string)");
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json& j) { j["headline"]["metric"] = "acc_norm_nospace"; }),
+            path + ": headline.metric 'acc_norm_nospace' is not in metric_list (acc, acc_norm)");
+  EXPECT_EQ(error_with("hellaswag", [](nlohmann::json& j) { j["headline"]["prediction"] = "pred"; }),
+            path + ": headline.prediction 'pred' is not what acc_norm counts (pred_norm)");
+  EXPECT_EQ(error_with("lambada_openai", [](nlohmann::json& j) { j["headline"]["metric"] = "perplexity"; }),
+            path + ": headline.metric 'perplexity' is not an accuracy (one of acc, acc_norm, acc_norm_nospace, "
+                   "exact_match, quasi_exact_match)");
+}
+
 // ---- the real files: counts and hand-worked requests ----
 
 struct Count {
