@@ -49,14 +49,18 @@ Bpe::Bpe(std::unordered_map<std::string, int> vocab, const std::vector<std::pair
     : vocab_(std::move(vocab)), opt_(options) {
   static std::atomic<uint64_t> models{0};
   model_id_ = ++models;  // names this model in the per-thread word caches (an address can be reused)
+  std::string missing;  // byte-level: the bytes without a piece, which encoding drops as the Rust library does
+  int n_missing = 0;
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     auto it = vocab_.find(opt_.byte_level ? std::string(1, static_cast<char>(b)) : std::string(name));
     byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
-    if (opt_.byte_level && byte_ids_[b] < 0)
-      fail(where, ": byte-level vocabulary lacks the piece for byte ", b, " (every byte needs one)");
+    if (opt_.byte_level && byte_ids_[b] < 0) missing += (n_missing++ ? ", " : "") + std::to_string(b);
   }
+  if (n_missing > 0)
+    std::fprintf(stderr, "wr: note: %s: no piece for %d of the 256 bytes (%s); encoding drops them, as Hugging Face "
+                 "tokenizers does\n", where.c_str(), n_missing, missing.c_str());
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
@@ -68,19 +72,20 @@ Bpe::Bpe(std::unordered_map<std::string, int> vocab, const std::vector<std::pair
 }
 
 void Bpe::initial_symbols(std::string_view word, std::vector<int>& ids) const {
-  if (opt_.byte_level) {
-    for (char c : word) ids.push_back(byte_ids_[static_cast<unsigned char>(c)]);
-    return;
-  }
+  // A character (a byte, when byte_level) without a piece becomes unk_id, or nothing without one, as the Rust
+  // library's merge_word does.
   int unk_pending = 0;  // unknown characters not yet emitted (fused when fuse_unk)
   std::string ch;
   for (size_t i = 0; i < word.size();) {
-    const size_t n = std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
+    const size_t n = opt_.byte_level ? 1 : std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
     ch.assign(word.substr(i, n));
     i += n;
-    if (auto it = vocab_.find(ch); it != vocab_.end()) {
+    int id = -1;
+    if (opt_.byte_level) id = byte_ids_[static_cast<unsigned char>(ch[0])];
+    else if (auto it = vocab_.find(ch); it != vocab_.end()) id = it->second;
+    if (id >= 0) {
       for (; unk_pending > 0; --unk_pending) ids.push_back(opt_.unk_id);
-      ids.push_back(it->second);
+      ids.push_back(id);
       continue;
     }
     if (opt_.byte_fallback) {

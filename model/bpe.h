@@ -21,7 +21,9 @@ struct BpeOptions {
 class Bpe {
  public:
   // vocab: piece (already in the symbol space: raw bytes when byte_level) -> id; merges: pairs of pieces by rank.
-  // Throws naming `where` when a merge names an unknown piece.
+  // Throws naming `where` when a merge names an unknown piece. A byte-level vocabulary may lack pieces for some
+  // bytes (SmolLM2's has none for 21): encoding drops those bytes, as the Rust library does without unk_token,
+  // and a one-line note on stderr names them.
   Bpe(std::unordered_map<std::string, int> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
       BpeOptions options, const std::string& where);
 

@@ -190,7 +190,9 @@ class HfTokenizer final : public TokenizerImpl {
     for (const auto& step : decoders_) step(tokens);
     std::string out;
     for (const auto& t : tokens) out += t;
-    return out;
+    // The ByteLevel decoder joins the bytes and repairs what is not UTF-8 (Rust's from_utf8_lossy): ids can end in
+    // the middle of a character, or lack one of its bytes where the vocabulary has no piece for it.
+    return byte_level_decoder_ ? valid_utf8(out) : out;
   }
 
   std::string piece(int id) const override {

@@ -17,8 +17,8 @@ std::shared_ptr<const TokenizerImpl> load_hf_tokenizer(const std::string& json_b
 // A smaller vocabulary cut from a BPE tokenizer.json (how the paper made its 65,536-piece Llama 3 tokenizer):
 // the `pieces` lowest-rank pieces of model.vocab (BPE ids are ranks: lower ids were learned first), the merges
 // whose two parts and result are all kept, and every added token renumbered after them in its original order
-// (ids pieces, pieces + 1, ...), post-processor ids updated. The result is loaded back before it is returned,
-// so a cut that loses a byte of a byte-level alphabet is an error.
+// (ids pieces, pieces + 1, ...), post-processor ids updated. A cut that loses a byte of a byte-level alphabet is an
+// error; the result is loaded back before it is returned.
 std::string truncate_hf_tokenizer(const std::string& json_bytes, int pieces, const std::string& source);
 
 }  // namespace wr

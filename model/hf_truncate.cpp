@@ -4,7 +4,9 @@
 #include <map>
 
 #include "common/error.h"
+#include "model/bpe.h"
 #include "model/hf_tokenizer.h"
+#include "model/unicode.h"
 
 namespace wr {
 
@@ -26,6 +28,15 @@ std::string truncate_hf_tokenizer(const std::string& json_bytes, int pieces, con
     if (static_cast<int>(kept.size()) == pieces) break;
     kept.emplace(piece, static_cast<int>(kept.size()));
   }
+  // A byte-level vocabulary keeps the pieces of every byte it has (without one, encoding drops the byte).
+  if (j.value("pre_tokenizer", ojson()).dump().find("\"ByteLevel\"") != std::string::npos)
+    for (int b = 0; b < 256; ++b) {
+      std::string piece;
+      append_utf8(piece, byte_to_char(static_cast<uint8_t>(b)));
+      if (model.at("vocab").contains(piece) && !kept.count(piece))
+        fail("--vocab-size ", pieces, ": the cut of ", source, " loses the piece of byte ", b,
+             " (a byte-level vocabulary keeps its bytes)");
+    }
   ojson vocab = ojson::object();
   for (const auto& [id, piece] : by_id)
     if (kept.count(piece)) vocab[piece] = kept.at(piece);
