@@ -5,8 +5,9 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
-#include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -14,130 +15,315 @@
 #include "common/file.h"
 #include "common/strings.h"
 #include "eval/report.h"
+#include "tasks/rules.h"
 
+// wr-eval compare reads every input and checks it before it prints anything. It reads CSV columns by their
+// header names and asks each row's task definition, under the rule set the row names, which metric heads the
+// table (TaskDef::headline); it knows no task and no rule set by name.
 namespace wr {
 namespace {
 
-struct Cell {
-  double value;
-  std::string metric;
-};
-
-// run -> task -> its headline metric, as the paper reports them: acc_norm for HellaSwag, acc (or exact_match)
-// for the rest.
-using RunTable = std::map<std::string, std::map<std::string, Cell>>;
-
-// acc_norm_nospace and quasi_exact_match are the lighteval rule set's forms of acc_norm and exact_match.
-bool headline(const std::string& task, const std::string& metric) {
-  if (starts_with(task, "hellaswag")) return metric == "acc_norm" || metric == "acc_norm_nospace";
-  return metric == "acc" || metric == "exact_match" || metric == "quasi_exact_match";
+// A run name or task as printed: control characters (a quoted line break in a run name) escaped, so a table
+// row stays one line.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (const unsigned char c : s) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += "?";
+    else out += static_cast<char>(c);
+  }
+  return out;
 }
 
-// The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better), and
-// the rule set each run followed (the first word of the rules column).
-struct Tables {
-  RunTable headline, bpb;
-  std::map<std::string, std::set<std::string>> rules_of;
+// The rule set a CSV row or sample line names (the first word of the CSV's "rules" column, its name in a sample
+// line), and the headline of each of its tasks, looked up once.
+class Headlines {
+ public:
+  std::optional<Headline> of(const std::string& rules, const std::string& task, const std::string& where) {
+    const auto key = std::make_pair(rules, task);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    try {
+      if (!rule_sets_.count(rules)) rule_sets_.emplace(rules, load_rules(rules));
+      return cache_[key] = rule_sets_.at(rules).headline_of(task);
+    } catch (const Error& e) {
+      fail(where, ": ", e.what());
+    }
+  }
+
+ private:
+  std::map<std::string, RuleSet> rule_sets_;
+  std::map<std::pair<std::string, std::string>, std::optional<Headline>> cache_;
 };
 
-void read_csv(const std::string& path, Tables& tables, std::vector<std::string>& order) {
-  std::ifstream in(path);
-  if (!in) fail("cannot open ", path);
-  std::string line;
-  std::getline(in, line);
-  if (line != kCsvHeader) fail(path, ": not a wr-eval CSV (header differs)");
-  int64_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    auto f = split_csv_row(line);
-    if (f.size() != 14) fail(path, ":", line_no, ": expected 14 fields, got ", f.size());
-    const std::string &run = f[0], &task = f[4], &metric = f[5];
-    tables.rules_of[run].insert(f[11].substr(0, f[11].find(' ')));
-    RunTable* table = headline(task, metric) ? &tables.headline : metric == "bpb" ? &tables.bpb : nullptr;
+// The columns that say which evaluation a CSV row belongs to: rows agreeing on all of them are one column of the
+// table (wr-eval's rows of one checkpoint and settings, however many invocations added tasks).
+const std::vector<std::string> kIdentityColumns = {"run", "checkpoint", "checkpoint_sha256", "step",
+                                                   "num_fewshot", "bos", "rules"};
+const std::vector<std::string> kNeededColumns = {"run", "task", "metric", "value", "rules"};
+
+struct Column {
+  std::vector<std::string> identity;  // the values of kIdentityColumns ("" for a column the file lacks)
+  std::string run, rule_set, label;
+};
+
+struct Cell {
+  double value;
+  std::string where;  // "results.csv:4", for a duplicate's message
+};
+
+// The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better):
+// task -> column -> cell.
+using Table = std::map<std::string, std::map<size_t, Cell>>;
+
+struct Tables {
+  std::vector<Column> columns;  // in the order first seen
+  Table headline, bpb;
+  std::set<std::string> undefined;  // tasks of rows no definition has a headline for (not shown)
+};
+
+double parse_value(const std::string& text, bool accuracy, const std::string& where, const std::string& what) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const bool number = !text.empty() && *end == '\0' && std::isfinite(v);
+  if (accuracy && !(number && v >= 0 && v <= 1))
+    fail(where, ": column 'value' of ", what, ": '", printable(text), "' is not an accuracy (a number from 0 to 1)");
+  if (!accuracy && !(number && v >= 0))
+    fail(where, ": column 'value' of ", what, ": '", printable(text), "' is not bits per byte (a number >= 0)");
+  return v;
+}
+
+void read_csv(const std::string& path, Tables& tables, Headlines& headlines) {
+  std::string text = read_file(path);
+  if (starts_with(text, "\xEF\xBB\xBF")) text.erase(0, 3);  // a spreadsheet's save
+  const auto rows = parse_csv(text, path);
+  if (rows.empty()) fail(path, ": empty, expected wr-eval's CSV (", kCsvHeader, ")");
+  const auto& header = rows[0].fields;
+  auto index_of = [&](const std::string& name) -> std::optional<size_t> {
+    const auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? std::nullopt : std::optional<size_t>(static_cast<size_t>(it - header.begin()));
+  };
+  for (const auto& name : kNeededColumns)
+    if (!index_of(name)) fail(path, ": no column '", name, "' in the header; expected wr-eval's CSV (", kCsvHeader, ")");
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r].fields;
+    const std::string where = path + ":" + std::to_string(rows[r].line);
+    if (f.size() != header.size()) fail(where, ": ", f.size(), " fields, the header has ", header.size());
+    auto field = [&](const std::string& name) { return f[*index_of(name)]; };
+    const std::string task = field("task"), metric = field("metric"), run = field("run");
+    const std::string rule_set = field("rules").substr(0, field("rules").find(' '));
+    const auto headline = headlines.of(rule_set, task, where + ": column 'rules'");
+    if (!headline) {
+      tables.undefined.insert(task);
+      continue;
+    }
+    Table* table = metric == headline->metric ? &tables.headline : metric == "bpb" ? &tables.bpb : nullptr;
     if (!table) continue;
-    char* end = nullptr;
-    double v = std::strtod(f[6].c_str(), &end);
-    if (f[6].empty() || *end) fail(path, ":", line_no, ": value '", f[6], "' is not a number");
-    if (std::find(order.begin(), order.end(), run) == order.end()) order.push_back(run);
-    (*table)[run][task] = {v, metric};
+    const std::string what = "run '" + printable(run) + "', " + printable(task) + " " + metric;
+    const double value = parse_value(field("value"), table == &tables.headline, where, what);
+    Column column{{}, run, rule_set, ""};
+    for (const auto& name : kIdentityColumns) column.identity.push_back(index_of(name) ? field(name) : "");
+    auto& columns = tables.columns;
+    const auto found = std::find_if(columns.begin(), columns.end(), [&](const Column& c) { return c.identity == column.identity; });
+    const size_t c = static_cast<size_t>(found - columns.begin());
+    if (found == columns.end()) columns.push_back(column);
+    const auto [cell, added] = (*table)[task].emplace(c, Cell{value, where});
+    if (!added)
+      fail(where, " and ", cell->second.where, ": two values of ", what, " from one checkpoint and settings; keep one "
+           "(or name the runs apart with --run)");
   }
 }
 
-// One document of a --log-samples file: whether the headline prediction was right, and the gold answer's bits per
-// byte (NaN for a generative task's documents and in logs written before wr-eval recorded it).
+// Column headings: the run name, and where two columns share one, the identity columns they differ in.
+void label_columns(std::vector<Column>& columns) {
+  for (auto& column : columns) {
+    std::vector<std::string> differ;
+    for (size_t k = 0; k < kIdentityColumns.size(); ++k)
+      for (const auto& other : columns)
+        if (other.run == column.run && other.identity[k] != column.identity[k]) {
+          differ.push_back(kIdentityColumns[k] + "=" + printable(column.identity[k]));
+          break;
+        }
+    column.label = printable(column.run) + (differ.empty() ? "" : " [" + join(differ, ", ") + "]");
+  }
+}
+
+// One document of a --log-samples file: whether the headline's prediction was right, the gold answer's bits per
+// byte (NaN where there is none), and what must agree for two files' documents to pair: the rule set, the gold
+// answer and each request's continuation (a generative document's accepted answers).
 struct DocSample {
+  std::string where;  // "a.jsonl:12", its first line
+  std::string rules;
+  nlohmann::json gold;  // null where the line has none (generative documents)
+  std::vector<std::optional<std::string>> requests;
   bool correct = false;
   double bpb = std::nan("");
 };
 
-// task -> doc id -> its sample, from a --log-samples file
-std::map<std::string, std::map<int64_t, DocSample>> read_samples(const std::string& path) {
-  std::map<std::string, std::map<int64_t, DocSample>> out;
+using Samples = std::map<std::string, std::map<int64_t, DocSample>>;  // task -> doc id -> its sample
+
+// The sample line's value at key, or an error naming the line and the key.
+const nlohmann::json& at(const nlohmann::json& j, const std::string& key, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) fail(where, ": no '", key, "' (expected a line of wr-eval --log-samples)");
+  return j[key];
+}
+
+void add_sample_line(const nlohmann::json& j, const std::string& where, Samples& out, Headlines& headlines) {
+  const std::string task = at(j, "task", where).get<std::string>();
+  const std::string rules = j.value("rules", kDefaultRules);  // logs written before rule sets followed the default
+  const auto headline = headlines.of(rules, task, where);
+  if (!headline) fail(where, ": no definition of task '", printable(task), "' under the ", rules, " rules says what heads it");
+  const int64_t id = at(j, "doc_id", where).get<int64_t>();
+  const int64_t request = j.value("request", int64_t{0});
+  if (request < 0 || request > 1000000) fail(where, ": request ", request, " is not a request's index");
+  const auto& prediction = at(j, headline->prediction, where);
+  const nlohmann::json gold = j.contains("gold") ? j["gold"] : nlohmann::json();
+  const bool correct = prediction.is_boolean() ? prediction.get<bool>()
+                                               : (gold.is_number_integer() && prediction.get<int64_t>() == gold.get<int64_t>());
+  auto [doc, first] = out[task].try_emplace(id);
+  DocSample& d = doc->second;
+  if (first) {
+    d = {where, rules, gold, {}, correct, std::nan("")};
+    if (gold.is_number_integer() && gold.get<int64_t>() >= 0 && j.contains("bpb") && j["bpb"].is_number())
+      d.bpb = j["bpb"].get<double>();
+  }
+  if (d.requests.size() <= static_cast<size_t>(request)) d.requests.resize(static_cast<size_t>(request) + 1);
+  auto& text = d.requests[static_cast<size_t>(request)];
+  if (text) fail(where, " and ", d.where, ": ", printable(task), " document ", id, " request ", request, " twice");
+  text = j.contains("continuation") ? j["continuation"].dump() : j.contains("answers") ? j["answers"].dump() : "";
+}
+
+Samples read_samples(const std::string& path, Headlines& headlines) {
+  Samples out;
   std::ifstream in(path);
   if (!in) fail("cannot open ", path);
   std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    nlohmann::json j;
+  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
     try {
-      j = nlohmann::json::parse(line);
-      const std::string task = j.at("task");
-      // the headline metric's prediction, as in read_csv
-      const char* norm = j.value("rules", "lm-eval") == "lighteval" ? "pred_norm_nospace" : "pred_norm";
-      const int gold = j.at("gold");
-      DocSample& doc = out[task][j.at("doc_id").get<int64_t>()];
-      doc.correct =
-          gold < 0 ? j.at("is_greedy").get<bool>() : j.at(starts_with(task, "hellaswag") ? norm : "pred") == gold;
-      if (gold >= 0 && j.contains("bpb") && j.at("bpb").is_number()) doc.bpb = j.at("bpb").get<double>();
+      add_sample_line(nlohmann::json::parse(line), where, out, headlines);
     } catch (const nlohmann::json::exception& e) {
-      fail(path, ":", line_no, ": ", e.what());
+      fail(where, ": ", e.what());
     }
   }
   return out;
 }
 
+// The paired tests of one task on the documents both logs scored.
+struct PairedRow {
+  std::string task;
+  int64_t n = 0, only_a = 0, only_b = 0;        // documents both scored; right in A only; right in B only
+  int64_t unpaired_a = 0, unpaired_b = 0;       // documents one log scored
+  std::vector<double> bpb_b_minus_a;
+};
+
+// Fails with one line where two documents of one id are not the same document under the same rules.
+void check_pair(const std::string& task, int64_t id, const DocSample& a, const DocSample& b) {
+  const std::string both = a.where + " and " + b.where + ": " + printable(task) + " document " + std::to_string(id);
+  if (a.rules != b.rules)
+    fail(both, " was scored under the ", a.rules, " rules in one and the ", b.rules,
+         " rules in the other; their requests differ, so the documents do not pair");
+  if (a.gold != b.gold) fail(both, " has gold ", a.gold.dump(), " in one and ", b.gold.dump(), " in the other");
+  if (a.requests != b.requests)
+    fail(both, " has other requests in one than in the other (other task files or another task version?)");
+}
+
+std::vector<PairedRow> pair_samples(const Samples& a, const Samples& b) {
+  std::vector<PairedRow> rows;
+  for (const auto& [task, docs_a] : a) {
+    const auto docs_b = b.find(task);
+    if (docs_b == b.end()) continue;
+    const DocSample &first_a = docs_a.begin()->second, &first_b = docs_b->second.begin()->second;
+    if (first_a.rules != first_b.rules)
+      fail(first_a.where, " and ", first_b.where, ": ", printable(task), " was scored under the ", first_a.rules,
+           " rules in one log and the ", first_b.rules, " rules in the other; their requests differ, so no document pairs");
+    PairedRow row{task, 0, 0, 0, 0, 0, {}};
+    for (const auto& [id, da] : docs_a) {
+      const auto it = docs_b->second.find(id);
+      if (it == docs_b->second.end()) {
+        ++row.unpaired_a;
+        continue;
+      }
+      const DocSample& db = it->second;
+      check_pair(task, id, da, db);
+      ++row.n;
+      row.only_a += da.correct && !db.correct;
+      row.only_b += !da.correct && db.correct;
+      if (std::isfinite(da.bpb) && std::isfinite(db.bpb)) row.bpb_b_minus_a.push_back(db.bpb - da.bpb);
+    }
+    row.unpaired_b = static_cast<int64_t>(docs_b->second.size()) - row.n;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 // One row per task, a column per run (in the order first seen), the last run minus the first, and the mean over
 // the tasks every run has. `scale` turns a value into what is printed (100 for percentages).
-void print_table(RunTable& runs, const std::vector<std::string>& order, double scale, const char* value_format) {
-  std::set<std::string> tasks;
-  for (const auto& [run, t] : runs)
-    for (const auto& [task, cell] : t) tasks.insert(task);
-  std::printf("%-20s", "task");
-  for (const auto& r : order) std::printf(" %18.18s", r.c_str());
-  if (order.size() > 1) std::printf(" %8s", "delta");
+void print_table(const Table& table, const std::vector<Column>& columns, double scale, const char* value_format) {
+  size_t task_width = 20;
+  for (const auto& [task, cells] : table) task_width = std::max(task_width, printable(task).size());
+  std::vector<int> widths;
+  for (const auto& c : columns) widths.push_back(static_cast<int>(std::max<size_t>(18, c.label.size())));
+  const int tw = static_cast<int>(task_width);
+  std::printf("%-*s", tw, "task");
+  for (size_t i = 0; i < columns.size(); ++i) std::printf(" %*s", widths[i], columns[i].label.c_str());
+  if (columns.size() > 1) std::printf(" %8s", "delta");
   std::printf("\n");
+  const std::string cell_format = std::string(" %*") + value_format;
   const std::string delta_format = std::string(" %+8") + value_format;
-  auto cell = [&](double v) { std::printf((std::string(" %18") + value_format).c_str(), scale * v); };
-  std::vector<double> sums(order.size(), 0);
+  std::vector<double> sums(columns.size(), 0);
   int common = 0;
-  for (const auto& task : tasks) {
-    std::printf("%-20s", task.c_str());
-    bool all = true;
-    for (const auto& r : order) {
-      auto it = runs[r].find(task);
-      if (it == runs[r].end()) {
-        std::printf(" %18s", "-");
-        all = false;
-      } else {
-        cell(it->second.value);
-      }
+  for (const auto& [task, cells] : table) {
+    std::printf("%-*s", tw, printable(task).c_str());
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const auto it = cells.find(i);
+      if (it == cells.end()) std::printf(" %*s", widths[i], "-");
+      else std::printf(cell_format.c_str(), widths[i], scale * it->second.value);
     }
-    if (order.size() > 1 && all)
-      std::printf(delta_format.c_str(), scale * (runs[order.back()][task].value - runs[order.front()][task].value));
+    const bool all = cells.size() == columns.size();
+    if (columns.size() > 1 && all)
+      std::printf(delta_format.c_str(), scale * (cells.at(columns.size() - 1).value - cells.at(0).value));
     std::printf("\n");
     if (all) {
       ++common;
-      for (size_t i = 0; i < order.size(); ++i) sums[i] += runs[order[i]][task].value;
+      for (size_t i = 0; i < columns.size(); ++i) sums[i] += cells.at(i).value;
     }
   }
   if (common > 0) {
-    std::printf("%-20s", ("mean (" + std::to_string(common) + " tasks)").c_str());
-    for (double s : sums) cell(s / common);
-    if (order.size() > 1) std::printf(delta_format.c_str(), scale * (sums.back() - sums.front()) / common);
+    std::printf("%-*s", tw, ("mean (" + std::to_string(common) + " tasks)").c_str());
+    for (size_t i = 0; i < columns.size(); ++i) std::printf(cell_format.c_str(), widths[i], scale * sums[i] / common);
+    if (columns.size() > 1) std::printf(delta_format.c_str(), scale * (sums.back() - sums.front()) / common);
     std::printf("\n");
   }
+}
+
+void print_paired(const std::vector<PairedRow>& rows, const Samples& a, const Samples& b,
+                  const std::vector<std::string>& samples) {
+  std::printf("\npaired tests on the documents both scored, %s (A) vs %s (B):\n"
+              "accuracy: exact McNemar on the discordant documents; bits per byte of the gold answer: mean of B - A\n"
+              "per document, its standard error and two-sided p (normal approximation)\n"
+              "%-20s %6s %6s %6s %10s %12s %10s %10s\n",
+              samples[0].c_str(), samples[1].c_str(), "task", "n", "A-only", "B-only", "p-value", "bpb B-A", "stderr",
+              "p-value");
+  for (const auto& r : rows) {
+    std::printf("%-20s %6ld %6ld %6ld %10.4g", printable(r.task).c_str(), static_cast<long>(r.n),
+                static_cast<long>(r.only_a), static_cast<long>(r.only_b), mcnemar_exact_p(r.only_a, r.only_b));
+    if (r.bpb_b_minus_a.size() >= 2) {
+      const PairedDifference d = paired_difference(r.bpb_b_minus_a);
+      std::printf(" %+12.4f %10.4f %10.4g", d.mean, d.standard_error, d.p);
+    }
+    std::printf("\n");
+  }
+  for (const auto& r : rows)
+    if (r.unpaired_a > 0 || r.unpaired_b > 0)
+      std::printf("note: %s: left out %ld document(s) only A scored and %ld only B scored\n", printable(r.task).c_str(),
+                  static_cast<long>(r.unpaired_a), static_cast<long>(r.unpaired_b));
+  for (const auto& [one, other, name] : {std::tuple(&a, &b, "A"), std::tuple(&b, &a, "B")})
+    for (const auto& [task, docs] : *one)
+      if (!other->count(task))
+        std::printf("note: %s: only %s scored it (%zu documents); no test\n", printable(task).c_str(), name, docs.size());
 }
 
 }  // namespace
@@ -168,53 +354,46 @@ PairedDifference paired_difference(const std::vector<double>& differences) {
 }
 
 void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<std::string>& samples) {
+  // Everything is read and checked first: an error prints no table.
+  if (csv_paths.empty()) fail("compare needs at least one CSV (wr-eval compare A.csv B.csv ...)");
+  if (!samples.empty() && samples.size() != 2) fail("--samples needs exactly two per-sample logs (A,B), got ", samples.size());
+  for (const auto* paths : {&csv_paths, &samples})
+    for (size_t i = 0; i < paths->size(); ++i)
+      for (size_t k = 0; k < i; ++k)
+        if (same_file((*paths)[k], (*paths)[i]))
+          fail((*paths)[k], " and ", (*paths)[i], " are one file; name each input once");
+  Headlines headlines;
   Tables tables;
-  std::vector<std::string> order;
-  for (const auto& p : csv_paths) read_csv(p, tables, order);
-  if (order.empty()) fail("no results in ", csv_paths.size(), " file(s)");
-  std::set<std::string> all_rules;
-  for (const auto& [run, rules] : tables.rules_of) all_rules.insert(rules.begin(), rules.end());
-  if (all_rules.size() > 1) {
+  for (const auto& p : csv_paths) read_csv(p, tables, headlines);
+  if (tables.columns.empty()) fail("no results in ", csv_paths.size(), " file(s)");
+  label_columns(tables.columns);
+  Samples a, b;
+  std::vector<PairedRow> paired;
+  if (!samples.empty()) {
+    a = read_samples(samples[0], headlines);
+    b = read_samples(samples[1], headlines);
+    paired = pair_samples(a, b);
+  }
+
+  std::set<std::string> rule_sets;
+  for (const auto& c : tables.columns) rule_sets.insert(c.rule_set);
+  if (rule_sets.size() > 1) {
     std::printf("note: these runs follow different rule sets; the harnesses build different requests, so their\n"
                 "numbers do not compare task by task:\n");
-    for (const auto& run : order) std::printf("  %-24s %s\n", run.c_str(), join({tables.rules_of[run].begin(), tables.rules_of[run].end()}, ", ").c_str());
+    for (const auto& c : tables.columns) std::printf("  %-24s %s\n", c.label.c_str(), printable(c.rule_set).c_str());
     std::printf("\n");
   }
-  print_table(tables.headline, order, 100, ".1f");
+  if (!tables.undefined.empty()) {
+    std::vector<std::string> names;
+    for (const auto& t : tables.undefined) names.push_back(printable(t));
+    std::printf("note: not shown, no task definition says what heads them: %s\n\n", join(names, ", ").c_str());
+  }
+  print_table(tables.headline, tables.columns, 100, ".1f");
   if (!tables.bpb.empty()) {
     std::printf("\nbits per byte of the gold answer (lower is better)\n");
-    print_table(tables.bpb, order, 1, ".4f");
+    print_table(tables.bpb, tables.columns, 1, ".4f");
   }
-  if (samples.empty()) return;
-  if (samples.size() != 2) fail("--samples needs exactly two per-sample logs (A,B)");
-  auto a = read_samples(samples[0]), b = read_samples(samples[1]);
-  std::printf("\npaired tests on the documents both scored, %s (A) vs %s (B):\n"
-              "accuracy: exact McNemar on the discordant documents; bits per byte of the gold answer: mean of B - A\n"
-              "per document, its standard error and two-sided p (normal approximation)\n"
-              "%-20s %6s %6s %6s %10s %12s %10s %10s\n",
-              samples[0].c_str(), samples[1].c_str(), "task", "n", "A-only", "B-only", "p-value", "bpb B-A", "stderr",
-              "p-value");
-  for (const auto& [task, docs_a] : a) {
-    if (!b.count(task)) continue;
-    int64_t n = 0, only_a = 0, only_b = 0;
-    std::vector<double> bpb_b_minus_a;
-    for (const auto& [id, da] : docs_a) {
-      auto it = b[task].find(id);
-      if (it == b[task].end()) continue;
-      const DocSample& db = it->second;
-      ++n;
-      only_a += da.correct && !db.correct;
-      only_b += !da.correct && db.correct;
-      if (std::isfinite(da.bpb) && std::isfinite(db.bpb)) bpb_b_minus_a.push_back(db.bpb - da.bpb);
-    }
-    std::printf("%-20s %6ld %6ld %6ld %10.4g", task.c_str(), static_cast<long>(n), static_cast<long>(only_a),
-                static_cast<long>(only_b), mcnemar_exact_p(only_a, only_b));
-    if (bpb_b_minus_a.size() >= 2) {
-      const PairedDifference d = paired_difference(bpb_b_minus_a);
-      std::printf(" %+12.4f %10.4f %10.4g", d.mean, d.standard_error, d.p);
-    }
-    std::printf("\n");
-  }
+  if (!samples.empty()) print_paired(paired, a, b, samples);
 }
 
 }  // namespace wr

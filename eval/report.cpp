@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
@@ -11,7 +12,7 @@ namespace wr {
 namespace {
 
 std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
@@ -28,6 +29,12 @@ std::string number(double v) {
 
 const char* const kCsvHeader =
     "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date";
+
+std::string default_run_name(const std::string& checkpoint) {
+  std::filesystem::path p = std::filesystem::absolute(checkpoint).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "hf/" names the folder hf
+  return (p.parent_path().filename() / p.filename()).generic_string();
+}
 
 std::string utc_now_iso8601() {
   std::time_t t = std::time(nullptr);
@@ -50,35 +57,63 @@ std::string read_csv_to_append(const std::string& path) {
   return content;
 }
 
-std::vector<std::string> split_csv_row(const std::string& line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else out.back() += c;
-    } else if (c == '"') quoted = true;
-    else if (c == ',') out.emplace_back();
-    else out.back() += c;
+std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source) {
+  std::vector<CsvRow> rows;
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size();) {
+    CsvRow row;
+    row.line = line;
+    row.fields.emplace_back();
+    const size_t start = i;
+    bool quoted = false, closed = false;  // inside quotes; after a field's closing quote
+    for (; i < text.size(); ++i) {
+      const char c = text[i];
+      std::string& field = row.fields.back();
+      if (quoted) {
+        if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"', ++i;
+        } else if (c == '"') {
+          quoted = false, closed = true;
+        } else {
+          if (c == '\n') ++line;
+          field += c;
+        }
+      } else if (c == '\n' || (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) {
+        break;
+      } else if (c == ',') {
+        row.fields.emplace_back();
+        closed = false;
+      } else if (closed) {
+        fail(source, ":", line, ": text after a quoted field's closing quote (RFC 4180: a quote inside a quoted "
+             "field is doubled)");
+      } else if (c == '"') {
+        if (!field.empty()) fail(source, ":", line, ": a quote inside an unquoted field (RFC 4180 quotes the whole field)");
+        quoted = true;
+      } else {
+        field += c;
+      }
+    }
+    if (quoted) fail(source, ":", row.line, ": a quoted field is never closed");
+    row.text = text.substr(start, i - start);
+    if (i < text.size() && text[i] == '\r') ++i;
+    if (i < text.size() && text[i] == '\n') ++i, ++line;
+    if (!row.text.empty()) rows.push_back(std::move(row));
   }
-  return out;
+  return rows;
 }
 
 void keep_csv_rows_through_step(const std::string& path, int64_t step) {
   if (!file_exists(path)) return;
   if (step < 0) return write_file_atomic(path, std::string(kCsvHeader) + "\n");
-  std::istringstream in(read_csv_to_append(path));
-  std::string line, kept = std::string(kCsvHeader) + "\n";
-  std::getline(in, line);  // the header, checked by read_csv_to_append
-  for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
-    const auto fields = split_csv_row(line);
+  const auto rows = parse_csv(read_csv_to_append(path), path);
+  std::string kept = std::string(kCsvHeader) + "\n";
+  for (size_t r = 1; r < rows.size(); ++r) {  // rows[0]: the header, checked by read_csv_to_append
+    const auto& fields = rows[r].fields;
     char* end = nullptr;
     const long long row_step = fields.size() > 3 ? std::strtoll(fields[3].c_str(), &end, 10) : 0;
     if (fields.size() != 14 || fields[3].empty() || *end)
-      fail(path, ":", line_no, ": expected a row of 14 fields with a training step, got '", line, "'");
-    if (row_step <= step) kept += line + "\n";
+      fail(path, ":", rows[r].line, ": expected a row of 14 fields with a training step, got '", rows[r].text, "'");
+    if (row_step <= step) kept += rows[r].text + "\n";
   }
   write_file_atomic(path, kept);
 }

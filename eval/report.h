@@ -9,7 +9,7 @@
 namespace wr {
 
 struct RunInfo {
-  std::string run;                // a name for this run (default: the checkpoint's file name)
+  std::string run;                // a name for this run (default: default_run_name of the checkpoint)
   std::string checkpoint;
   std::string checkpoint_sha256;  // of the file; empty for a directory or an in-memory model
   int64_t step = -1;              // training step from the checkpoint's meta; -1 unknown
@@ -21,6 +21,10 @@ struct RunInfo {
 
 extern const char* const kCsvHeader;
 
+// The run name a checkpoint gets without --run: its folder and file name ("lir/ckpt_00000500.pt", "SmolLM-135M"'s
+// parent and the folder itself), so the checkpoints of two runs differ in the CSV and in wr-eval compare.
+std::string default_run_name(const std::string& checkpoint);
+
 std::string utc_now_iso8601();
 // Appends rows to path, writing the header first when the file is new; an existing file with another header
 // is an error. The file is rewritten atomically, so a crash leaves the old or the new version.
@@ -29,8 +33,17 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
 // UTF-8 BOM and CRLF line ends (a spreadsheet's save) are accepted and normalised. Fails naming the file when
 // it is not wr's CSV (another header), so wr-eval can check before scoring.
 std::string read_csv_to_append(const std::string& path);
-// The fields of one CSV row (RFC 4180 quoting; the row holds no line break).
-std::vector<std::string> split_csv_row(const std::string& line);
+// One row of a CSV: its fields, the line it starts on (the header's is 1) and its text as written, without its
+// line end (a quoted field may hold line breaks, so a row can span lines).
+struct CsvRow {
+  std::vector<std::string> fields;
+  int64_t line = 0;
+  std::string text;
+};
+// The rows of a CSV in RFC 4180's form, the one append_csv writes: a field holding a comma, quote or line break
+// is quoted, its quotes doubled; rows end in "\n" or "\r\n"; empty lines are skipped. A quote left open, or one
+// inside an unquoted field, fails naming `source` and the line.
+std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source);
 // A resumed training run's eval.csv: keeps the header and the rows of steps <= step (the evaluations the
 // checkpoint it resumed from had seen), so evaluations redone after the resume are not listed twice. A new run
 // (step < 0) starts with no rows. Rewritten atomically; a missing file stays missing.

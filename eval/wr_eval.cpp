@@ -43,9 +43,9 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--output", "CSV", "append one row per task and metric to this CSV", "", ""},
     {"--json", "PATH", "write lm-evaluation-harness style results JSON", "", ""},
     {"--log-samples", "PATH", "write per-request JSONL (context, continuation, tokens, ll, is_greedy, pred, gold)", "", ""},
-    {"--run", "NAME", "run name in the CSV (default: the checkpoint's file name)", "", ""},
+    {"--run", "NAME", "run name in the CSV (default: the checkpoint's folder and file name, dir/ckpt.pt)", "", ""},
     {"--device", "D", "cpu or cuda", "cpu", "WR_DEVICE"},
-    {"--dtype", "T", "model dtype: f32 or bf16 (log-softmax is always float32)", "f32", ""},
+    {"--dtype", "f32|bf16", "model dtype (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
     {"--n", "N", "tasks show: documents to print", "3", ""},
     {"--samples", "A,B", "compare: per-sample logs of two runs for a paired significance test", "", ""},
@@ -193,8 +193,7 @@ int run(const wr::Args& args) {
   const std::string bos = args.get("--bos");
   if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
   check_outputs(args, {path, args.get("--tokenizer")});
-  const std::string dtype = args.get("--dtype");
-  if (dtype != "f32" && dtype != "bf16") wr::fail("--dtype expects f32 or bf16, got '", dtype, "'");
+  const std::string dtype = args.get("--dtype");  // f32 or bf16: the option table checks enumerated values
   for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads"}) args.get_int(o, 0);
   if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
@@ -248,7 +247,7 @@ int run(const wr::Args& args) {
 
   wr::RunInfo info;
   info.checkpoint = path;
-  info.run = args.given("--run") ? args.get("--run") : std::filesystem::path(path).filename().string();
+  info.run = args.given("--run") ? args.get("--run") : wr::default_run_name(path);
   if (!wr::is_directory(path)) info.checkpoint_sha256 = wr::sha256_file(path);
   info.step = loaded.meta.value("step", int64_t{-1});
   info.rules = opt.rules.id();
@@ -286,6 +285,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!args.positional.empty() && args.positional[0] == "compare") {
+      for (const auto& o : args.named())
+        if (o != "--samples") wr::fail("compare takes --samples only; ", o, " does not apply to it");
       wr::compare_runs({args.positional.begin() + 1, args.positional.end()}, wr::split_list(args.get("--samples"), ','));
       return 0;
     }

@@ -362,4 +362,39 @@ TEST(EvalCli, ThreadsBeyondTheCoresAreCapped) {
   EXPECT_TRUE(contains(r.err, "wr: 4096 threads asked for, but this process may use")) << r.err;
 }
 
+// F6 end to end: two runs' checkpoints of one file name, scored without --run into one CSV, get different run
+// names and both reach wr-eval compare's table; compare refuses options that are not its own, and enumerated
+// options are checked by the option table before any work.
+TEST(EvalCli, DefaultRunNamesDifferAndCompareShowsBoth) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string data = anatomy_data(dir, {kQuestion});
+  for (const char* run : {"a", "b"}) {
+    std::filesystem::create_directories(dir + "/" + run);
+    auto r = wr_eval(data + "--output " + dir + "/r.csv " + fixture_checkpoint(dir + "/" + run), dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  const std::string csv = wr::read_file(dir + "/r.csv");
+  EXPECT_TRUE(contains(csv, "\na/ckpt.pt," + dir + "/a/ckpt.pt,")) << csv;
+  EXPECT_TRUE(contains(csv, "\nb/ckpt.pt," + dir + "/b/ckpt.pt,")) << csv;
+  auto compare = [&](const std::string& args) {  // without wr_eval's --threads, which compare refuses
+    const int status = std::system((std::string(WR_EVAL_BIN) + " compare " + args + " > " + dir + "/stdout.txt 2> " +
+                                    dir + "/stderr.txt").c_str());
+    return Outcome{WIFEXITED(status) ? WEXITSTATUS(status) : -1, wr::read_file(dir + "/stderr.txt")};
+  };
+  auto r = compare(dir + "/r.csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string table = wr::read_file(dir + "/stdout.txt");
+  EXPECT_TRUE(contains(table, "a/ckpt.pt")) << table;
+  EXPECT_TRUE(contains(table, "b/ckpt.pt")) << table;
+  EXPECT_TRUE(contains(table, "mmlu_anatomy")) << table;
+
+  r = compare(dir + "/r.csv --tasks piqa");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "wr-eval: error: compare takes --samples only; --tasks does not apply to it\n");
+  EXPECT_EQ(wr::read_file(dir + "/stdout.txt"), "");
+  r = wr_eval(data + "--dtype bf61 " + fixture_checkpoint(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "wr-eval: error: --dtype expects f32 or bf16, got 'bf61' (did you mean bf16?)\n");
+}
+
 }  // namespace

@@ -142,3 +142,186 @@ TEST(Compare, ReadsThePaperTable) {
 }
 
 }  // namespace
+
+// ---- wr-eval compare: inputs checked before anything prints, columns read by name, headlines from definitions ----
+namespace {
+
+using wr::test::contains;
+using wr::test::error_of;
+
+// A row of wr-eval's CSV with the fields compare reads; the rest as wr-eval writes them.
+std::string csv_row(const std::string& run, const std::string& checkpoint, const std::string& task,
+                    const std::string& metric, const std::string& value,
+                    const std::string& rules = "lm-eval sha256:0123456789ab") {
+  return run + "," + checkpoint + ",abc,500," + task + "," + metric + "," + value + ",0.01,100,0,on," + rules +
+         ",0.1,2026-01-01T00:00:00Z\n";
+}
+
+std::string write_csv(const std::string& dir, const std::string& name, const std::string& rows) {
+  const std::string path = dir + "/" + name;
+  wr::write_file_atomic(path, std::string(wr::kCsvHeader) + "\n" + rows);
+  return path;
+}
+
+// stdout of compare_runs, and its error ("" when it succeeded).
+std::pair<std::string, std::string> compare(const std::vector<std::string>& csvs, const std::vector<std::string>& samples = {}) {
+  testing::internal::CaptureStdout();
+  const std::string error = error_of([&] { wr::compare_runs(csvs, samples); });
+  return {testing::internal::GetCapturedStdout(), error};
+}
+
+// F20: wr-eval writes a run name holding a line break, quoted (RFC 4180); the same code reads it back, for
+// compare and for wr-train's resume.
+TEST(Report, CsvRowsWithLineBreaksAndQuotesReadBack) {
+  const auto path = wr::test::temp_dir() + "/results.csv";
+  wr::RunInfo run{"two\nlines, \"quoted\"", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d"};
+  wr::append_csv(path, run, one_result());
+  const auto rows = wr::parse_csv(wr::read_file(path), path);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1].fields.size(), 14u);
+  EXPECT_EQ(rows[1].fields[0], "two\nlines, \"quoted\"");
+  EXPECT_EQ(rows[1].fields[5], "acc");
+  EXPECT_EQ(rows[1].line, 2);
+  EXPECT_EQ(rows[2].line, 4);  // the first row spans lines 2 and 3
+  wr::keep_csv_rows_through_step(path, 1200);
+  EXPECT_EQ(wr::parse_csv(wr::read_file(path), path).size(), 3u);
+  const auto [out, error] = compare({path});
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(contains(out, "two\\nlines, \"quoted\"")) << out;  // one table line, the break escaped
+  EXPECT_TRUE(contains(out, "55.1")) << out;
+  EXPECT_EQ(wr::parse_csv("a,\"b\r\nc\"\r\nd,e\r\n", "x.csv")[0].fields[1], "b\r\nc");
+  EXPECT_EQ(error_of([] { wr::parse_csv("a,\"b\nc\n", "x.csv"); }), "x.csv:1: a quoted field is never closed");
+  EXPECT_TRUE(contains(error_of([] { wr::parse_csv("a,b\"c\n", "x.csv"); }), "x.csv:1: a quote inside an unquoted field"));
+  EXPECT_TRUE(contains(error_of([] { wr::parse_csv("h\na,\"b\"c\n", "x.csv"); }), "x.csv:2: text after a quoted field's"));
+}
+
+// F6: without --run, two runs' checkpoints of one file name get different names, and rows of one run name from
+// two checkpoints are two columns (the name is no key); the same checkpoint's value twice is an error naming both.
+TEST(Compare, NoRowIsDroppedSilently) {
+  const std::string dir = wr::test::temp_dir();
+  EXPECT_EQ(wr::default_run_name("/x/runs/a/ckpt_00000500.pt"), "a/ckpt_00000500.pt");
+  EXPECT_NE(wr::default_run_name("runs/a/ckpt_00000500.pt"), wr::default_run_name("runs/b/ckpt_00000500.pt"));
+  EXPECT_EQ(wr::default_run_name("/models/SmolLM-135M/"), "models/SmolLM-135M");
+  const auto two = write_csv(dir, "two.csv", csv_row("ckpt_00000500.pt", "a/ckpt_00000500.pt", "piqa", "acc", "0.6") +
+                                            csv_row("ckpt_00000500.pt", "b/ckpt_00000500.pt", "piqa", "acc", "0.7"));
+  const auto [out, error] = compare({two});
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(contains(out, "ckpt_00000500.pt [checkpoint=a/ckpt_00000500.pt]")) << out;
+  EXPECT_TRUE(contains(out, "ckpt_00000500.pt [checkpoint=b/ckpt_00000500.pt]")) << out;
+  EXPECT_TRUE(contains(out, "60.0")) << out;
+  EXPECT_TRUE(contains(out, "70.0")) << out;
+  EXPECT_TRUE(contains(out, "+10.0")) << out;
+
+  const auto again = write_csv(dir, "again.csv", csv_row("lir", "ckpt.pt", "piqa", "acc", "0.6") +
+                                                csv_row("lir", "ckpt.pt", "arc_easy", "acc", "0.5") +
+                                                csv_row("lir", "ckpt.pt", "piqa", "acc", "0.61"));
+  const auto [again_out, again_error] = compare({again});
+  EXPECT_EQ(again_error, again + ":4 and " + again + ":2: two values of run 'lir', piqa acc from one checkpoint and "
+                                                     "settings; keep one (or name the runs apart with --run)");
+  EXPECT_EQ(again_out, "");
+  EXPECT_EQ(compare({two, two}).second, two + " and " + two + " are one file; name each input once");
+}
+
+// F17: a value that is not an accuracy (or not bits per byte) is refused with one line naming file, row, column.
+TEST(Compare, ValuesThatAreNoAccuracyAreRefused) {
+  const std::string dir = wr::test::temp_dir();
+  for (const std::string value : {"nan", "inf", "-5", "1.5", "", "0.5x"}) {
+    const auto path = write_csv(dir, "bad.csv", csv_row("lir", "ckpt.pt", "arc_easy", "acc", "0.5") +
+                                               csv_row("lir", "ckpt.pt", "piqa", "acc", value));
+    const auto [out, error] = compare({path});
+    EXPECT_EQ(error, path + ":3: column 'value' of run 'lir', piqa acc: '" + value +
+                         "' is not an accuracy (a number from 0 to 1)");
+    EXPECT_EQ(out, "");
+  }
+  const auto bpb = write_csv(dir, "bpb.csv", csv_row("lir", "ckpt.pt", "piqa", "bpb", "-1"));
+  EXPECT_EQ(compare({bpb}).second, bpb + ":2: column 'value' of run 'lir', piqa bpb: '-1' is not bits per byte (a number >= 0)");
+  // a metric no table shows is not read (perplexity may be inf)
+  const auto ppl = write_csv(dir, "ppl.csv", csv_row("lir", "ckpt.pt", "lambada_openai", "perplexity", "inf") +
+                                            csv_row("lir", "ckpt.pt", "lambada_openai", "acc", "0.25"));
+  EXPECT_EQ(compare({ppl}).second, "");
+}
+
+// Issue 32: the headline is each row's definition's, under the rule set the row names; rows are read by column
+// name (here in another order, with a column wr-eval does not write), and compare.cpp names no task or rule set.
+TEST(Compare, HeadlinesComeFromTheTaskDefinitions) {
+  const std::string dir = wr::test::temp_dir();
+  const std::string lm = "lm-eval sha256:0123456789ab", lv = "lighteval sha256:0123456789ab";
+  const auto path = write_csv(dir, "h.csv", csv_row("a", "a.pt", "hellaswag", "acc", "0.30", lm) +
+                                           csv_row("a", "a.pt", "hellaswag", "acc_norm", "0.35", lm) +
+                                           csv_row("a", "a.pt", "mmlu_stem", "acc", "0.26", lm) +
+                                           csv_row("a", "a.pt", "val", "loss", "3.2", lm) +
+                                           csv_row("b", "b.pt", "hellaswag", "acc_norm_nospace", "0.40", lv) +
+                                           csv_row("b", "b.pt", "hellaswag", "acc", "0.31", lv));
+  const auto [out, error] = compare({path});
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(contains(out, "35.0")) << out;
+  EXPECT_TRUE(contains(out, "40.0")) << out;
+  EXPECT_FALSE(contains(out, "30.0")) << out;
+  EXPECT_FALSE(contains(out, "31.0")) << out;
+  EXPECT_TRUE(contains(out, "26.0")) << out;
+  EXPECT_TRUE(contains(out, "note: these runs follow different rule sets")) << out;
+  EXPECT_TRUE(contains(out, "note: not shown, no task definition says what heads them: val")) << out;
+
+  const auto reordered = dir + "/reordered.csv";
+  wr::write_file_atomic(reordered, "extra,value,metric,task,rules,run\nx,0.42,acc,piqa," + lm + ",r\n");
+  const auto [reordered_out, reordered_error] = compare({reordered});
+  EXPECT_EQ(reordered_error, "");
+  EXPECT_TRUE(contains(reordered_out, "42.0")) << reordered_out;
+  wr::write_file_atomic(reordered, "run,metric,task\nr,acc,piqa\n");
+  EXPECT_TRUE(contains(compare({reordered}).second, reordered + ": no column 'value' in the header"));
+  const auto unknown = write_csv(dir, "u.csv", csv_row("a", "a.pt", "piqa", "acc", "0.5", "lm-evel sha256:0"));
+  EXPECT_TRUE(contains(compare({unknown}).second, unknown + ":2: column 'rules': unknown rule set 'lm-evel'"));
+
+  const std::string source = wr::read_file(std::string(WR_SOURCE_DIR) + "/eval/compare.cpp");
+  for (const auto& name : wr::task_names()) EXPECT_FALSE(contains(source, "\"" + name)) << name;
+  for (const char* name : {"hellaswag", "lighteval", "lm-eval", "mmlu", "piqa"}) EXPECT_FALSE(contains(source, name)) << name;
+}
+
+// A --log-samples line of a multiple-choice document's request.
+std::string sample(const std::string& task, int doc, int request, int pred, int gold, const std::string& continuation,
+                   const std::string& rules = "lm-eval") {
+  return nlohmann::json({{"task", task}, {"rules", rules}, {"doc_id", doc}, {"request", request}, {"pred", pred},
+                         {"pred_norm", pred}, {"pred_norm_nospace", pred}, {"gold", gold}, {"is_greedy", false},
+                         {"context", "Q" + std::to_string(doc)}, {"continuation", continuation}, {"bpb", 1.0}})
+             .dump() + "\n";
+}
+
+// F18: documents of one id that are not the same document (gold, requests) or not under the same rules do not
+// pair: one line naming both; documents only one log has are left out, and said so. F19: nothing prints first.
+TEST(Compare, SampleLogsThatDoNotPairAreRefusedBeforeAnythingPrints) {
+  const std::string dir = wr::test::temp_dir();
+  const auto csv = write_csv(dir, "r.csv", csv_row("a", "a.pt", "piqa", "acc", "0.5"));
+  const std::string a = dir + "/a.jsonl", b = dir + "/b.jsonl";
+  const std::string doc0 = sample("piqa", 0, 0, 0, 0, " x") + sample("piqa", 0, 1, 0, 0, " y");
+  wr::write_file_atomic(a, doc0 + sample("piqa", 1, 0, 1, 1, " u") + sample("piqa", 1, 1, 1, 1, " v"));
+
+  auto refused = [&](const std::string& b_text) {
+    wr::write_file_atomic(b, b_text);
+    const auto [out, error] = compare({csv}, {a, b});
+    EXPECT_EQ(out, "") << "printed before refusing";
+    return error;
+  };
+  EXPECT_EQ(refused(doc0 + sample("piqa", 1, 0, 1, 0, " u") + sample("piqa", 1, 1, 1, 0, " v")),
+            a + ":3 and " + b + ":3: piqa document 1 has gold 1 in one and 0 in the other");
+  EXPECT_EQ(refused(doc0 + sample("piqa", 1, 0, 1, 1, " u") + sample("piqa", 1, 1, 1, 1, " w")),
+            a + ":3 and " + b + ":3: piqa document 1 has other requests in one than in the other (other task files or "
+                                "another task version?)");
+  EXPECT_EQ(refused(sample("piqa", 0, 0, 0, 0, " x", "lighteval") + sample("piqa", 0, 1, 0, 0, " y", "lighteval")),
+            a + ":1 and " + b + ":1: piqa was scored under the lm-eval rules in one log and the lighteval rules in the "
+                                "other; their requests differ, so no document pairs");
+  EXPECT_EQ(refused(doc0 + sample("piqa", 0, 1, 0, 0, " y")), b + ":3 and " + b + ":1: piqa document 0 request 1 twice");
+  EXPECT_EQ(refused("{\"task\": \"piqa\", \"doc_id\": 0, \"gold\": 0}\n"),
+            b + ":1: no 'pred' (expected a line of wr-eval --log-samples)");
+  EXPECT_EQ(refused(sample("no_such_task", 0, 0, 0, 0, " x")),
+            b + ":1: no definition of task 'no_such_task' under the lm-eval rules says what heads it");
+  EXPECT_EQ(compare({csv}, {a}).first, "");
+  EXPECT_EQ(compare({csv}, {a}).second, "--samples needs exactly two per-sample logs (A,B), got 1");
+  EXPECT_EQ(compare({csv}, {a, dir + "/missing.jsonl"}).first, "");
+
+  wr::write_file_atomic(b, doc0);  // document 1 only in A: left out, and said so
+  const auto [out, error] = compare({csv}, {a, b});
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(contains(out, "note: piqa: left out 1 document(s) only A scored and 0 only B scored")) << out;
+}
+
+}  // namespace
