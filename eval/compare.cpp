@@ -135,14 +135,16 @@ void read_csv(const std::string& path, Tables& tables, Headlines& headlines) {
   }
 }
 
-// Column headings: the run name, and where two columns share one, the identity columns they differ in.
+// Column headings: the run name, and where two columns share one, the identity columns they differ in (the
+// rules column by its rule set's name where the names differ, whole where only the file's sha256 does).
 void label_columns(std::vector<Column>& columns) {
   for (auto& column : columns) {
     std::vector<std::string> differ;
     for (size_t k = 0; k < kIdentityColumns.size(); ++k)
       for (const auto& other : columns)
         if (other.run == column.run && other.identity[k] != column.identity[k]) {
-          differ.push_back(kIdentityColumns[k] + "=" + printable(column.identity[k]));
+          const bool by_name = kIdentityColumns[k] == "rules" && other.rule_set != column.rule_set;
+          differ.push_back(kIdentityColumns[k] + "=" + printable(by_name ? column.rule_set : column.identity[k]));
           break;
         }
     column.label = printable(column.run) + (differ.empty() ? "" : " [" + join(differ, ", ") + "]");
