@@ -169,6 +169,7 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
                  {"checkpoint_sha256", run.checkpoint_sha256},
                  {"step", run.step},
                  {"bos", run.bos},
+                 {"bos_why", run.bos_why},
                  {"rules", {{"name", opt.rules.name}, {"sha256", opt.rules.sha256}, {"follows", opt.rules.follows},
                             {"source", opt.rules.source}}},
                  {"limit", opt.limit > 0 ? nlohmann::json(opt.limit) : nlohmann::json(nullptr)},

@@ -17,6 +17,7 @@ struct RunInfo {
   bool bos = true;
   int num_fewshot = 0;
   std::string date;               // ISO 8601, UTC
+  std::string bos_why;            // what decided bos: "--bos on", or the model's or its tokenizer's file and field
 };
 
 extern const char* const kCsvHeader;

@@ -35,7 +35,8 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--data-dir", "DIR", "task data directory", "~/.cache/wr/tasks", "WR_DATA_DIR"},
     {"--limit", "N", "score only the first N documents of each task (0: all)", "0", ""},
     {"--sample", "N", "score a seeded random N documents of each task, the same for every model (0: off)", "0", ""},
-    {"--bos", "on|off", "prepend BOS to every context", "on", ""},
+    {"--bos", "on|off", "prepend BOS to every context (default: as the model and its tokenizer say; the outputs "
+                        "record which and why)", "", ""},
     {"--num-fewshot", "K", "K examples from the same split before each context (0: zero-shot, the paper's setting)", "0", ""},
     {"--seed", "N", "seed of the few-shot draws and of --sample", "1234", ""},
     {"--no-share", "", "score every request as its own sequence (the harness's way) instead of sharing contexts", "", ""},
@@ -166,6 +167,21 @@ void tasks_command(const wr::Args& args) {
   wr::fail("usage: wr-eval tasks list | tasks show NAME | tasks download NAME...");
 }
 
+// BOS when --bos is not given. wr's checkpoints and llama2.c models were trained with BOS first
+// (trainer/tokenize_corpus.cpp; llama2.c's run.c encodes with bos=1). A Hugging Face folder gets what its tokenizer
+// adds when asked for special tokens (Tokenizer::bos_rule), as both harnesses score it:
+//   lighteval 0.5.0: models/model_config.py:109 add_special_tokens = True -> models/base_model.py:79 ->
+//     models/abstract_model.py:150-154 tok_encode -> tokenizer.encode(text, add_special_tokens=True);
+//   lm-eval 0.4.9: models/huggingface.py:812-817 tok_encode passes add_special_tokens = add_bos_token, which is
+//     False unless the model_args set it (:82; :223-228 set it for Gemma): wr's default is its add_bos_token=True
+//     run, where the tokenizer decides; lm-eval's own default is --bos off. An empty context is [BOS] in both
+//     (:411-417 prefix_token_id: the tokenizer's bos_token_id).
+wr::BosRule default_bos(wr::ModelFormat format, const wr::Tokenizer& tok) {
+  if (format == wr::ModelFormat::native) return {true, "a wr checkpoint: wr-train starts every document with BOS"};
+  if (format == wr::ModelFormat::llama2c) return {true, "a llama2.c model: trained with BOS first"};
+  return tok.bos_rule();
+}
+
 // A one-line progress bar on a terminal; silent otherwise.
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   if (!isatty(STDERR_FILENO)) return nullptr;
@@ -190,8 +206,7 @@ int run(const wr::Args& args) {
     wr::load_task(rules.definition_of(t));  // unknown names fail before the model loads
     if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
-  const std::string bos = args.get("--bos");
-  if (bos != "on" && bos != "off") wr::fail("--bos expects on or off, got '", bos, "'");
+  const std::string bos = args.get("--bos");  // on, off (the option table checks) or "": as the model says
   check_outputs(args, {path, args.get("--tokenizer")});
   const std::string dtype = args.get("--dtype");  // f32 or bf16: the option table checks enumerated values
   for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads"}) args.get_int(o, 0);
@@ -209,6 +224,13 @@ int run(const wr::Args& args) {
   auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
              : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
              : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
+  // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
+  // it beside the tokenizer).
+  std::string tok_dir = args.get("--tokenizer");
+  if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
+    tok_dir = std::filesystem::path(carried_source).parent_path().string();
+  if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
+    tok.read_hf_config(tok_dir + "/tokenizer_config.json");
   wr::check_tokenizer_fits(loaded.model, tok, path);
   // Allowed (a model may pad its vocabulary), but rarely meant: say so.
   if (tok.vocab_size() < loaded.model->config.vocab_size)
@@ -226,7 +248,10 @@ int run(const wr::Args& args) {
   opt.limit = args.get_int("--limit");
   opt.sample = args.get_int("--sample");
   opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed"));
-  opt.bos = bos == "on";
+  const wr::BosRule bos_rule =
+      bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
+  opt.bos = bos_rule.add;
+  std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
   opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
   std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
@@ -252,6 +277,7 @@ int run(const wr::Args& args) {
   info.step = loaded.meta.value("step", int64_t{-1});
   info.rules = opt.rules.id();
   info.bos = opt.bos;
+  info.bos_why = bos_rule.why;
   info.num_fewshot = opt.num_fewshot;
   info.date = wr::utc_now_iso8601();
 

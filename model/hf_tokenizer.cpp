@@ -201,6 +201,7 @@ class HfTokenizer final : public TokenizerImpl {
   }
   int vocab_size() const override { return static_cast<int>(tokens_.size()); }
   int bos_id() const override { return bos_; }
+  int template_bos() const override { return template_bos_; }
   int eos_id() const override { return eos_; }
 
  private:
@@ -236,6 +237,7 @@ class HfTokenizer final : public TokenizerImpl {
   std::vector<std::string> pieces_;  // id -> the piece as the file writes it
   std::vector<bool> known_;
   int bos_ = -1, eos_ = -1;
+  int template_bos_ = -1;  // the post-processor's token before the text
 };
 
 Behavior HfTokenizer::behavior(const json& j, const std::string& at) const {
@@ -511,7 +513,7 @@ void HfTokenizer::read_post_processor(const json& j, const std::string& at) {
       const std::string name = item.at("SpecialToken").at("id").get<std::string>();
       if (seen_sequence) fail(source_, ": ", at, ".single appends '", name, "' after the text: wr adds only a BOS");
       if (bos_ >= 0) fail(source_, ": ", at, ".single puts two tokens before the text: wr adds only a BOS");
-      bos_ = j.at("special_tokens").at(name).at("ids").at(0).get<int>();
+      bos_ = template_bos_ = j.at("special_tokens").at(name).at("ids").at(0).get<int>();
     }
   } else {
     unsupported(at, j, "post-processors TemplateProcessing, ByteLevel, Sequence");

@@ -1,5 +1,7 @@
 #include "model/tokenizer.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "common/file.h"
 #include "model/hf_tokenizer.h"
@@ -11,6 +13,31 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
   for (const char* name : {"tokenizer.json", "tokenizer.model"})
     if (file_exists(path + "/" + name)) return from_file(path + "/" + name);
   fail(path, ": a directory without tokenizer.json or tokenizer.model");
+}
+
+void Tokenizer::read_hf_config(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": invalid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(path, ": expected a JSON object");
+  if (j.contains("add_bos_token") && !j.at("add_bos_token").is_null()) {
+    if (!j.at("add_bos_token").is_boolean()) fail(path, ": add_bos_token: expected true or false");
+    config_add_bos_ = j.at("add_bos_token").get<bool>();
+  }
+  if (j.contains("bos_token") && !j.at("bos_token").is_null()) {
+    const auto& t = j.at("bos_token");  // a string, or an AddedToken's {"content": ...}
+    const auto& content = t.is_object() && t.contains("content") ? t.at("content") : t;
+    if (!content.is_string()) fail(path, ": bos_token: expected a string or {\"content\": string}");
+    const std::string name = content.get<std::string>();
+    config_bos_ = -1;
+    for (int id = 0; id < vocab_size() && config_bos_ < 0; ++id)
+      if (piece(id) == name) config_bos_ = id;
+    if (config_bos_ < 0) fail(path, ": bos_token '", name, "' is not a token of ", source_);
+  }
+  config_source_ = path;
 }
 
 TokenizerFormat tokenizer_format(const std::string& bytes) {
@@ -29,9 +56,19 @@ Tokenizer Tokenizer::from_bytes(const std::string& model_bytes, const std::strin
 }
 
 int Tokenizer::bos_id() const {
-  const int id = impl_->bos_id();
+  const int id = config_bos_ >= 0 ? config_bos_ : impl_->bos_id();
   if (id < 0) fail(source_, ": the tokenizer names no BOS token (wanted for --bos and document starts)");
   return id;
+}
+
+BosRule Tokenizer::bos_rule() const {
+  if (config_add_bos_)
+    return {*config_add_bos_, config_source_ + ": add_bos_token " + (*config_add_bos_ ? "true" : "false")};
+  if (format_ == TokenizerFormat::sentencepiece)
+    return {true, source_ + ": a SentencePiece model (transformers' LlamaTokenizer: add_bos_token defaults to true)"};
+  const int id = impl_->template_bos();
+  if (id < 0) return {false, source_ + ": post_processor puts no token before the text"};
+  return {true, source_ + ": post_processor puts " + impl_->piece(id) + " before the text"};
 }
 
 int Tokenizer::eos_id() const {

@@ -7,6 +7,10 @@
   hf_reference.py convert-sentencepiece MODEL OUT_JSON legacy|metaspace
       A SentencePiece model converted to tokenizer.json by transformers, as Llama 2's HF checkpoints were:
       "legacy" (Prepend + Replace normalizers) or "metaspace" (Metaspace pre-tokenizer, prepend_scheme first).
+  hf_reference.py loglik MODEL_DIR IN OUT
+      transformers' float32 Llama from a Hugging Face folder (AutoTokenizer, AutoModelForCausalLM): each IN line
+      (hex, as above) is tokenized as the tokenizer does by default (its own special tokens), and OUT gets
+      {"ids": [...], "ll": sum of log p(ids[t] | ids[:t]) for t >= 1, float32 log-softmax as lm-eval takes it}.
 Exits 3 when a package is missing, so the test can skip with that message.
 """
 import json
@@ -49,10 +53,25 @@ def convert_sentencepiece(model, out, variant):
         g.write(LlamaConverter(Slow()).converted().to_str())
 
 
+def loglik(model_dir, inp, out):
+    torch = need("torch")
+    transformers = need("transformers")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    with open(inp) as f, open(out, "w") as g, torch.no_grad():
+        for line in f:
+            ids = tok(bytes.fromhex(line.strip()).decode("utf-8", errors="replace")).input_ids
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0, :-1], dim=-1)
+            ll = logp.gather(1, torch.tensor(ids[1:])[:, None]).sum().item()
+            g.write(json.dumps({"ids": ids, "ll": ll}) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "encode":
         encode(*sys.argv[2:5])
     elif sys.argv[1] == "convert-sentencepiece":
         convert_sentencepiece(*sys.argv[2:5])
+    elif sys.argv[1] == "loglik":
+        loglik(*sys.argv[2:5])
     else:
         sys.exit(f"unknown command {sys.argv[1]}")

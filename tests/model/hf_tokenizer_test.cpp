@@ -389,4 +389,64 @@ TEST(HfTokenizer, UnsupportedComponentsAreNamed) {
             std::string::npos);
 }
 
+// What encoding with special tokens puts first (Tokenizer::bos_rule) and which BOS a tokenizer_config.json names,
+// on Llama 3 (this copy's post-processor is ByteLevel; Meta's later one a TemplateProcessing), Llama 2's
+// SentencePiece model and SmolLM2 (its tokenizer_config.json names <|im_start|>, where the names wr falls back on
+// find <|endoftext|>).
+TEST(HfTokenizer, BosRuleFollowsTemplateAndTokenizerConfig) {
+  WR_REQUIRE_SHARED(kLlama3);
+  const std::string dir = wr::test::temp_dir();
+  auto j = nlohmann::json::parse(wr::read_file(shared_path(kLlama3)));
+  auto plain = wr::Tokenizer::from_bytes(j.dump(), "llama3/tokenizer.json");
+  EXPECT_FALSE(plain.bos_rule().add);
+  EXPECT_EQ(plain.bos_rule().why, "llama3/tokenizer.json: post_processor puts no token before the text");
+  EXPECT_EQ(plain.bos_id(), 128000);
+  plain.read_hf_config(shared_path("tokenizers/llama3/tokenizer_config.json"));  // bos_token, no add_bos_token
+  EXPECT_EQ(plain.bos_id(), 128000);
+  EXPECT_FALSE(plain.bos_rule().add);
+
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", {{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}},
+                                     {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                         {"pair", nlohmann::json::array()},
+                         {"special_tokens", {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", {128000}},
+                                                                    {"tokens", {"<|begin_of_text|>"}}}}}}};
+  auto templated = wr::Tokenizer::from_bytes(j.dump(), "t.json");
+  EXPECT_TRUE(templated.bos_rule().add);
+  EXPECT_EQ(templated.bos_rule().why, "t.json: post_processor puts <|begin_of_text|> before the text");
+
+  // add_bos_token, where set, decides; bos_token as an AddedToken object; errors name the file and field.
+  auto config = [&](const nlohmann::json& c) {
+    wr::write_file_atomic(dir + "/tokenizer_config.json", c.dump());
+    auto t = wr::Tokenizer::from_bytes(j.dump(), "t.json");
+    t.read_hf_config(dir + "/tokenizer_config.json");
+    return t;
+  };
+  auto off = config({{"add_bos_token", false}, {"bos_token", {{"content", "<|end_of_text|>"}, {"special", true}}}});
+  EXPECT_FALSE(off.bos_rule().add);
+  EXPECT_EQ(off.bos_rule().why, dir + "/tokenizer_config.json: add_bos_token false");
+  EXPECT_EQ(off.bos_id(), 128001);
+  EXPECT_TRUE(config({{"add_bos_token", true}}).bos_rule().add);
+  EXPECT_EQ(wr::test::error_of([&] { config({{"bos_token", "<|nope|>"}}); }),
+            dir + "/tokenizer_config.json: bos_token '<|nope|>' is not a token of t.json");
+  EXPECT_EQ(wr::test::error_of([&] { config({{"add_bos_token", "yes"}}); }),
+            dir + "/tokenizer_config.json: add_bos_token: expected true or false");
+
+  WR_REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");
+  const auto llama2 = wr::Tokenizer::from_file(shared_path("models/llama2-tokenizer/tokenizer.model"));
+  EXPECT_TRUE(llama2.bos_rule().add);
+  EXPECT_TRUE(wr::test::contains(llama2.bos_rule().why, "a SentencePiece model")) << llama2.bos_rule().why;
+  EXPECT_EQ(llama2.bos_id(), 1);
+
+  const std::string smollm2 = std::string(WR_SOURCE_DIR) + "/.cache/smollm2-135m";
+  if (!wr::file_exists(smollm2 + "/tokenizer_config.json"))
+    GTEST_SKIP() << "no " << smollm2 << " (scripts/get-smollm2 makes it)";
+  auto smol = wr::Tokenizer::from_file(smollm2);
+  EXPECT_EQ(smol.bos_id(), 0);  // <|endoftext|>, by name
+  EXPECT_FALSE(smol.bos_rule().add);
+  smol.read_hf_config(smollm2 + "/tokenizer_config.json");
+  EXPECT_EQ(smol.bos_id(), 1);  // <|im_start|>
+  EXPECT_FALSE(smol.bos_rule().add);
+}
+
 }  // namespace
