@@ -1,6 +1,8 @@
 #include "common/cli.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <sstream>
 
@@ -120,8 +122,10 @@ bool Args::flag(const std::string& name) const {
 long Args::get_int(const std::string& name) const {
   std::string v = get(name);
   char* end = nullptr;
+  errno = 0;
   long x = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end != '\0') fail("option ", name, " expects an integer, got '", v, "'");
+  if (errno == ERANGE) fail("option ", name, " ", v, " is out of range (at most ", LONG_MAX, ")");  // strtol clamps
   return x;
 }
 

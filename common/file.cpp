@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -103,6 +104,12 @@ std::string read_file(const std::string& path) {
 
 void check_output_path(const std::string& path, const std::string& what) {
   const std::string target = output_target(path);
+  // The result is written as <name>.tmp.<pid> first, and a CSV is locked through .<name>.lock beside it: both
+  // names must fit the file system's limit, or the run would fail after its work.
+  const size_t name_bytes = std::filesystem::path(target).filename().string().size();
+  if (const size_t room = static_cast<size_t>(NAME_MAX) - std::strlen(".tmp.") - 10; name_bytes > room)
+    fail("cannot write ", what, " ", path, ": its file name has ", name_bytes, " bytes; at most ", room,
+         " leave room for the temporary file wr writes first");
   auto dir = std::filesystem::path(target).parent_path();
   if (dir.empty()) dir = ".";
   if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
@@ -113,6 +120,16 @@ bool same_file(const std::string& a, const std::string& b) {
   struct stat sa, sb;
   if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
   return std::filesystem::weakly_canonical(a) == std::filesystem::weakly_canonical(b);
+}
+
+void check_not_an_input(const std::string& output, const std::string& what, const std::vector<std::string>& inputs) {
+  if (output.empty()) return;
+  for (const auto& input : inputs) {
+    if (input.empty() || !file_exists(input)) continue;
+    const std::string parent = std::filesystem::path(input).parent_path().string();
+    if (same_file(output, input) || (is_directory(output) && !is_directory(input) && same_file(output, parent.empty() ? "." : parent)))
+      fail(what, " ", output, " is an input of this run (", input, "); writing it would destroy it");
+  }
 }
 
 AtomicFile::AtomicFile(const std::string& path)

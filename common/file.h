@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wr {
 
@@ -43,6 +44,10 @@ bool file_exists(const std::string& path);
 // Fails naming `what` (an option) unless path can be written as a result file: its directory exists and is
 // writable, and the path is new or names a regular file (through symlinks). Call before long work.
 void check_output_path(const std::string& path, const std::string& what);
+// Fails naming `what` (an option or argument) when writing `output` would replace one of `inputs`: the same
+// file, or, for an output directory, a file directly inside it (a Hugging Face folder written over the one it
+// was read from). Every tool calls it before any work: `convert ck.pt ck.pt` once lost a run's optimizer state.
+void check_not_an_input(const std::string& output, const std::string& what, const std::vector<std::string>& inputs);
 // Whether the two paths name one file: the same inode when both exist, else the same normalised path.
 bool same_file(const std::string& a, const std::string& b);
 bool is_directory(const std::string& path);

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/lock.h"
 
 namespace wr {
 namespace {
@@ -104,6 +105,7 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source
 
 void keep_csv_rows_through_step(const std::string& path, int64_t step) {
   if (!file_exists(path)) return;
+  const FileLock lock = FileLock::wait(path);
   if (step < 0) return write_file_atomic(path, std::string(kCsvHeader) + "\n");
   const auto rows = parse_csv(read_csv_to_append(path), path);
   std::string kept = std::string(kCsvHeader) + "\n";
@@ -118,7 +120,9 @@ void keep_csv_rows_through_step(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+// Read, extend and replace under the CSV's lock: two runs appending at once (a sweep) each add their rows.
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results) {
+  const FileLock lock = FileLock::wait(path);
   std::string content = read_csv_to_append(path);
   if (content.empty()) content = std::string(kCsvHeader) + "\n";
   for (const auto& r : results)

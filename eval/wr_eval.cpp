@@ -65,8 +65,19 @@ std::string data_dir(const wr::Args& args) {
   return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
 }
 
+// The task a name means under --rules.
+wr::TaskDef load_task(const std::string& name, const wr::Args& args) {
+  return wr::load_task(wr::load_rules(args.get("--rules")).definition_of(name));
+}
+
+// The data files a task reads (its subtasks' too), under the data directory: inputs no output may replace.
+void add_task_files(const wr::TaskDef& task, const std::string& dir, std::vector<std::string>& out) {
+  for (const auto& sub : task.subtasks) add_task_files(wr::load_task(sub), dir, out);
+  for (const auto& f : task.files) out.push_back(dir + "/" + f.path);
+}
+
 // Fails before any work when the outputs could not be written: each must be a regular file (or new) in a
-// writable directory, no two may be one file, none may be an input (the model or tokenizer), and a CSV to
+// writable directory, no two may be one file, none may be an input (the model, tokenizer, task data), and a CSV to
 // append to must carry wr's header.
 void check_outputs(const wr::Args& args, const std::vector<std::string>& inputs) {
   std::vector<std::pair<std::string, std::string>> outputs;  // option, path
@@ -78,16 +89,9 @@ void check_outputs(const wr::Args& args, const std::vector<std::string>& inputs)
     for (size_t k = 0; k < i; ++k)
       if (wr::same_file(path, outputs[k].second))
         wr::fail(outputs[k].first, " and ", option, " name the same file ", path, "; give each output its own path");
-    for (const auto& input : inputs)
-      if (!input.empty() && wr::file_exists(input) && wr::same_file(path, input))
-        wr::fail(option, " ", path, " is an input of this run (", input, "); writing it would destroy it");
+    wr::check_not_an_input(path, option, inputs);
   }
   if (!args.get("--output").empty()) wr::read_csv_to_append(args.get("--output"));
-}
-
-// The task a name means under --rules.
-wr::TaskDef load_task(const std::string& name, const wr::Args& args) {
-  return wr::load_task(wr::load_rules(args.get("--rules")).definition_of(name));
 }
 
 // Fetches whatever the tasks need and the data directory lacks (or names it, offline).
@@ -149,7 +153,7 @@ void tasks_command(const wr::Args& args) {
       return;
     }
     ensure_task_files({p[2]}, args);
-    auto docs = wr::build_docs(t, data_dir(args), args.get_int("--n"));
+    auto docs = wr::build_docs(t, data_dir(args), args.get_int("--n", 0));
     std::cout << t.name << ": " << t.description << "\nrules: " << t.harness << "\n";
     for (const auto& d : docs) {
       std::cout << "\n--- doc " << d.id << " (gold " << d.gold << ")\n";
@@ -207,9 +211,11 @@ int run(const wr::Args& args) {
     if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
   const std::string bos = args.get("--bos");  // on, off (the option table checks) or "": as the model says
-  check_outputs(args, {path, args.get("--tokenizer")});
+  std::vector<std::string> inputs = {path, args.get("--tokenizer")};
+  for (const auto& t : tasks) add_task_files(load_task(t, args), data_dir(args), inputs);
+  check_outputs(args, inputs);
   const std::string dtype = args.get("--dtype");  // f32 or bf16: the option table checks enumerated values
-  for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads"}) args.get_int(o, 0);
+  for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads", "--seed"}) args.get_int(o, 0);
   if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
@@ -247,13 +253,13 @@ int run(const wr::Args& args) {
   opt.data_dir = data_dir(args);
   opt.limit = args.get_int("--limit");
   opt.sample = args.get_int("--sample");
-  opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   const wr::BosRule bos_rule =
       bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
   opt.bos = bos_rule.add;
   std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
   opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
-  opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
   if (!args.get("--log-samples").empty()) {
     samples.emplace(args.get("--log-samples"));
@@ -273,7 +279,7 @@ int run(const wr::Args& args) {
   wr::RunInfo info;
   info.checkpoint = path;
   info.run = args.given("--run") ? args.get("--run") : wr::default_run_name(path);
-  if (!wr::is_directory(path)) info.checkpoint_sha256 = wr::sha256_file(path);
+  info.checkpoint_sha256 = loaded.sha256;  // of the bytes scored, even if the path now names another file
   info.step = loaded.meta.value("step", int64_t{-1});
   info.rules = opt.rules.id();
   info.bos = opt.bos;

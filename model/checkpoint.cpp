@@ -190,6 +190,7 @@ void save_native(const std::string& path, Llama& model, const nlohmann::json& me
 
 NativeCheckpoint read_native(const std::string& path) {
   std::string data = read_file(path);
+  const std::string sha256 = sha256_hex(data);
   const TorchArchive archive = check_torch_archive(data, path);
   c10::IValue root;
   try {
@@ -207,6 +208,7 @@ NativeCheckpoint read_native(const std::string& path) {
   if (!get("format").isString() || get("format").toStringRef() != "wr") fail(path, ": not a wr checkpoint");
   if (get("version").toInt() != 1) fail(path, ": unsupported checkpoint version ", get("version").toInt());
   NativeCheckpoint out;
+  out.sha256 = sha256;
   out.config = config_from_json(to_json(get("config"), path), path + " config");
   out.weights = tensors_of(get("model"), path + " model");
   out.meta = to_json(get("meta"), path);
@@ -231,6 +233,7 @@ LoadedModel load_native(const std::string& path, std::map<std::string, torch::Te
   load_state_dict(out.model, ckpt.weights, path);
   out.meta = std::move(ckpt.meta);
   out.tokenizer_model = std::move(ckpt.tokenizer_model);
+  out.sha256 = std::move(ckpt.sha256);
   if (extra) *extra = std::move(ckpt.extra);
   return out;
 }

@@ -36,6 +36,9 @@ struct LoadedModel {
   nlohmann::json meta = nlohmann::json::object();  // step, run name, tokenizer path, ...
   std::string tokenizer_model;                      // tokenizer file bytes (either format), when the file carries them
   ModelFormat format = ModelFormat::native;
+  // sha256 of the bytes the weights were read from, when MODEL names one file (empty for a directory): the file
+  // under that path may be replaced while a run scores what it loaded.
+  std::string sha256;
 };
 
 LoadedModel load_model(const std::string& path, const std::string& format_name = "");
@@ -55,6 +58,7 @@ struct NativeCheckpoint {
   nlohmann::json meta;
   std::string tokenizer_model;
   std::map<std::string, torch::Tensor> extra;
+  std::string sha256;  // of the file's bytes as read
 };
 NativeCheckpoint read_native(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "common/json_number.h"
 
 namespace wr {
@@ -80,7 +81,7 @@ nlohmann::json config_to_json(const ModelConfig& c) {
 ModelConfig load_config_file(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = parse_json(read_file(path));
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": invalid JSON: ", e.what());
   }

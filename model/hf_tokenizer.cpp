@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "model/bpe.h"
 #include "model/unicode.h"
 
@@ -523,7 +524,7 @@ void HfTokenizer::read_post_processor(const json& j, const std::string& at) {
 HfTokenizer::HfTokenizer(const std::string& bytes, const std::string& source) : source_(source) {
   json j;
   try {
-    j = json::parse(bytes);
+    j = parse_json(bytes);
   } catch (const json::exception& e) {
     fail(source, ": not a tokenizer.json: ", e.what());
   }

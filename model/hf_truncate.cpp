@@ -4,6 +4,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "model/bpe.h"
 #include "model/hf_tokenizer.h"
 #include "model/unicode.h"
@@ -15,7 +16,7 @@ std::string truncate_hf_tokenizer(const std::string& json_bytes, int pieces, con
   // Plain (sorted) JSON objects: ordered_json's linear key lookup is quadratic in a 128k-piece vocabulary. The
   // library reads vocab as a map, so key order carries nothing.
   using ojson = nlohmann::json;
-  ojson j = ojson::parse(json_bytes);
+  ojson j = parse_json(json_bytes);
   ojson& model = j.at("model");
   const int have = static_cast<int>(model.at("vocab").size());
   if (pieces < 1 || pieces > have) fail("--vocab-size ", pieces, ": expected 1 to ", have, " (the pieces of ", source, ")");

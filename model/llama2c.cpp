@@ -137,6 +137,7 @@ LoadedModel load_llama2c(const std::string& path) {
   }
   LoadedModel out;
   out.format = ModelFormat::llama2c;
+  out.sha256 = sha256_hex(data);
   out.model = Llama(c);
   load_state_dict(out.model, t, path);
   return out;

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "model/safetensors_table.h"
 #include "model/tokenizer.h"
 
@@ -34,7 +35,7 @@ const char* dtype_name(torch::ScalarType t) {
 
 nlohmann::json read_json(const std::string& path) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    return parse_json(read_file(path));
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": invalid JSON: ", e.what());
   }
@@ -49,8 +50,9 @@ torch::ScalarType dtype_from_flag(const std::string& flag) {
   fail("unknown dtype '", flag, "' (expected f32, bf16 or f16)");
 }
 
-std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path, std::string* sha256) {
   const std::string data = read_file(path);
+  if (sha256) *sha256 = sha256_hex(data);
   const SafetensorsTable table = read_safetensors_table(data, path);
   std::map<std::string, torch::Tensor> out;
   for (const auto& e : table.entries) {
@@ -103,7 +105,7 @@ LoadedModel load_hf(const std::string& path) {
   std::string source;
   if (!fs::is_directory(path)) {
     source = path;
-    tensors = read_safetensors(path);
+    tensors = read_safetensors(path, &out.sha256);
   } else if (file_exists((dir / "model.safetensors").string())) {
     source = (dir / "model.safetensors").string();
     tensors = read_safetensors(source);
@@ -147,8 +149,12 @@ void save_hf(const std::string& dir, Llama& model, const std::string& dtype, con
   config["torch_dtype"] = type == torch::kFloat32 ? "float32" : type == torch::kBFloat16 ? "bfloat16" : "float16";
   write_file_atomic((fs::path(dir) / "model.safetensors").string(), encode_safetensors(state_dict(model), type));
   write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
-  if (!tokenizer_model.empty())
-    write_file_atomic((fs::path(dir) / tokenizer_file_name(tokenizer_format(tokenizer_model))).string(), tokenizer_model);
+  // The folder's tokenizer is the one this model carries, or none: a tokenizer left by an earlier model would be
+  // loaded with these weights (wr and transformers read tokenizer.json first, then tokenizer.model).
+  const std::string written = tokenizer_model.empty() ? "" : tokenizer_file_name(tokenizer_format(tokenizer_model));
+  for (const char* stale : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"})
+    if (written != stale) remove_durably((fs::path(dir) / stale).string());
+  if (!written.empty()) write_file_atomic((fs::path(dir) / written).string(), tokenizer_model);
 }
 
 }  // namespace wr

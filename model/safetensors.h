@@ -12,7 +12,8 @@
 namespace wr {
 
 // F32, F16 and BF16 tensors; anything else, or offsets that do not fit the file, is an error naming path.
-std::map<std::string, torch::Tensor> read_safetensors(const std::string& path);
+// sha256, when given, receives the hash of the bytes the tensors were read from.
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path, std::string* sha256 = nullptr);
 // The dtype a --dtype flag names: f32, bf16 or f16 (or their long names); anything else is an error.
 torch::ScalarType dtype_from_flag(const std::string& flag);
 // dtype: torch::kFloat32, kFloat16 or kBFloat16.

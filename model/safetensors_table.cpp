@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/json.h"
 
 namespace wr {
 namespace {
@@ -42,7 +43,7 @@ SafetensorsTable read_safetensors_table(std::string_view file, const std::string
   if (header_len > file.size() - 8) fail(path, ": header length ", header_len, " exceeds the file size ", file.size());
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(file.substr(8, header_len));
+    header = parse_json(file.substr(8, header_len));
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, ": corrupt safetensors header: ", e.what());
   }

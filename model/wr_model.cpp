@@ -5,6 +5,7 @@
 
 #include "common/cli.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "model/checkpoint.h"
 #include "model/generate.h"
 #include "model/tokenizer.h"
@@ -53,6 +54,7 @@ void info(const std::string& path, const wr::Args& args) {
 }
 
 void convert(const std::string& in, const std::string& out, const wr::Args& args) {
+  wr::check_not_an_input(out, "convert: output", {in, args.get("--tokenizer")});
   auto m = wr::load_model(in, args.get("--format"));
   auto to = wr::model_format(out, args.get("--to"));
   if (!args.get("--tokenizer").empty()) m.tokenizer_model = wr::Tokenizer::from_file(args.get("--tokenizer")).model_bytes();

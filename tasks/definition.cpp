@@ -7,6 +7,8 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
+#include "common/json_number.h"
 #include "common/strings.h"
 #include "tasks/embedded.h"
 #include "tasks/formats.h"
@@ -19,6 +21,15 @@
 namespace wr {
 
 namespace {
+
+// A task file's path stays inside the data directory: relative, no ".." component, no NUL (a definition naming
+// "../../../../etc/passwd" would otherwise be read, or downloaded to, outside it).
+void check_data_path(const std::string& path, const std::string& source) {
+  const std::filesystem::path p(path);
+  bool escapes = path.empty() || p.is_absolute() || path.find('\0') != std::string::npos;
+  for (const auto& part : p) escapes = escapes || part == "..";
+  if (escapes) fail(source, ": file path \"", path, "\" must be relative to the data directory, without \"..\"");
+}
 
 // Every key a definition may hold, at the top and inside its objects ("files[]": each entry of the files array);
 // anything else is a misspelling, refused when the definition loads rather than read as "" later.
@@ -160,13 +171,15 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
     for (const auto& f : t.json.at("files")) {
       TaskFile tf;
       tf.path = f.at("path").get<std::string>();
+      check_data_path(tf.path, t.source);
       tf.url = f.value("url", "");
       tf.generated_by = f.value("generated_by", "");
       if (tf.url.empty() == tf.generated_by.empty())
         fail(t.source, ": file ", tf.path, " needs exactly one of 'url' and 'generated_by'");
       tf.zip_member = f.value("zip_member", "");
       if (f.contains("sha256") && !f["sha256"].is_null()) tf.sha256 = f["sha256"].get<std::string>();
-      if (f.contains("size") && !f["size"].is_null()) tf.size = f["size"].get<int64_t>();
+      if (f.contains("size") && !f["size"].is_null())
+        tf.size = json_integer(f["size"], t.source + ": size of " + tf.path, 0, int64_t{1} << 40);
       if (f.contains("datasets_server")) {
         tf.datasets_server = f["datasets_server"];
         for (const char* k : {"dataset", "config", "split", "rows"})
@@ -228,7 +241,7 @@ std::vector<DefText> definitions() {
 
 nlohmann::json parse_definition(const DefText& def) {
   try {
-    return nlohmann::json::parse(def.json);
+    return parse_json(def.json);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(def.source, ": not valid JSON: ", e.what());
   }
@@ -277,7 +290,7 @@ TaskDef load_task(const std::string& name) {
     std::string text = group.at("subtask_template").dump();
     replace_all(text, "{subject_words}", words);
     replace_all(text, "{subject}", subject);
-    return task_from_json(nlohmann::json::parse(text), name, source + " (subtask " + subject + ")");
+    return task_from_json(parse_json(text), name, source + " (subtask " + subject + ")");
   }
   std::string hint = closest(name, task_names());
   fail("unknown task '", name, "'", hint.empty() ? "" : " (did you mean " + hint + "?)", "; see wr-eval tasks list");

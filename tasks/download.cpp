@@ -21,6 +21,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 
 namespace wr {
 namespace {
@@ -145,7 +146,7 @@ void download_rows(const TaskFile& f, const std::string& dest, const DownloadOpt
     download_file(url, page_file, "", opt);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(read_file(page_file));
+      j = parse_json(read_file(page_file));
     } catch (const nlohmann::json::exception& e) {
       fs::remove(page_file);
       fail(where, ": not a datasets-server rows page: ", e.what());
@@ -248,6 +249,11 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
     for (auto& path : download_task(load_task(sub), opt)) fetched.push_back(std::move(path));
   for (const auto& f : task.files) {
     const std::string dest = opt.data_dir + "/" + f.path;
+    if (file_exists(dest) && f.size >= 0 && static_cast<int64_t>(fs::file_size(dest)) != f.size) {
+      if (opt.offline)
+        fail("offline: ", dest, " has ", fs::file_size(dest), " bytes, expected ", f.size, " (", task.source, ")");
+      fs::remove(dest);  // a stale or damaged copy is fetched again
+    }
     if (file_exists(dest)) {
       std::string want = f.sha256;  // pinned, or recorded when a datasets-server download completed
       if (want.empty() && file_exists(dest + ".sha256")) want = read_file(dest + ".sha256").substr(0, 64);
@@ -274,12 +280,24 @@ std::vector<std::string> download_task(const TaskDef& task, const DownloadOption
         fs::create_directories(opt.data_dir + "/.archives");
         download_file(f.url, archive, "", opt);
       }
-      const std::string data = read_zip_member(archive, f.zip_member);  // benchmark members are a few MB
-      const std::string actual = sha256_hex(data);
-      if (!f.sha256.empty() && actual != f.sha256)
-        fail(effective_url(f.url, opt), " member ", f.zip_member, ": sha256 mismatch: expected ", f.sha256, ", got ", actual,
-             "; nothing was cached (delete ", archive, " to fetch the zip again)");
+      std::string data;
+      try {
+        data = read_zip_member(archive, f.zip_member);  // benchmark members are a few MB
+        const std::string actual = sha256_hex(data);
+        if (!f.sha256.empty() && actual != f.sha256)
+          fail(effective_url(f.url, opt), " member ", f.zip_member, ": sha256 mismatch: expected ", f.sha256, ", got ",
+               actual, "; nothing was cached");
+      } catch (const Error&) {
+        // Not kept: a wrong body (a proxy's page served with 200) or a changed zip would fail every later run.
+        fs::remove(archive);
+        throw;
+      }
       write_file_atomic(dest, data);
+    }
+    if (f.size >= 0 && static_cast<int64_t>(fs::file_size(dest)) != f.size) {
+      const auto got = fs::file_size(dest);
+      fs::remove(dest);
+      fail(effective_url(f.url, opt), ": ", got, " bytes, expected ", f.size, " (", task.source, "); nothing was cached");
     }
     fetched.push_back(dest);
   }

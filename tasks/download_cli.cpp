@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 
 namespace wr {
 
@@ -31,7 +32,7 @@ DownloadOptions download_options_from_args(const Args& args, const std::string& 
   if (!args.get("--url-map").empty()) {
     const std::string path = args.get("--url-map");
     try {
-      o.url_map = nlohmann::json::parse(read_file(path)).get<std::map<std::string, std::string>>();
+      o.url_map = parse_json(read_file(path)).get<std::map<std::string, std::string>>();
     } catch (const nlohmann::json::exception& e) {
       fail(path, ": expected a JSON object of URL -> URL: ", e.what());
     }

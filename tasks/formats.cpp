@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "tasks/preprocess.h"
 
 namespace wr {
@@ -18,7 +19,7 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
   if (format == "json_array") {
     nlohmann::json all;
     try {
-      all = nlohmann::json::parse(read_file(path));
+      all = parse_json(read_file(path));
     } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
       fail(path, ": invalid JSON: ", e.what());
     }
@@ -35,7 +36,7 @@ std::vector<nlohmann::json> read_docs(const std::string& path, const std::string
       ++line_no;
       if (python_strip(line).empty()) continue;
       try {
-        docs.push_back(nlohmann::json::parse(line));
+        docs.push_back(parse_json(line));
       } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
         fail(path, ":", line_no, ": invalid JSON line: ", e.what());
       }

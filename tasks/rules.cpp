@@ -9,6 +9,7 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "tasks/embedded.h"
 #include "tasks/task.h"
@@ -89,7 +90,7 @@ RuleSet load_rules(const std::string& name) {
   r.source = "tasks/rules/" + name + ".json";
   r.sha256 = sha256_hex(found->json);
   try {
-    const auto j = nlohmann::json::parse(found->json);
+    const auto j = parse_json(found->json);
     for (const auto& [key, _] : j.items())
       if (!known_keys().count(key)) fail(r.source, ": unknown key '", key, "'");
     r.name = j.at("rules").get<std::string>();

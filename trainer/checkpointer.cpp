@@ -47,6 +47,15 @@ void restore_optimizer(torch::optim::Optimizer& optimizer, const torch::Tensor& 
   }
 }
 
+// The first parameter holding NaN or Inf, or "": an update can overflow the weights while the loss and gradient
+// norm it was computed from were finite (lr=1e308), and such a checkpoint must never be written or named good.
+std::string first_non_finite_parameter(Llama& model) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model->named_parameters())
+    if (!torch::isfinite(p.value()).all().item<bool>()) return p.key();
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::string> list_checkpoints(const std::string& run_dir) {
@@ -95,6 +104,9 @@ LoopState Checkpointer::restore(Llama& model, torch::optim::Optimizer& optimizer
 void Checkpointer::after_step(const LoopState& state, bool stop, Llama& model, torch::optim::Optimizer& optimizer) {
   const bool due = (c_.ckpt_interval > 0 && state.step % c_.ckpt_interval == 0) || state.step == c_.steps || stop;
   if (!due) return;
+  if (const std::string bad = first_non_finite_parameter(model); !bad.empty())
+    fail("step ", state.step, ": ", bad, " holds NaN or Inf after the update (optimizer.lr ", c_.lr,
+         " too high?); no checkpoint written. Last good checkpoint: ", last_.empty() ? "none" : last_);
   const std::string path = checkpoint_path(c_.run_dir, state.step);
   const nlohmann::json meta = {{"step", state.step}, {"tokens", state.step * c_.tokens_per_step()}, {"run", c_.run_name},
                                {"bad_steps", state.bad_steps}, {"tvr_pending", state.tvr_pending},

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "common/strings.h"
 
 namespace wr {
@@ -108,7 +109,7 @@ void read_documents(const std::string& path, const std::string& text_field,
     if (line.find_first_not_of(" \t\r") == std::string::npos) return;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
+      j = parse_json(line);
     } catch (const nlohmann::json::exception& e) {
       fail(path, ":", line_no, ": not valid JSON: ", e.what());
     }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/file.h"
 
 #if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -28,12 +29,12 @@ std::string env(const char* name, const char* fallback = nullptr) {
   return fallback;
 }
 
-int env_int(const char* name, const char* fallback = nullptr) {
+int env_int(const char* name, const char* fallback, long lo, long hi) {
   const std::string v = env(name, fallback);
   char* end = nullptr;
   const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x < 0 || x > 65535)
-    fail("environment variable ", name, "='", v, "': expected a non-negative integer up to 65535");
+  if (v.empty() || *end != '\0' || x < lo || x > hi)
+    fail("environment variable ", name, "='", v, "': expected an integer from ", lo, " to ", hi);
   return static_cast<int>(x);
 }
 
@@ -55,7 +56,7 @@ struct DataParallel::Group {
 #endif
 };
 
-int DataParallel::world_size_from_environment() { return std::max(1, env_int("WORLD_SIZE", "1")); }
+int DataParallel::world_size_from_environment() { return env_int("WORLD_SIZE", "1", 1, 65535); }
 
 bool DataParallel::gloo_available() {
 #ifdef WR_WITH_GLOO
@@ -81,13 +82,13 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
     dp.device_ = device;
     return dp;
   }
-  dp.rank_ = env_int("RANK");
+  dp.rank_ = env_int("RANK", nullptr, 0, 65535);
   if (dp.rank_ >= dp.world_) fail("RANK ", dp.rank_, " is not below WORLD_SIZE ", dp.world_);
-  const int local_rank = env_int("LOCAL_RANK", std::to_string(dp.rank_).c_str());
+  const int local_rank = env_int("LOCAL_RANK", std::to_string(dp.rank_).c_str(), 0, 65535);
   if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   dp.device_ = device;
   const std::string addr = env("MASTER_ADDR");
-  const int port = env_int("MASTER_PORT");
+  const int port = env_int("MASTER_PORT", nullptr, 1, 65535);
   const bool use_nccl = device.is_cuda() && nccl_available();
   if (!use_nccl && !gloo_available())
     fail("WORLD_SIZE=", dp.world_, ": this build has no torch.distributed backend for ", device.str(),
@@ -177,6 +178,19 @@ void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
     t.copy_(flat.slice(0, at, at + t.numel()).view(t.sizes()));
     at += t.numel();
   }
+}
+
+void DataParallel::check_same(const std::string& what, const std::string& text) {
+  if (world_ <= 1) return;
+  // Each rank's 64-bit digest in its own slot; after the sum every rank holds all of them.
+  const std::string digest = sha256_hex(text);
+  auto slots = torch::zeros({world_}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  slots[rank_] = static_cast<int64_t>(std::stoull(digest.substr(0, 15), nullptr, 16));
+  all_reduce_sum({slots});
+  const auto all = slots.to(torch::kCPU);
+  for (int r = 1; r < world_; ++r)
+    if (all[r].item<int64_t>() != all[0].item<int64_t>())
+      fail("rank ", r, "'s ", what, " differs from rank 0's; every process must be started with the same one");
 }
 
 bool DataParallel::any(bool flag) {

@@ -40,6 +40,9 @@ class DataParallel {
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   // Whether any process says yes (a stop request that reached one of them); the flag itself alone.
   bool any(bool flag);
+  // Fails on every process unless all of them hold the same `text` (a resolved config, a data manifest): ranks
+  // started with different settings would train silently apart, or die inside a collective.
+  void check_same(const std::string& what, const std::string& text);
 
   // The tensors (of one dtype) as one flat buffer where the backend sums: on the device for NCCL, in host
   // memory for Gloo.

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "common/error.h"
+#include "common/json.h"
 
 namespace wr {
 namespace {
@@ -24,6 +26,11 @@ std::string shard_header(uint32_t token_bytes, int64_t tokens, int64_t docs) {
   std::memcpy(h.data() + 16, &t, 8);
   std::memcpy(h.data() + 24, &d, 8);
   return h;
+}
+
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name.find('\0') == std::string::npos && name != "." &&
+         name != "..";
 }
 
 }  // namespace
@@ -60,7 +67,10 @@ void ShardWriter::add_document(const std::vector<int>& tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (file_ && tokens_ > 0 && tokens_ + n > shard_tokens_) close_shard();
   if (!file_) open_shard();
+  const uint64_t id_bound = uint64_t{1} << (8 * token_bytes_);
   for (int id : tokens) {
+    if (id < 0 || static_cast<uint64_t>(id) >= id_bound)
+      fail(dir_, ": token id ", id, " does not fit ", token_bytes_, "-byte shards (ids below ", id_bound, ")");
     uint32_t v = static_cast<uint32_t>(id);  // little-endian hosts only (x86-64, aarch64)
     buffer_.append(reinterpret_cast<const char*>(&v), token_bytes_);
   }
@@ -86,7 +96,7 @@ nlohmann::json read_manifest(const std::string& dir) {
   if (!file_exists(path)) fail(path, ": no such file (make shards with `wr-data tokenize --out ", dir, "`)");
   nlohmann::json m;
   try {
-    m = nlohmann::json::parse(read_file(path));
+    m = parse_json(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }
@@ -97,7 +107,12 @@ nlohmann::json read_manifest(const std::string& dir) {
   const auto& token_bytes = m["token_bytes"];
   if (!token_bytes.is_number_unsigned() || (token_bytes.get<uint64_t>() != 2 && token_bytes.get<uint64_t>() != 4))
     fail(path, ": token_bytes is ", token_bytes.dump(), ", expected 2 or 4");
+  if (m.contains("version") && m["version"] != kShardVersion)
+    fail(path, ": version ", m["version"].dump(), ", expected ", kShardVersion);
+  if (m.contains("tokenizer") && (!m["tokenizer"].is_string() || !is_plain_file_name(m["tokenizer"].get<std::string>())))
+    fail(path, ": tokenizer is ", m["tokenizer"].dump(), ", expected a file name in the shard folder");
   if (!m["splits"].is_object()) fail(path, ": splits is not an object of split name -> shard list");
+  std::set<std::string> files;  // a shard listed twice would double its weight in training
   for (const auto& [split, entries] : m["splits"].items()) {
     if (!entries.is_array()) fail(path, ": splits.", split, " is not a list of shards");
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -107,12 +122,24 @@ nlohmann::json read_manifest(const std::string& dir) {
           !e["tokens"].is_number_unsigned())
         fail(where, " is ", e.dump(), ", expected {\"file\": NAME, \"tokens\": COUNT, ...}");
       const std::string file = e["file"].get<std::string>();
-      if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
-        fail(where, ": file \"", file, "\" is not a file name in the shard folder");
+      if (!is_plain_file_name(file)) fail(where, ": file \"", file, "\" is not a file name in the shard folder");
+      if (!files.insert(file).second) fail(where, ": file \"", file, "\" is listed twice");
       if (e.contains("sha256") && !e["sha256"].is_string()) fail(where, ": sha256 is not a string");
     }
   }
   return m;
+}
+
+std::string read_shard_tokenizer(const std::string& dir, const nlohmann::json& manifest) {
+  const std::string path = dir + "/" + manifest.value("tokenizer", "tokenizer.model");
+  std::string bytes = read_file(path);
+  if (manifest.contains("tokenizer_sha256")) {
+    const std::string got = sha256_hex(bytes);
+    if (!manifest["tokenizer_sha256"].is_string() || got != manifest["tokenizer_sha256"].get<std::string>())
+      fail(path, ": sha256 ", got, " differs from the manifest's tokenizer_sha256 ", manifest["tokenizer_sha256"].dump(),
+           " (", dir, "/manifest.json): the shards were made with another tokenizer");
+  }
+  return bytes;
 }
 
 TokenStream::TokenStream(const std::string& dir, const std::string& split) : split_(split) {

@@ -77,6 +77,9 @@ class TokenStream {
 };
 
 nlohmann::json read_manifest(const std::string& dir);
+// The tokenizer file the manifest names, checked against its tokenizer_sha256: shards made with another
+// tokenizer would train and score silently.
+std::string read_shard_tokenizer(const std::string& dir, const nlohmann::json& manifest);
 
 // Where row `row` of batch `batch` starts in a stream of `stream_size` tokens, for windows of `window` tokens.
 //   random:     uniform over [0, stream_size - window], a hash of (seed, batch, row), so any batch can be

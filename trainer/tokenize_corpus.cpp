@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/lock.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/shards.h"
@@ -12,18 +13,29 @@
 namespace wr {
 namespace {
 
-// Shards of an earlier tokenize into the same folder that the new manifest does not name (the earlier run made
-// more of them): removed once the manifest is safely written, so the folder holds one consistent set.
-void remove_unlisted_shards(const std::string& dir, const nlohmann::json& manifest) {
+// The shards an earlier tokenize into this folder listed: what this run may remove once its own manifest is
+// written (a folder's other files, even named like shards, are not wr-data's to delete).
+std::set<std::string> previously_listed_shards(const std::string& dir) {
+  std::set<std::string> out;
+  if (!file_exists(dir + "/manifest.json")) return out;
+  try {
+    const nlohmann::json manifest = read_manifest(dir);
+    for (const auto& [split, entries] : manifest.at("splits").items())
+      for (const auto& e : entries) out.insert(e.at("file").get<std::string>());
+  } catch (const Error&) {
+    // A damaged manifest names nothing to remove; the new one replaces it.
+  }
+  return out;
+}
+
+// Shards the earlier manifest listed and the new one does not (the earlier run made more of them): removed once
+// the new manifest is safely written, so the folder holds one consistent set.
+void remove_unlisted_shards(const std::string& dir, const nlohmann::json& manifest, const std::set<std::string>& earlier) {
   std::set<std::string> listed;
   for (const auto& [split, entries] : manifest.at("splits").items())
     for (const auto& e : entries) listed.insert(e.at("file").get<std::string>());
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    const bool shard_name = (name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && name.size() > 4 &&
-                            name.compare(name.size() - 4, 4, ".bin") == 0;
-    if (shard_name && !listed.count(name)) std::filesystem::remove(entry.path());
-  }
+  for (const auto& name : earlier)
+    if (!listed.count(name)) remove_durably(dir + "/" + name);
 }
 
 }  // namespace
@@ -34,10 +46,15 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
   const auto files = expand_inputs(opt.inputs);
   const Tokenizer tok = Tokenizer::from_file(opt.tokenizer);
   std::filesystem::create_directories(opt.out_dir);
+  const FileLock lock = FileLock::hold_or_fail(opt.out_dir, "--out");  // two tokenizations would mix their shards
+  const std::set<std::string> earlier_shards = previously_listed_shards(opt.out_dir);
   // A folder tokenized again has no manifest until the new one is complete: a kill part way leaves no manifest
   // naming shards or a tokenizer that this run has already replaced.
   remove_durably(opt.out_dir + "/manifest.json");
   const uint32_t token_bytes = token_bytes_for(tok.vocab_size());
+  for (const int special : {tok.bos_id(), opt.eos ? tok.eos_id() : 0})
+    if (special < 0 || special >= tok.vocab_size())
+      fail(opt.tokenizer, ": special token id ", special, " is outside the vocabulary of ", tok.vocab_size());
   ShardWriter train(opt.out_dir, "train", token_bytes, opt.shard_tokens), val(opt.out_dir, "val", token_bytes, opt.shard_tokens);
 
   int64_t docs = 0, tokens = 0, bytes = 0;
@@ -97,7 +114,7 @@ nlohmann::json tokenize_corpus(const TokenizeOptions& opt) {
       {"splits", {{"train", train.finish()}, {"val", val.finish()}}},
   };
   write_file_atomic(opt.out_dir + "/manifest.json", manifest.dump(2) + "\n");
-  remove_unlisted_shards(opt.out_dir, manifest);
+  remove_unlisted_shards(opt.out_dir, manifest, earlier_shards);
   return manifest;
 }
 

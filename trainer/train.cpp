@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/lock.h"
 #include "model/flops.h"
 #include "model/init.h"
 #include "model/tokenizer.h"
@@ -44,18 +45,26 @@ std::string format(const char* fmt, ...) {
   return buf;
 }
 
-// The run directory, writable before any work, and either fresh or resumed on purpose; its checkpoints.
-std::vector<std::string> open_run_dir(const TrainConfig& c, bool resume, const DataParallel& dp) {
+// The run directory, writable before any work, held by this run alone (a second wr-train on it is refused, naming
+// this one), and either fresh or resumed on purpose; its checkpoints.
+struct RunDir {
+  std::optional<FileLock> lock;  // rank 0's, for the whole run
+  std::vector<std::string> checkpoints;
+};
+
+RunDir open_run_dir(const TrainConfig& c, bool resume, const DataParallel& dp) {
+  RunDir out;
   if (dp.is_main()) {
     fs::create_directories(c.run_dir);
+    out.lock = FileLock::hold_or_fail(c.run_dir, "run.dir");
     write_file_atomic(c.run_dir + "/.write-test", "");
     fs::remove(c.run_dir + "/.write-test");
   }
-  auto existing = list_checkpoints(c.run_dir);
-  if (!resume && !existing.empty())
-    fail(c.run_dir, " already holds checkpoints (", existing.back(), "); pass --resume to continue, or choose another run.dir");
-  if (resume && existing.empty()) fail("--resume: no checkpoint in ", c.run_dir);
-  return existing;
+  out.checkpoints = list_checkpoints(c.run_dir);
+  if (!resume && !out.checkpoints.empty())
+    fail(c.run_dir, " already holds checkpoints (", out.checkpoints.back(), "); pass --resume to continue, or choose another run.dir");
+  if (resume && out.checkpoints.empty()) fail("--resume: no checkpoint in ", c.run_dir);
+  return out;
 }
 
 // The shards and the tokenizer they were made with.
@@ -68,7 +77,7 @@ struct TrainData {
     if (c.eval_interval > 0 && c.val_batches > 0) val = std::make_unique<TokenStream>(c.data_dir, "val");
     const auto& manifest = train.manifest();
     tokenizer_path = c.data_dir + "/" + manifest.value("tokenizer", "tokenizer.model");
-    tokenizer_bytes = read_file(tokenizer_path);
+    tokenizer_bytes = read_shard_tokenizer(c.data_dir, manifest);
     const int64_t data_vocab = manifest.at("vocab_size").get<int64_t>();
     if (data_vocab > c.model.vocab_size)
       fail("model.vocab_size ", c.model.vocab_size, " is smaller than the shards' tokenizer (", data_vocab, " pieces, ",
@@ -164,15 +173,17 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              : opt.log     ? opt.log
                            : [](const std::string& line) { std::printf("%s\n", line.c_str()), std::fflush(stdout); };
 
-  const auto existing = open_run_dir(c, opt.resume, dp);
+  dp.check_same("resolved config", resolved.dump());
+  const RunDir run_dir = open_run_dir(c, opt.resume, dp);
   const TrainData data(c);
+  dp.check_same("data manifest (" + c.data_dir + "/manifest.json)", data.train.manifest().dump());
   const Tokenizer tokenizer = Tokenizer::from_bytes(data.tokenizer_bytes, data.tokenizer_path);
   Llama model(c.model);
   init_weights(model, c.init, c.seed);
   model->to(device);
   auto optimizer = make_optimizer(model, c);
   Checkpointer checkpointer(c, resolved, data.tokenizer_bytes);
-  LoopState state = opt.resume ? checkpointer.restore(model, optimizer, existing, device, log) : LoopState{};
+  LoopState state = opt.resume ? checkpointer.restore(model, optimizer, run_dir.checkpoints, device, log) : LoopState{};
   if (dp.is_main()) write_file_atomic(c.run_dir + "/config.json", resolved.dump(2) + "\n");
 
   std::vector<torch::Tensor> params;

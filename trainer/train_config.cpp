@@ -4,11 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <type_traits>
 
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "common/json_number.h"
 #include "common/strings.h"
 #include "tasks/rules.h"
@@ -192,9 +194,14 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.log_interval >= 1 && c.telemetry_interval >= 1, "log: interval and telemetry_interval must be >= 1");
   need(c.max_bad_steps >= 1, "run.max_bad_steps must be >= 1");
   need(c.threads >= 0, "run.threads must be >= 0 (0: all cores)");
+  need(!c.run_dir.empty(), "run.dir must name a directory (the run's checkpoints, telemetry and config go there)");
   try {  // the rule set and each task under it, so a misspelt name fails before hours of training
     const RuleSet rules = load_rules(c.eval_rules);
-    for (const auto& t : c.eval_tasks) load_task(rules.definition_of(t));
+    std::set<std::string> named;
+    for (const auto& t : c.eval_tasks) {
+      if (!named.insert(t).second) fail("tasks names ", t, " twice");
+      load_task(rules.definition_of(t));
+    }
   } catch (const Error& e) {
     fail(source, ": eval: ", e.what());
   }
@@ -206,7 +213,7 @@ nlohmann::json resolve_train_config(const std::string& path, const std::vector<s
   if (!path.empty()) {
     nlohmann::json file;
     try {
-      file = nlohmann::json::parse(read_file(path));
+      file = parse_json(read_file(path));
     } catch (const nlohmann::json::exception& e) {
       fail(path, ": not valid JSON: ", e.what());
     }
@@ -217,8 +224,12 @@ nlohmann::json resolve_train_config(const std::string& path, const std::vector<s
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) fail("override '", o, "': expected key=value, e.g. optimizer.lr=3e-4");
     const std::string key = o.substr(0, eq), text = o.substr(eq + 1);
-    nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) value = text;
+    nlohmann::json value;
+    try {
+      value = parse_json(text);
+    } catch (const nlohmann::json::exception&) {
+      value = text;  // not JSON (or nested beyond the bound): a string, which the typed check refuses where it must
+    }
     // "a.b.c=v" becomes {"a": {"b": {"c": v}}} and goes through the same key check as the file.
     nlohmann::json nested = value;
     for (size_t end = key.size(); end != std::string::npos;) {

@@ -16,6 +16,7 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "model/hf_tokenizer.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"
@@ -71,6 +72,7 @@ void train_tokenizer(const wr::Args& args) {
   opt.text_field = args.get("--text-field");
   opt.threads = static_cast<int>(args.get_int("--threads", 0));
   const auto files = wr::expand_inputs(inputs(args));
+  wr::check_not_an_input(out, "--out", files);
   auto t0 = std::chrono::steady_clock::now();
   std::string model = wr::train_tokenizer(files, opt);
   wr::write_file_atomic(out, model);
@@ -92,7 +94,7 @@ void tokenize(const wr::Args& args) {
   opt.text_field = args.get("--text-field");
   opt.eos = args.flag("--eos");
   opt.val_fraction = args.get_double("--val-fraction");
-  opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   opt.shard_tokens = args.get_int("--shard-tokens", 1);
   auto t0 = std::chrono::steady_clock::now();
   if (isatty(STDERR_FILENO)) {
@@ -115,7 +117,7 @@ void tokenize(const wr::Args& args) {
 
 void synth(const wr::Args& args) {
   wr::SynthOptions opt;
-  opt.seed = static_cast<uint64_t>(args.get_int("--seed"));
+  opt.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   opt.documents = static_cast<int>(args.get_int("--documents", 1));
   const std::string out = required(args, "--out");
   std::printf("wrote %s/corpus.jsonl and %s/synth/facts.jsonl: %s\n", out.c_str(), out.c_str(),
@@ -129,7 +131,7 @@ void encode(const wr::Args& args) {
   for (int64_t n = 1; std::getline(std::cin, line); ++n) {
     nlohmann::json in;
     try {
-      in = nlohmann::json::parse(line);
+      in = wr::parse_json(line);
     } catch (const nlohmann::json::exception& e) {
       wr::fail("stdin line ", n, ": not JSON: ", e.what());
     }
@@ -145,6 +147,7 @@ void truncate_tokenizer(const wr::Args& args) {
     wr::fail("truncate-tokenizer needs --vocab-size N (the pieces to keep)");
   const std::string in = args.positional[1], out = args.positional[2];
   const int pieces = static_cast<int>(args.get_int("--vocab-size", 1));
+  wr::check_not_an_input(out, "truncate-tokenizer: OUT", {in});
   const std::string bytes = wr::read_file(in);
   if (wr::Tokenizer::from_bytes(bytes, in).format() != wr::TokenizerFormat::hf_json)
     wr::fail(in, ": not a tokenizer.json (truncate-tokenizer cuts Hugging Face BPE tokenizers)");

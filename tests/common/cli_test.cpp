@@ -53,6 +53,15 @@ TEST(Cli, UnknownOptionSuggestsTheClosest) {
   EXPECT_THROW(parse({"--threads", "x"}).get_int("--threads"), wr::Error);
 }
 
+// strtol clamps 2^64 to LONG_MAX: three different seeds above 2^63 drew the same sample.
+TEST(Cli, IntegersBeyondTheRangeAndNegativesWhereRefusedAreNamed) {
+  auto e = wr::test::error_of([] { parse({"--threads", "18446744073709551615"}).get_int("--threads"); });
+  EXPECT_TRUE(wr::test::contains(e, "--threads 18446744073709551615 is out of range")) << e;
+  e = wr::test::error_of([] { parse({"--threads", "-1"}).get_int("--threads", 0); });
+  EXPECT_TRUE(wr::test::contains(e, "--threads must be >= 0, got -1")) << e;
+  EXPECT_EQ(parse({"--threads", "9223372036854775807"}).get_int("--threads"), 9223372036854775807L);
+}
+
 // --tasks a,,b, and the like: empty items are dropped, order kept.
 TEST(Cli, ListsSplitOnTheSeparatorWithoutEmptyItems) {
   EXPECT_EQ(wr::split_list("arc_easy,,piqa,", ','), (std::vector<std::string>{"arc_easy", "piqa"}));

@@ -73,3 +73,39 @@ TEST(File, AtomicWriteRefusesDevicesAndWritesThroughSymlinks) {
 }
 
 }  // namespace
+
+namespace {
+
+// One check for every tool that writes: an output that is one of the inputs, or a folder holding one, is refused.
+TEST(File, AnOutputThatIsAnInputIsRefused) {
+  const auto dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/ck.pt", "weights");
+  std::filesystem::create_directories(dir + "/hf");
+  wr::write_file_atomic(dir + "/hf/model.safetensors", "weights");
+  auto refused = [&](const std::string& out, const std::string& in) {
+    const auto e = wr::test::error_of([&] { wr::check_not_an_input(out, "OUT", {"", in}); });
+    return wr::test::contains(e, "OUT " + out + " is an input of this run (" + in + ")");
+  };
+  EXPECT_TRUE(refused(dir + "/ck.pt", dir + "/ck.pt"));
+  EXPECT_TRUE(refused(dir + "/./ck.pt", dir + "/ck.pt"));
+  std::filesystem::create_symlink(dir + "/ck.pt", dir + "/link.pt");
+  EXPECT_TRUE(refused(dir + "/link.pt", dir + "/ck.pt"));
+  EXPECT_TRUE(refused(dir + "/hf", dir + "/hf"));
+  EXPECT_TRUE(refused(dir + "/hf", dir + "/hf/model.safetensors"));
+  EXPECT_FALSE(refused(dir + "/other.pt", dir + "/ck.pt"));
+  EXPECT_FALSE(refused(dir + "/hf2", dir + "/hf"));
+  EXPECT_EQ(wr::read_file(dir + "/ck.pt"), "weights");
+}
+
+// The temp file <name>.tmp.<pid> must fit NAME_MAX too, or a run fails after its work.
+TEST(File, AnOutputNameWithNoRoomForItsTempFileIsRefusedUpFront) {
+  const auto dir = wr::test::temp_dir();
+  const std::string fits(240, 'a'), too_long(241, 'a');
+  EXPECT_EQ(wr::test::error_of([&] { wr::check_output_path(dir + "/" + fits, "--output"); }), "");
+  const auto e = wr::test::error_of([&] { wr::check_output_path(dir + "/" + too_long, "--output"); });
+  EXPECT_TRUE(wr::test::contains(e, "its file name has 241 bytes; at most 240")) << e;
+  wr::write_file_atomic(dir + "/" + fits, "x");  // and the longest accepted name is written
+  EXPECT_EQ(wr::read_file(dir + "/" + fits), "x");
+}
+
+}  // namespace

@@ -242,6 +242,8 @@ TEST(EvalCli, NegativeAndZeroCountsAreRefused) {
            {"--batch-tokens 0", "--batch-tokens must be positive, got 0"},
            {"--batch-tokens -5", "--batch-tokens must be positive, got -5"},
            {"--sample -2", "--sample must be >= 0, got -2"},
+           {"--seed -1", "--seed must be >= 0, got -1"},
+           {"--seed 18446744073709551616", "option --seed 18446744073709551616 is out of range (at most 9223372036854775807)"},
            {"--limit 5 --sample 5", "--limit and --sample are exclusive (the first N documents, or a seeded random N)"}}) {
     auto r = wr_eval("--tasks arc_easy " + flag + " " + ckpt, dir);
     EXPECT_EQ(r.code, 1) << flag;
@@ -257,11 +259,15 @@ TEST(EvalCli, OutputsMustBeRegularDistinctAndNotInputs) {
   std::filesystem::create_directories(dir + "/adir");
   wr::write_file_atomic(dir + "/other.csv", "a,b,c\n1,2,3\n");
   const std::string run = "--tasks arc_easy --offline --data-dir " + dir + "/data ";
+  std::filesystem::create_directories(dir + "/data/arc");
+  wr::write_file_atomic(dir + "/data/arc/ARC-Easy-Test.jsonl", "task data\n");  // a task's data file is an input too
   for (const auto& [outputs, message] : std::vector<std::pair<std::string, std::string>>{
            {"--json /dev/full", "/dev/full is a character device; results go to regular files only"},
            {"--output " + dir + "/adir", dir + "/adir is a directory; results go to regular files only"},
            {"--json " + dir + "/x --log-samples " + dir + "/x", "--json and --log-samples name the same file " + dir + "/x"},
            {"--log-samples " + ckpt, "--log-samples " + ckpt + " is an input of this run"},
+           {"--json " + dir + "/data/arc/ARC-Easy-Test.jsonl",
+            "--json " + dir + "/data/arc/ARC-Easy-Test.jsonl is an input of this run"},
            {"--output " + dir + "/other.csv", dir + "/other.csv: existing file has another header"}}) {
     auto r = wr_eval(run + outputs + " " + ckpt, dir);
     EXPECT_EQ(r.code, 1) << outputs;
@@ -269,6 +275,7 @@ TEST(EvalCli, OutputsMustBeRegularDistinctAndNotInputs) {
     EXPECT_TRUE(contains(r.err, message)) << outputs << ": " << r.err;
   }
   EXPECT_EQ(wr::sha256_file(ckpt), before);
+  EXPECT_EQ(wr::read_file(dir + "/data/arc/ARC-Easy-Test.jsonl"), "task data\n");
   EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/adir"));
 }

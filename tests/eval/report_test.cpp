@@ -1,6 +1,9 @@
 #include "eval/compare.h"
 #include "eval/report.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <gtest/gtest.h>
@@ -35,6 +38,38 @@ TEST(Report, CsvAppendsUnderOneHeader) {
   wr::write_file_atomic(path, "other,header\n");
   EXPECT_THROW(wr::append_csv(path, run, one_result()), wr::Error);
   EXPECT_EQ(wr::read_file(path), "other,header\n");
+}
+
+// The sweep pattern: processes appending to one CSV at once each add all their rows (36 of 48 survived before
+// the CSV was locked).
+TEST(Report, ConcurrentAppendsKeepEveryRow) {
+  const auto path = wr::test::temp_dir() + "/results.csv";
+  constexpr int kProcesses = 4, kAppends = 15;
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      wr::RunInfo run{"run" + std::to_string(p), "ckpt.pt", "abc", 0, "lm-eval", true, 0, "d"};
+      for (int i = 0; i < kAppends; ++i) {
+        run.step = i;
+        wr::append_csv(path, run, one_result());
+      }
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  const auto text = wr::read_file(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + kProcesses * kAppends * 2);  // two metrics a result
+  for (int p = 0; p < kProcesses; ++p)
+    for (int i = 0; i < kAppends; ++i)
+      EXPECT_NE(text.find("\nrun" + std::to_string(p) + ",ckpt.pt,abc," + std::to_string(i) + ",arc_easy,acc,"),
+                std::string::npos)
+          << "run" << p << " step " << i;
 }
 
 TEST(Report, HarnessJsonLayout) {

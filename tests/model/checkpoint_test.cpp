@@ -108,6 +108,41 @@ TEST(Checkpoint, SafetensorsBf16AndF16KeepTheirPrecision) {
   }
 }
 
+// The sha256 a run records is of the bytes it loaded, even when the path names another file by the time the
+// run writes its results (a checkpoint replaced by mv while wr-eval scored the old one).
+TEST(Checkpoint, Sha256IsOfTheBytesLoaded) {
+  const std::string dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_native(dir + "/a.pt", m, {{"step", 1}}, "");
+  wr::save_native(dir + "/b.pt", m, {{"step", 2}}, "");
+  const std::string a = wr::sha256_file(dir + "/a.pt");
+  auto loaded = wr::load_model(dir + "/a.pt");
+  std::filesystem::rename(dir + "/b.pt", dir + "/a.pt");
+  EXPECT_EQ(loaded.sha256, a);
+  EXPECT_NE(wr::sha256_file(dir + "/a.pt"), a);
+  wr::save_model(m, dir + "/m.bin", wr::ModelFormat::llama2c);
+  EXPECT_EQ(wr::load_model(dir + "/m.bin").sha256, wr::sha256_file(dir + "/m.bin"));
+  wr::save_model(m, dir + "/hf", wr::ModelFormat::hf);
+  EXPECT_EQ(wr::load_model(dir + "/hf/model.safetensors").sha256, wr::sha256_file(dir + "/hf/model.safetensors"));
+  EXPECT_EQ(wr::load_model(dir + "/hf").sha256, "");  // a folder: no one file to name
+}
+
+// A Hugging Face folder written again holds the tokenizer the model carries and no other: an older
+// tokenizer.json left beside a new tokenizer.model would be read first, and score with the wrong tokenizer.
+TEST(Checkpoint, ConvertingIntoAFolderReplacesItsTokenizer) {
+  const std::string dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  std::filesystem::create_directories(dir + "/hf");
+  for (const char* stale : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    wr::write_file_atomic(dir + "/hf/" + stale, "{}");
+  const std::string sp = "\x0a\x05bytes of a SentencePiece model";  // stored as given, not parsed
+  wr::save_model(m, dir + "/hf", wr::ModelFormat::hf, {}, sp);
+  EXPECT_EQ(wr::read_file(dir + "/hf/tokenizer.model"), sp);
+  for (const char* stale : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    EXPECT_FALSE(std::filesystem::exists(dir + "/hf/" + stale)) << stale;
+  EXPECT_EQ(wr::load_model(dir + "/hf").tokenizer_model, sp);
+}
+
 TEST(Checkpoint, ShardedSafetensorsIndex) {
   auto dir = wr::test::temp_dir();
   auto m = tiny_model(tiny_config());

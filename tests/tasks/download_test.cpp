@@ -190,6 +190,38 @@ TEST(Download, DamagedZipAndMissingMemberAreNamed) {
   EXPECT_EQ(wr::read_zip_member(dir + "/ok.zip", "d/a.txt"), "hello");
 }
 
+// A proxy's page served with 200 where a zip was expected: the run fails naming it, and the body is not kept in
+// .archives/ (it failed every later run, even with a correct URL); a file of the wrong size is not cached either.
+TEST(Download, AnArchiveThatIsNoZipAndAWrongSizeAreNotKept) {
+  const std::string dir = wr::test::temp_dir();
+  wr::test::HttpServer server;
+  server.route("/h/data.zip", {"<html>please log in</html>"});
+  server.route("/h/f.txt", {"twelve bytes"});
+  wr::TaskDef task;
+  task.name = "t";
+  task.source = "t.json";
+  wr::TaskFile member;
+  member.path = "t/a.txt";
+  member.url = "https://h/data.zip";
+  member.zip_member = "a.txt";
+  task.files = {member};
+  auto e = error_of([&] { wr::download_task(task, options(dir, server)); });
+  EXPECT_TRUE(contains(e, "data.zip: not a readable zip")) << e;
+  EXPECT_FALSE(fs::exists(dir + "/.archives/data.zip"));
+  EXPECT_FALSE(fs::exists(dir + "/t/a.txt"));
+  wr::TaskFile sized;
+  sized.path = "t/f.txt";
+  sized.url = "https://h/f.txt";
+  sized.size = 13;
+  task.files = {sized};
+  e = error_of([&] { wr::download_task(task, options(dir, server)); });
+  EXPECT_TRUE(contains(e, "/h/f.txt: 12 bytes, expected 13 (t.json); nothing was cached")) << e;
+  EXPECT_FALSE(fs::exists(dir + "/t/f.txt"));
+  task.files[0].size = 12;
+  EXPECT_EQ(error_of([&] { wr::download_task(task, options(dir, server)); }), "");
+  EXPECT_EQ(wr::read_file(dir + "/t/f.txt"), "twelve bytes");
+}
+
 // TriviaQA has no small original file: the datasets-server rows API, paged, checked, cached as one file.
 TEST(Download, DatasetsServerPagesBecomeOneCheckedFile) {
   const std::string dir = wr::test::temp_dir();

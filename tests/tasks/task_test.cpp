@@ -115,6 +115,13 @@ TEST(TaskDefs, DefinitionsAreCheckedWhenTheyLoad) {
   EXPECT_EQ(error_with([](nlohmann::json& j) { j["format"] = "jsnl"; }), path + ": unknown format 'jsnl' (did you mean 'jsonl'?)");
   EXPECT_EQ(error_with([](nlohmann::json& j) { j["metric_list"] = {"acc", "acc_nrom"}; }),
             path + ": unknown metric 'acc_nrom' (did you mean 'acc_norm'?)");
+  // paths stay inside the data directory; sizes are byte counts
+  for (const char* escape : {"../../../../etc/passwd", "/etc/passwd", "a/../../b.jsonl", ""})
+    EXPECT_EQ(error_with([&](nlohmann::json& j) { j["files"][0]["path"] = escape; }),
+              path + ": file path \"" + escape + "\" must be relative to the data directory, without \"..\"");
+  for (const nlohmann::json size : {nlohmann::json(-5), nlohmann::json(1e300), nlohmann::json("5")})
+    EXPECT_TRUE(contains(error_with([&](nlohmann::json& j) { j["files"][0]["size"] = size; }), path + ": size of "))
+        << size.dump();
 }
 
 // The headline a comparison reports (issue 32): a field of each definition, checked as it loads against the

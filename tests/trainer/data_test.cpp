@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <zlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <functional>
 
 #include "common/file.h"
+#include "common/lock.h"
 #include "model/tokenizer.h"
 #include "tasks/task.h"
 #include "tests/test_util.h"
@@ -87,6 +90,11 @@ TEST(Shards, DamagedManifestFieldsAreNamed) {
       {[](nlohmann::json& m) { m["splits"]["train"][0]["file"] = "../train_000000.bin"; },
        ": splits.train[0]: file \"../train_000000.bin\" is not a file name in the shard folder"},
       {[](nlohmann::json& m) { m["splits"]["train"][0]["sha256"] = 1; }, ": splits.train[0]: sha256 is not a string"},
+      {[](nlohmann::json& m) { m["version"] = 9; }, ": version 9, expected 1"},
+      {[](nlohmann::json& m) { m["tokenizer"] = "../../../../etc/passwd"; },
+       ": tokenizer is \"../../../../etc/passwd\", expected a file name in the shard folder"},
+      {[](nlohmann::json& m) { m["splits"]["train"].push_back(m["splits"]["train"][0]); },
+       ": splits.train[1]: file \"train_000000.bin\" is listed twice"},
   };
   for (const auto& [edit, expected] : cases) {
     auto m = good;
@@ -250,6 +258,27 @@ TEST(TokenizerTraining, LlamaConventions) {
   EXPECT_EQ(byte_pieces, 3);
 }
 
+// Ids that do not fit the shard width are refused where they are written (a TemplateProcessing BOS of 999999
+// was written into 2-byte shards as 16959).
+TEST(Shards, IdsBeyondTheShardWidthAreRefused) {
+  const std::string dir = wr::test::temp_dir();
+  wr::ShardWriter w(dir, "train", 2, 100);
+  const std::string e = error_of([&] { w.add_document({1, 999999}); });
+  EXPECT_TRUE(contains(e, "token id 999999 does not fit 2-byte shards (ids below 65536)")) << e;
+  EXPECT_TRUE(contains(error_of([&] { w.add_document({-1}); }), "token id -1 does not fit")) ;
+}
+
+// The manifest's tokenizer_sha256 is checked: shards made with one tokenizer never train with another.
+TEST(Shards, ASwappedTokenizerIsNamed) {
+  const std::string dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/tokenizer.json", "made with this one");
+  const nlohmann::json m = {{"tokenizer", "tokenizer.json"}, {"tokenizer_sha256", wr::sha256_hex("made with this one")}};
+  EXPECT_EQ(wr::read_shard_tokenizer(dir, m), "made with this one");
+  wr::write_file_atomic(dir + "/tokenizer.json", "another");
+  const std::string e = error_of([&] { wr::read_shard_tokenizer(dir, m); });
+  EXPECT_TRUE(contains(e, dir + "/tokenizer.json: sha256 " + wr::sha256_hex("another") + " differs from the manifest's")) << e;
+}
+
 TEST(Tokenize, ShardsAreDeterministicAndIndependentOfThreads) {
   const std::string dir = wr::test::temp_dir();
   std::string jsonl;
@@ -305,6 +334,49 @@ TEST(Tokenize, RerunIntoTheSameFolderLeavesNoStaleShards) {
   EXPECT_EQ(bins, second["splits"]["train"].size() + second["splits"]["val"].size());
   wr::TokenStream train(opt.out_dir, "train");  // opens: every listed shard is there and intact
   EXPECT_EQ(train.size(), second["tokens"]["train"].get<int64_t>());
+}
+
+// Only shards an earlier manifest listed are removed: a file of the user's named like a shard stays.
+TEST(Tokenize, FilesItDidNotWriteAreKept) {
+  const std::string dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/c.jsonl", nlohmann::json({{"text", "the cat sat"}}).dump() + "\n");
+  std::filesystem::create_directories(dir + "/shards");
+  wr::write_file_atomic(dir + "/shards/train_999999.bin", "mine");
+  wr::TokenizeOptions opt;
+  opt.inputs = {dir + "/c.jsonl"};
+  opt.tokenizer = trained_tokenizer();
+  opt.out_dir = dir + "/shards";
+  opt.val_fraction = 0;
+  wr::tokenize_corpus(opt);
+  EXPECT_EQ(wr::read_file(dir + "/shards/train_999999.bin"), "mine");
+}
+
+// Two tokenizations into one folder: the second is refused, naming the first (whose manifest would otherwise
+// name shards the second deleted).
+TEST(Tokenize, ASecondWriterOfTheFolderIsRefused) {
+  const std::string dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/c.jsonl", nlohmann::json({{"text", "the cat sat"}}).dump() + "\n");
+  std::filesystem::create_directories(dir + "/shards");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t holder = fork();
+  if (holder == 0) {
+    const wr::FileLock lock = wr::FileLock::hold_or_fail(dir + "/shards", "--out");
+    (void)!write(ready[1], "x", 1);
+    sleep(2);
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  wr::TokenizeOptions opt;
+  opt.inputs = {dir + "/c.jsonl"};
+  opt.tokenizer = trained_tokenizer();
+  opt.out_dir = dir + "/shards";
+  opt.val_fraction = 0;
+  const std::string e = error_of([&] { wr::tokenize_corpus(opt); });
+  EXPECT_TRUE(contains(e, "--out " + dir + "/shards is in use by pid " + std::to_string(holder))) << e;
+  waitpid(holder, nullptr, 0);
+  EXPECT_EQ(error_of([&] { wr::tokenize_corpus(opt); }), "");
 }
 
 TEST(Synth, DeterministicAndParsedByItsTask) {

@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "common/file.h"
+#include "common/lock.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
 #include "model/variance.h"
@@ -72,6 +73,23 @@ TEST(TrainConfig, OverridesApply) {
   EXPECT_EQ(c.model.n_layers, 2);  // the rest of the model object is kept
   EXPECT_EQ(c.run_name, "abc");
   EXPECT_EQ(c.eval_tasks, std::vector<std::string>{"arc_easy"});
+}
+
+// A task named twice would be scored twice; a nesting bomb in a value is a named error, not a crash or a 200 MB
+// config.json; an empty run.dir is named.
+TEST(TrainConfig, RepeatedTasksDeepValuesAndEmptyRunDirAreNamed) {
+  const std::string dir = wr::test::temp_dir();
+  auto e = error_of([&] { tiny_config(dir + "/r", {"eval.tasks=[\"arc_easy\",\"piqa\",\"arc_easy\"]"}); });
+  EXPECT_TRUE(contains(e, "eval: tasks names arc_easy twice")) << e;
+  const std::string deep = std::string(30000, '[') + std::string(30000, ']');
+  e = error_of([&] { tiny_config(dir + "/r", {"optimizer.lr=" + deep}); });
+  EXPECT_TRUE(contains(e, "'optimizer.lr' has the wrong type")) << e.substr(0, 200);
+  wr::write_file_atomic(dir + "/deep.json", "{\"run\": " + deep + "}");
+  wr::TrainConfig c;
+  e = error_of([&] { wr::resolve_train_config(dir + "/deep.json", {}, &c); });
+  EXPECT_TRUE(contains(e, dir + "/deep.json: not valid JSON") && contains(e, "nested deeper than 128 levels")) << e;
+  e = error_of([&] { tiny_config(dir + "/r", {"run.dir="}); });
+  EXPECT_TRUE(contains(e, "run.dir must name a directory")) << e;
 }
 
 TEST(TrainConfig, ShippedConfigsResolve) {
@@ -268,6 +286,46 @@ TEST(Train, NonFiniteLossesSkipThenStopWithTheLastCheckpointIntact) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/r/ckpt_00000004.pt"));
 }
 
+// lr 1e308: the first update overflows the weights to NaN while the loss and gradient norm it came from were
+// finite; no checkpoint may hold them, and the run fails naming the last good one (before: exit 0 and an all-NaN
+// checkpoint named good).
+TEST(Train, WeightsThatOverflowAreNeverCheckpointed) {
+  const std::string dir = wr::test::temp_dir();
+  auto cfg = tiny_config(dir + "/r", {"optimizer.lr=1e308", "schedule.steps=4", "schedule.warmup_steps=0",
+                                      "checkpoint.interval=2", "tvr.enabled=false"});
+  const auto e = error_of([&] { wr::train(cfg, quiet()); });
+  EXPECT_TRUE(contains(e, "step 2: ") && contains(e, "holds NaN or Inf after the update") &&
+              contains(e, "no checkpoint written. Last good checkpoint: none"))
+      << e;
+  EXPECT_TRUE(wr::list_checkpoints(dir + "/r").empty());
+}
+
+// Two wr-train on one run directory: the second is refused naming the first, instead of mixing one run's config
+// and telemetry with the other's checkpoints.
+TEST(Train, ASecondRunOnTheSameDirectoryIsRefused) {
+  const std::string dir = wr::test::temp_dir();
+  std::filesystem::create_directories(dir + "/r");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t holder = fork();
+  if (holder == 0) {
+    const wr::FileLock lock = wr::FileLock::hold_or_fail(dir + "/r", "run.dir");
+    (void)!write(ready[1], "x", 1);
+    sleep(3);
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  tiny_config(dir + "/r", {"schedule.steps=4"});
+  const std::string cmd = std::string(WR_TRAIN_BIN) + " " + dir + "/r.json run.threads=1 > " + dir + "/log 2>&1";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+  const std::string log = wr::read_file(dir + "/log");
+  EXPECT_TRUE(contains(log, "run.dir " + dir + "/r is in use by pid " + std::to_string(holder))) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/r/config.json"));
+  waitpid(holder, nullptr, 0);
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << wr::read_file(dir + "/log");
+}
+
 TEST(Train, RunDirectoryMistakesAreClearErrors) {
   const std::string dir = wr::test::temp_dir();
   wr::train(tiny_config(dir + "/r", {"schedule.steps=2", "schedule.warmup_steps=0"}), quiet());
@@ -450,10 +508,31 @@ TEST(DataParallel, MisconfiguredWorldIsAClearError) {
   const std::string no_addr = run("WORLD_SIZE=2 RANK=0");
   EXPECT_TRUE(wr::test::contains(no_addr, "MASTER_ADDR is not set")) << no_addr;
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"), "RANK is not set"));
-  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=x"), "RANK='x': expected a non-negative integer"));
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=x"), "RANK='x': expected an integer from 0 to 65535"));
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=0"), "WORLD_SIZE='0': expected an integer from 1 to 65535"));
+  EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=0"),
+                                 "MASTER_PORT='0': expected an integer from 1 to 65535"));
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=3 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"),
                                  "batch.accumulation 2 must be a multiple of WORLD_SIZE 3"));
   EXPECT_TRUE(wr::test::contains(run("WORLD_SIZE=2 RANK=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1"), "RANK 2 is not below"));
+}
+
+// Ranks started with different settings are refused on every rank before the first step (an lr mismatch trained
+// silently apart; a model mismatch died inside gloo with rc 134).
+TEST(DataParallel, RanksWithDifferentConfigsAreRefused) {
+  if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
+  const std::string dir = wr::test::temp_dir();
+  tiny_config(dir + "/r");
+  const std::string env = "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port());
+  const std::string cmd = std::string("timeout 120 ") + WR_TRAIN_BIN + " " + dir + "/r.json run.threads=1 schedule.steps=4 ";
+  const std::string both = env + " RANK=1 " + cmd + "optimizer.lr=0.5 > " + dir + "/rank1.log 2>&1 & " + env + " RANK=0 " +
+                           cmd + "> " + dir + "/rank0.log 2>&1; r0=$?; wait; exit $r0";
+  EXPECT_NE(std::system(("bash -c '" + both + "'").c_str()), 0);
+  for (const char* log : {"/rank0.log", "/rank1.log"}) {
+    const std::string text = wr::read_file(dir + log);
+    EXPECT_TRUE(contains(text, "rank 1's resolved config differs from rank 0's")) << log << ": " << text;
+  }
+  EXPECT_TRUE(wr::list_checkpoints(dir + "/r").empty());
 }
 
 // The directory given to --resume is the run: a copy continues in the copy (its source untouched, none of its
