@@ -15,10 +15,11 @@ namespace wr {
 inline int64_t json_integer(const nlohmann::json& v, const std::string& what,
                             int64_t lo = std::numeric_limits<int64_t>::min(),
                             int64_t hi = std::numeric_limits<int64_t>::max()) {
-  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)))
-    fail(what, " must be an integer", lo == 0 ? " >= 0" : "", ", got ", v.dump());
+  if (!v.is_number_integer()) fail(what, " must be an integer", lo == 0 ? " >= 0" : "", ", got ", v.dump());
+  const bool above = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi);
+  if (above || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+    fail(what, " must be an integer in [", lo, ", ", hi, "], got ", v.dump());
   const int64_t x = v.get<int64_t>();
-  if (x < lo || x > hi) fail(what, " must be an integer in [", lo, ", ", hi, "], got ", v.dump());
   return x;
 }
 

@@ -8,9 +8,11 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/error.h"
 #include "common/json.h"
+#include "common/json_number.h"
 #include "model/bpe.h"
 #include "model/unicode.h"
 
@@ -18,6 +20,8 @@ namespace wr {
 namespace {
 
 using json = nlohmann::json;
+
+constexpr int64_t kMaxId = 100'000'000;  // far above any real vocabulary; ids must fit an int
 
 // A piece of text on its way through the pipeline, and whether it begins the original text (Metaspace's
 // prepend_scheme "first" looks at that, as the Rust library looks at the piece's original offset 0).
@@ -350,8 +354,10 @@ void HfTokenizer::read_model(const json& j, const std::string& at) {
   std::unordered_map<std::string, int> vocab;
   std::string bytes;
   for (const auto& [piece, id_json] : j.at("vocab").items()) {
-    const int id = id_json.get<int>();
-    if (id < 0 || id > 100'000'000) fail(source_, ": ", at, ".vocab[\"", piece, "\"]: id ", id, " out of range");
+    // json_integer: 2.5 or 2^40 would otherwise be taken as 2 or wrap to 0
+    const int id = static_cast<int>(json_integer(id_json, source_ + ": " + at + ".vocab[\"" + piece + "\"]", 0, kMaxId));
+    if (static_cast<size_t>(id) < known_.size() && known_[id])
+      fail(source_, ": ", at, ".vocab: id ", id, " belongs to both \"", pieces_[id], "\" and \"", piece, "\"");
     if (static_cast<size_t>(id) >= tokens_.size()) {
       tokens_.resize(id + 1);
       pieces_.resize(id + 1);
@@ -365,6 +371,7 @@ void HfTokenizer::read_model(const json& j, const std::string& at) {
     if (!opt.byte_level || byte_level_decode(piece, bytes)) vocab.emplace(tokens_[id], id);
   }
   std::vector<std::pair<std::string, std::string>> merges;
+  std::set<std::pair<std::string, std::string>> seen_merges;  // a repeated merge would take a second rank
   const auto& list = j.at("merges");
   merges.reserve(list.size());
   for (size_t i = 0; i < list.size(); ++i) {
@@ -386,6 +393,7 @@ void HfTokenizer::read_model(const json& j, const std::string& at) {
         fail(source_, ": ", at, ".merges[", i, "]: a piece outside the byte-level alphabet");
       m = {a, b};
     }
+    if (!seen_merges.insert(m).second) fail(source_, ": ", at, ".merges[", i, "] repeats an earlier merge");
     merges.push_back(std::move(m));
   }
   if (j.contains("unk_token") && j.at("unk_token").is_string()) {
@@ -402,9 +410,14 @@ void HfTokenizer::read_added_tokens(const json& list) {
     const std::string at = "added_tokens[" + std::to_string(i) + "]";
     for (const char* flag : {"single_word", "lstrip", "rstrip"})
       if (t.value(flag, false)) fail(source_, ": ", at, ".", flag, " is true: wr implements added tokens without it");
-    AddedToken token{field_string(t, "content", at), t.at("id").get<int>(), t.value("special", false)};
-    if (token.content.empty() || token.id < 0 || token.id > 100'000'000)
-      fail(source_, ": ", at, ": expected a non-empty content and an id in range");
+    if (!t.contains("id")) fail(source_, ": ", at, ": no id");
+    AddedToken token{field_string(t, "content", at), static_cast<int>(json_integer(t.at("id"), source_ + ": " + at + ".id", 0, kMaxId)),
+                     t.value("special", false)};
+    if (token.content.empty()) fail(source_, ": ", at, ": expected a non-empty content");
+    // An added token may repeat a vocabulary piece under its own id (special tokens usually do); another content
+    // under a taken id would make encode and decode disagree.
+    if (static_cast<size_t>(token.id) < known_.size() && known_[token.id] && pieces_[token.id] != token.content)
+      fail(source_, ": ", at, ": id ", token.id, " is \"", token.content, "\" here and \"", pieces_[token.id], "\" already");
     if (static_cast<size_t>(token.id) >= tokens_.size()) {
       tokens_.resize(token.id + 1);
       pieces_.resize(token.id + 1);
@@ -514,7 +527,8 @@ void HfTokenizer::read_post_processor(const json& j, const std::string& at) {
       const std::string name = item.at("SpecialToken").at("id").get<std::string>();
       if (seen_sequence) fail(source_, ": ", at, ".single appends '", name, "' after the text: wr adds only a BOS");
       if (bos_ >= 0) fail(source_, ": ", at, ".single puts two tokens before the text: wr adds only a BOS");
-      bos_ = template_bos_ = j.at("special_tokens").at(name).at("ids").at(0).get<int>();
+      bos_ = template_bos_ = static_cast<int>(
+          json_integer(j.at("special_tokens").at(name).at("ids").at(0), source_ + ": " + at + ".special_tokens ids", 0, kMaxId));
     }
   } else {
     unsupported(at, j, "post-processors TemplateProcessing, ByteLevel, Sequence");
@@ -539,6 +553,10 @@ HfTokenizer::HfTokenizer(const std::string& bytes, const std::string& source) : 
     read_model(j.at("model"), "model");
     read_added_tokens(j.value("added_tokens", json::array()));
     read_post_processor(j.value("post_processor", json()), "post_processor");
+    // The post-processor's BOS is written into every document's shard and context: it must be a token.
+    if (template_bos_ >= 0 && (static_cast<size_t>(template_bos_) >= known_.size() || !known_[template_bos_]))
+      fail(source, ": post_processor: BOS id ", template_bos_, " is not a token of this tokenizer (", known_.size(),
+           " ids)");
   } catch (const json::exception& e) {
     fail(source, ": malformed tokenizer.json: ", e.what());
   }

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/json.h"
 #include "model/hf_tokenizer.h"
 
 namespace wr {
@@ -45,7 +46,28 @@ TokenizerFormat tokenizer_format(const std::string& bytes) {
   return first != std::string::npos && bytes[first] == '{' ? TokenizerFormat::hf_json : TokenizerFormat::sentencepiece;
 }
 
+namespace {
+
+// An empty file, or JSON that is not an object ([] or null saved as tokenizer.json), named as what it is rather
+// than handed to SentencePiece's parser ("not a SentencePiece model: Internal: ...").
+void check_not_empty_or_bare_json(const std::string& bytes, const std::string& source) {
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    fail(source, ": empty; expected a SentencePiece model or a tokenizer.json (a JSON object)");
+  if (std::string("[\"ntf-0123456789").find(bytes[first]) == std::string::npos) return;
+  nlohmann::json j;
+  try {
+    j = parse_json(bytes);
+  } catch (const nlohmann::json::exception&) {
+    return;  // not JSON at all: a SentencePiece model (binary protobuf) or garbage, which its parser names
+  }
+  fail(source, ": JSON ", j.type_name(), ", expected a tokenizer.json (a JSON object) or a SentencePiece model");
+}
+
+}  // namespace
+
 Tokenizer Tokenizer::from_bytes(const std::string& model_bytes, const std::string& source) {
+  check_not_empty_or_bare_json(model_bytes, source);
   Tokenizer t;
   t.format_ = tokenizer_format(model_bytes);
   t.impl_ = t.format_ == TokenizerFormat::hf_json ? load_hf_tokenizer(model_bytes, source)

@@ -31,6 +31,20 @@ void check_data_path(const std::string& path, const std::string& source) {
   if (escapes) fail(source, ": file path \"", path, "\" must be relative to the data directory, without \"..\"");
 }
 
+// The value at a dotted key ("metadata.harness"), or one line naming the file and the missing key (not the JSON
+// library's "key 'metadata' not found").
+const nlohmann::json& required(const nlohmann::json& j, const std::string& dotted, const std::string& source) {
+  const nlohmann::json* at = &j;
+  for (size_t begin = 0; begin <= dotted.size();) {
+    const size_t end = std::min(dotted.find('.', begin), dotted.size());
+    const std::string key = dotted.substr(begin, end - begin);
+    if (!at->is_object() || !at->contains(key)) fail(source, ": missing key '", dotted, "'");
+    at = &(*at)[key];
+    begin = end + 1;
+  }
+  return *at;
+}
+
 // Every key a definition may hold, at the top and inside its objects ("files[]": each entry of the files array);
 // anything else is a misspelling, refused when the definition loads rather than read as "" later.
 const std::map<std::string, std::set<std::string>> kKnownKeys = {
@@ -144,11 +158,11 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
     // "lighteval/piqa" is the definition of the task named "piqa" under the lighteval rules
     t.definition = name;
     const std::string expected = name.substr(name.rfind('/') + 1);
-    t.name = t.json.at("task").get<std::string>();
+    t.name = required(t.json, "task", t.source).get<std::string>();
     if (t.name != expected) fail(t.source, ": 'task' is '", t.name, "', expected '", expected, "'");
     t.description = t.json.value("description", "");
-    t.version = t.json.at("metadata").at("version").get<double>();
-    t.harness = t.json.at("metadata").at("harness").get<std::string>();
+    t.version = required(t.json, "metadata.version", t.source).get<double>();
+    t.harness = required(t.json, "metadata.harness", t.source).get<std::string>();
     if (t.json.contains("subtasks")) {  // a group
       for (const auto& [subject, category] : t.json.at("subtasks").items()) {
         t.subtasks.push_back(name + "_" + subject);
@@ -158,19 +172,19 @@ TaskDef task_from_json(const nlohmann::json& json, const std::string& name, cons
       t.headline = headline_from_json(t.json, t.metrics, t.source);
       return t;
     }
-    t.metrics = t.json.at("metric_list").get<std::vector<std::string>>();
+    t.metrics = required(t.json, "metric_list", t.source).get<std::vector<std::string>>();
     t.form = formulation_from_json(t.json);
     for (const auto& m : t.metrics) check_name(m, kMetrics, "metric", t.source);
     t.headline = headline_from_json(t.json, t.metrics, t.source);
-    check_name(t.json.at("format").get<std::string>(), doc_formats(), "format", t.source);
+    check_name(required(t.json, "format", t.source).get<std::string>(), doc_formats(), "format", t.source);
     if (t.json.contains("preprocess") && !find_preprocessor(t.json["preprocess"].get<std::string>())) {
       std::set<std::string> names;
       for (const auto& p : preprocessors()) names.insert(p.name);
       check_name(t.json["preprocess"].get<std::string>(), names, "preprocess", t.source);
     }
-    for (const auto& f : t.json.at("files")) {
+    for (const auto& f : required(t.json, "files", t.source)) {
       TaskFile tf;
-      tf.path = f.at("path").get<std::string>();
+      tf.path = required(f, "path", t.source + ": files[]").get<std::string>();
       check_data_path(tf.path, t.source);
       tf.url = f.value("url", "");
       tf.generated_by = f.value("generated_by", "");

@@ -17,7 +17,7 @@ std::vector<Doc> build_docs(const TaskDef& task, const std::string& data_dir, in
   if (!file_exists(docs_path))
     fail(task.name, ": missing data file ", docs_path, " (run: wr-eval tasks download ", task.name, ")");
   auto raw = read_docs(docs_path, f.format);
-  if (raw.empty()) fail(docs_path, ": no documents (an empty or truncated file?); delete it to download it again");
+  if (raw.empty()) fail(docs_path, ": no documents (an empty or truncated file?); remove this one file and it is downloaded again");
 
   std::vector<std::string> labels;
   if (!f.labels_file.empty()) {

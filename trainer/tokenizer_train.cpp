@@ -41,6 +41,11 @@ std::string train_tokenizer(const std::vector<std::string>& files, const Tokeniz
     });
   }
   if (lines.empty()) fail("no text in the tokenizer's inputs");
+  // Below this SentencePiece's trainer aborts on an internal assertion instead of returning an error.
+  constexpr int kMetaPieces = 3 + 256;  // unk, bos, eos and byte_fallback's 256 byte pieces
+  if (opt.vocab_size <= kMetaPieces)
+    fail("--vocab-size ", opt.vocab_size, ": expected more than ", kMetaPieces,
+         " (the 3 special pieces and 256 byte pieces come first)");
   const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency());
   const std::unordered_map<std::string, std::string> kwargs = {
       {"model_type", "bpe"},

@@ -450,3 +450,61 @@ TEST(HfTokenizer, BosRuleFollowsTemplateAndTokenizerConfig) {
 }
 
 }  // namespace
+
+namespace {
+
+// Faults of a tokenizer.json that loaded silently before (the second probe): ids that are not whole numbers in
+// range (2.5 read as 2, 2^40 wrapped to 0), two pieces on one id, an added token taking another's id, a merge
+// given twice, a post-processor BOS that is no token, nesting deep enough to crash a recursive walk; and files
+// that are not a tokenizer.json object at all.
+TEST(HfTokenizer, AmbiguousIdsMergesAndNonObjectsAreNamed) {
+  auto base = [] {
+    return nlohmann::json{{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}}, {"merges", {"a b"}}}},
+                          {"added_tokens", nlohmann::json::array()}};
+  };
+  auto error = [](const nlohmann::json& j) {
+    return wr::test::error_of([&] { wr::Tokenizer::from_bytes(j.dump(), "t/tokenizer.json"); });
+  };
+  auto j = base();
+  j["model"]["vocab"]["b"] = 2.5;
+  EXPECT_TRUE(wr::test::contains(error(j), "model.vocab[\"b\"] must be an integer")) << error(j);
+  j = base();
+  j["model"]["vocab"]["b"] = 1099511627776;  // 2^40
+  EXPECT_TRUE(wr::test::contains(error(j), "model.vocab[\"b\"] must be an integer in [0, 100000000]")) << error(j);
+  j = base();
+  j["model"]["vocab"]["b"] = 0;
+  EXPECT_TRUE(wr::test::contains(error(j), "model.vocab: id 0 belongs to both \"a\" and \"b\"")) << error(j);
+  j = base();
+  j["model"]["merges"] = {"a b", "a b"};
+  EXPECT_TRUE(wr::test::contains(error(j), "model.merges[1] repeats an earlier merge")) << error(j);
+  j = base();
+  j["added_tokens"] = {{{"id", 1}, {"content", "<s>"}, {"special", true}}};
+  EXPECT_TRUE(wr::test::contains(error(j), "added_tokens[0]: id 1 is \"<s>\" here and \"b\" already")) << error(j);
+  j = base();
+  j["added_tokens"] = {{{"id", 3}, {"content", "<s>"}, {"special", true}}, {{"id", 3}, {"content", "<x>"}, {"special", true}}};
+  EXPECT_TRUE(wr::test::contains(error(j), "added_tokens[1]: id 3 is \"<x>\" here and \"<s>\" already")) << error(j);
+  j = base();
+  j["added_tokens"] = {{{"id", 1}, {"content", "b"}, {"special", true}}};  // the same piece again: as real files do
+  EXPECT_EQ(error(j), "");
+  j = base();
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
+                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {999999}}}}}}};
+  EXPECT_TRUE(wr::test::contains(error(j), "post_processor: BOS id 999999 is not a token of this tokenizer (3 ids)"))
+      << error(j);
+  std::string deep = "{\"type\": \"Sequence\", \"normalizers\": [";
+  for (int i = 0; i < 30000; ++i) deep += "{\"type\": \"Sequence\", \"normalizers\": [";
+  deep += std::string(30001, ']') ;  // unbalanced on purpose: the bound is met long before the end
+  const std::string bomb = "{\"normalizer\": " + deep + ", \"model\": {}}";
+  const std::string e = wr::test::error_of([&] { wr::Tokenizer::from_bytes(bomb, "t/tokenizer.json"); });
+  EXPECT_TRUE(wr::test::contains(e, "t/tokenizer.json: not a tokenizer.json") && wr::test::contains(e, "nested deeper than 128"))
+      << e.substr(0, 300);
+  for (const auto& [bytes, message] : std::vector<std::pair<std::string, std::string>>{
+           {"", "t/tokenizer.json: empty; expected a SentencePiece model or a tokenizer.json (a JSON object)"},
+           {" \n", "t/tokenizer.json: empty; expected a SentencePiece model or a tokenizer.json (a JSON object)"},
+           {"[]", "t/tokenizer.json: JSON array, expected a tokenizer.json (a JSON object) or a SentencePiece model"},
+           {"null", "t/tokenizer.json: JSON null, expected a tokenizer.json (a JSON object) or a SentencePiece model"}})
+    EXPECT_EQ(wr::test::error_of([&] { wr::Tokenizer::from_bytes(bytes, "t/tokenizer.json"); }), message) << bytes;
+}
+
+}  // namespace

@@ -115,6 +115,10 @@ TEST(TaskDefs, DefinitionsAreCheckedWhenTheyLoad) {
   EXPECT_EQ(error_with([](nlohmann::json& j) { j["format"] = "jsnl"; }), path + ": unknown format 'jsnl' (did you mean 'jsonl'?)");
   EXPECT_EQ(error_with([](nlohmann::json& j) { j["metric_list"] = {"acc", "acc_nrom"}; }),
             path + ": unknown metric 'acc_nrom' (did you mean 'acc_norm'?)");
+  // a missing key is named, not the JSON library's out_of_range
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j.erase("metadata"); }), path + ": missing key 'metadata.version'");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["metadata"].erase("harness"); }), path + ": missing key 'metadata.harness'");
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["files"][0].erase("path"); }), path + ": files[]: missing key 'path'");
   // paths stay inside the data directory; sizes are byte counts
   for (const char* escape : {"../../../../etc/passwd", "/etc/passwd", "a/../../b.jsonl", ""})
     EXPECT_EQ(error_with([&](nlohmann::json& j) { j["files"][0]["path"] = escape; }),

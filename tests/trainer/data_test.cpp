@@ -279,6 +279,16 @@ TEST(Shards, ASwappedTokenizerIsNamed) {
   EXPECT_TRUE(contains(e, dir + "/tokenizer.json: sha256 " + wr::sha256_hex("another") + " differs from the manifest's")) << e;
 }
 
+// SentencePiece's trainer aborts (an internal assertion) below its meta pieces: named before it runs.
+TEST(TokenizerTraining, AVocabularyTooSmallForTheBytePiecesIsNamed) {
+  const std::string dir = wr::test::temp_dir();
+  wr::write_file_atomic(dir + "/c.jsonl", nlohmann::json({{"text", "the cat sat"}}).dump() + "\n");
+  wr::TokenizerTrainOptions opt;
+  opt.vocab_size = 1;
+  const std::string e = error_of([&] { wr::train_tokenizer({dir + "/c.jsonl"}, opt); });
+  EXPECT_EQ(e, "--vocab-size 1: expected more than 259 (the 3 special pieces and 256 byte pieces come first)");
+}
+
 TEST(Tokenize, ShardsAreDeterministicAndIndependentOfThreads) {
   const std::string dir = wr::test::temp_dir();
   std::string jsonl;
