@@ -47,11 +47,12 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                      const torch::Tensor& bias, bool causal, const KeySpans* spans,
-                                     torch::Tensor* cache_k, torch::Tensor* cache_v) {
+                                     torch::Tensor* cache_k, torch::Tensor* cache_v, const LinearInputs& inputs) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = apply_rope(q_proj(x).view({B, T, n_heads, head_dim}), cos, sin);  // [B,H,T,hd]
-  auto k = apply_rope(k_proj(x).view({B, T, n_kv_heads, head_dim}), cos, sin);
-  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
+  const auto xi = inputs(x, LinearInput::kQKV);
+  auto q = apply_rope(q_proj(xi).view({B, T, n_heads, head_dim}), cos, sin);  // [B,H,T,hd]
+  auto k = apply_rope(k_proj(xi).view({B, T, n_kv_heads, head_dim}), cos, sin);
+  auto v = v_proj(xi).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
   if (cache_k) {
     if (cache_k->defined()) {
       k = torch::cat({*cache_k, k}, 2);
@@ -60,13 +61,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     *cache_k = k;
     *cache_v = v;
   }
-  if (spans) return o_proj(span_attention(q, k, v, *spans).transpose(1, 2).reshape({B, T, n_heads * head_dim}));
+  if (spans)
+    return o_proj(inputs(span_attention(q, k, v, *spans).transpose(1, 2).reshape({B, T, n_heads * head_dim}), LinearInput::kO));
   if (n_kv_heads != n_heads) {  // grouped-query attention: each kv head serves n_heads/n_kv_heads query heads
     k = k.repeat_interleave(n_heads / n_kv_heads, 1);
     v = v.repeat_interleave(n_heads / n_kv_heads, 1);
   }
   auto y = attention(q, k, v, bias, causal);  // [B,H,T,hd]
-  return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}));
+  return o_proj(inputs(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}), LinearInput::kO));
 }
 
 MLPImpl::MLPImpl(const ModelConfig& c) {
@@ -75,9 +77,10 @@ MLPImpl::MLPImpl(const ModelConfig& c) {
   down_proj = register_module("down_proj", linear(c.ffn_dim, c.dim));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  if (fused_cpu_applies(x)) return down_proj(silu_mul_cpu(gate_proj(x), up_proj(x)));
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, const LinearInputs& inputs) {
+  const auto xi = inputs(x, LinearInput::kGateUp);
+  if (fused_cpu_applies(x)) return down_proj(inputs(silu_mul_cpu(gate_proj(xi), up_proj(xi)), LinearInput::kDown));
+  return down_proj(inputs(torch::silu(gate_proj(xi)) * up_proj(xi), LinearInput::kDown));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
@@ -143,16 +146,18 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, const ForwardArgs& 
 
   for (int64_t i = 0; i < config.n_layers; ++i) {
     auto& blk = layer(i);
+    const LinearInputs inputs{args.linear_input, i};
     x = x + blk.self_attn(blk.input_layernorm(x), cos, sin, bias, causal, span_kernel ? &args.visible : nullptr,
-                           args.cache ? &args.cache->k[i] : nullptr, args.cache ? &args.cache->v[i] : nullptr);
-    x = x + blk.mlp(blk.post_attention_layernorm(x));
+                           args.cache ? &args.cache->k[i] : nullptr, args.cache ? &args.cache->v[i] : nullptr, inputs);
+    x = x + blk.mlp(blk.post_attention_layernorm(x), inputs);
     if (args.layer_outputs) args.layer_outputs->push_back(x);
   }
   return model->norm(x);
 }
 
-torch::Tensor LlamaImpl::logits(const torch::Tensor& hidden_states) {
-  return torch::nn::functional::linear(hidden_states, output_weight());
+torch::Tensor LlamaImpl::logits(const torch::Tensor& hidden_states, const LinearInputFn* linear_input) {
+  const auto x = linear_input ? (*linear_input)(hidden_states, -1, LinearInput::kHead) : hidden_states;
+  return torch::nn::functional::linear(x, output_weight());
 }
 
 std::vector<LayerMatrix> layer_matrices(Llama& model) {

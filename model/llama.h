@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,11 +20,26 @@ struct KVCache {
   int64_t length() const { return k.empty() ? 0 : k[0].size(2); }
 };
 
+// The inputs of the linear layers: q/k/v share the attention's normed input, gate/up the MLP's; kHead is
+// lm_head's (the final norm's output).
+enum class LinearInput { kQKV, kO, kGateUp, kDown, kHead };
+// Called with a linear layer's input [..., in] (layer 0-based, -1 for kHead) before its product; returns the input
+// the product takes. Simulated activation quantization rounds it (model/quant.h); calibration records its range.
+using LinearInputFn = std::function<torch::Tensor(const torch::Tensor& x, int64_t layer, LinearInput which)>;
+
 struct ForwardArgs {
   torch::Tensor positions;  // [B,T] int64 RoPE positions; default: past length + 0..T-1
   KeySpans visible;         // the keys each query sees (no cache); default: causal
   KVCache* cache = nullptr;                        // when set, read past keys/values and append this call's
   std::vector<torch::Tensor>* layer_outputs = nullptr;  // when set, receives each decoder layer's output [B,T,dim]
+  const LinearInputFn* linear_input = nullptr;     // when set, every linear layer's input passes through it
+};
+
+// One layer's view of ForwardArgs::linear_input: the input unchanged when there is none.
+struct LinearInputs {
+  const LinearInputFn* fn = nullptr;
+  int64_t layer = 0;
+  torch::Tensor operator()(const torch::Tensor& x, LinearInput which) const { return fn ? (*fn)(x, layer, which) : x; }
 };
 
 struct RMSNormImpl : torch::nn::Module {
@@ -38,10 +54,10 @@ struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
   // x [B,T,dim]; cos/sin [B,1,T,head_dim]; bias: attention_bias() of a mask, or undefined (then causal says
   // whether to hide later keys); spans: when set, span_attention() over them instead (bias unused); cache_k/v:
-  // this layer's entries in a KVCache, or null.
+  // this layer's entries in a KVCache, or null; inputs: what q/k/v and o take.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& bias, bool causal, const KeySpans* spans, torch::Tensor* cache_k,
-                        torch::Tensor* cache_v);
+                        torch::Tensor* cache_v, const LinearInputs& inputs = {});
   torch::nn::Linear q_proj{nullptr};  // (n_heads*head_dim, dim)
   torch::nn::Linear k_proj{nullptr};  // (n_kv_heads*head_dim, dim)
   torch::nn::Linear v_proj{nullptr};  // (n_kv_heads*head_dim, dim)
@@ -52,7 +68,7 @@ TORCH_MODULE(Attention);
 
 struct MLPImpl : torch::nn::Module {
   explicit MLPImpl(const ModelConfig& c);
-  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::Tensor forward(const torch::Tensor& x, const LinearInputs& inputs = {});  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr};  // (ffn_dim, dim)
   torch::nn::Linear up_proj{nullptr};    // (ffn_dim, dim)
   torch::nn::Linear down_proj{nullptr};  // (dim, ffn_dim)
@@ -82,10 +98,11 @@ class LlamaImpl : public torch::nn::Module {
 
   // Final-norm hidden states [B,T,dim] for token ids [B,T].
   torch::Tensor hidden(const torch::Tensor& tokens, const ForwardArgs& args = {});
-  // lm_head applied to hidden states of any leading shape [..., dim] -> [..., vocab_size].
-  torch::Tensor logits(const torch::Tensor& hidden_states);
+  // lm_head applied to hidden states of any leading shape [..., dim] -> [..., vocab_size], its input through
+  // linear_input when given (ForwardArgs::linear_input).
+  torch::Tensor logits(const torch::Tensor& hidden_states, const LinearInputFn* linear_input = nullptr);
   torch::Tensor forward(const torch::Tensor& tokens, const ForwardArgs& args = {}) {
-    return logits(hidden(tokens, args));
+    return logits(hidden(tokens, args), args.linear_input);
   }
 
   DecoderLayerImpl& layer(int64_t i) { return *model->layers[i]->as<DecoderLayerImpl>(); }
