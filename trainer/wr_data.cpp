@@ -5,6 +5,8 @@
 //   wr-data synth --out DIR [--seed S]          the quickstart's invented corpus and task
 //   wr-data encode --tokenizer PATH             JSON lines {"text": ...} on stdin -> {"ids": [...]} (no BOS/EOS)
 //   wr-data truncate-tokenizer --vocab-size N IN OUT   a tokenizer.json cut to its N lowest-rank pieces
+//   wr-data export --format megatron|llmc --out DIR SHARD_DIR          shards -> Megatron-LM / llm.c token files
+//   wr-data import --format megatron|llmc --tokenizer PATH --out DIR INPUTS...   and back (trainer/interchange.h)
 #include <omp.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "model/hf_tokenizer.h"
 #include "model/tokenizer.h"
 #include "trainer/corpus.h"
+#include "trainer/interchange.h"
 #include "trainer/synth.h"
 #include "trainer/tokenize_corpus.h"
 #include "trainer/tokenizer_train.h"
@@ -27,13 +30,19 @@
 namespace {
 
 const std::vector<wr::Option> kOptions = {
-    {"--out", "PATH", "output: the .model file (train-tokenizer) or directory (tokenize, synth)", "", ""},
-    {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF model directory (tokenize, encode)", "", ""},
+    {"--out", "PATH", "output: the .model file (train-tokenizer) or directory (tokenize, synth, export, import)", "",
+     ""},
+    {"--tokenizer", "PATH", "SentencePiece .model, tokenizer.json or HF model directory (tokenize, encode, import)", "",
+     ""},
+    {"--format", "megatron|llmc", "other trainers' token files: Megatron-LM .bin/.idx or llm.c .bin (export, import)",
+     "", ""},
+    {"--split", "NAME", "the one split to export (default: every split with shards)", "", ""},
+    {"--val", "INPUT", "import: the validation split's Megatron prefix or llm.c files (a glob)", "", ""},
     {"--vocab-size", "N", "vocabulary size (train-tokenizer); pieces kept (truncate-tokenizer)", "8192", ""},
     {"--max-sentences", "N", "lines sampled for tokenizer training", "2000000", ""},
     {"--text-field", "NAME", "the JSON field holding a document's text", "text", ""},
     {"--eos", "", "append EOS after every document (BOS always comes first)", "", ""},
-    {"--val-fraction", "F", "fraction of documents held out for validation", "0.005", ""},
+    {"--val-fraction", "F", "fraction of documents held out for validation (import: 0 unless given)", "0.005", ""},
     {"--seed", "N", "seed of the train/validation split (tokenize) or of the invented world (synth)", "1", ""},
     {"--shard-tokens", "N", "tokens per shard at most", "100000000", ""},
     {"--documents", "N", "documents to invent (synth)", "12000", ""},
@@ -47,7 +56,10 @@ const char* kSynopsis =
     "       wr-data synth --out DIR [--seed S]\n"
     "       wr-data encode --tokenizer PATH < texts.jsonl > ids.jsonl\n"
     "       wr-data truncate-tokenizer --vocab-size N IN.json OUT.json\n"
-    "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst files or globs";
+    "       wr-data export --format megatron|llmc --out DIR [--split NAME] SHARD_DIR\n"
+    "       wr-data import --format megatron|llmc --tokenizer PATH --out DIR [--val INPUT] INPUTS...\n"
+    "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst files or globs; for import, Megatron-LM\n"
+    "prefixes (PREFIX.bin + PREFIX.idx) or llm.c .bin files or globs";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -157,6 +169,46 @@ void truncate_tokenizer(const wr::Args& args) {
               cut.vocab_size() - pieces, cut.vocab_size());
 }
 
+void export_tokens(const wr::Args& args) {
+  if (args.positional.size() != 2) wr::fail("export expects one SHARD_DIR; see wr-data --help");
+  wr::ExportOptions opt;
+  opt.format = wr::token_format_from_name(required(args, "--format"), "--format");
+  opt.shard_dir = args.positional[1];
+  opt.out_dir = required(args, "--out");
+  if (args.given("--split")) opt.splits = {args.get("--split")};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = wr::export_shards(opt);
+  for (const auto& [split, s] : out["splits"].items()) {
+    std::printf("wrote %s: %s %ld tokens, %ld documents in %zu file(s)\n", opt.out_dir.c_str(), split.c_str(),
+                s["tokens"].get<long>(), s["documents"].get<long>(), s["files"].size());
+    // Documents are found where BOS starts one; a text that held the BOS token's own string, or shards imported
+    // without BOS-first documents, give another count than the shards' headers.
+    if (s["documents"] != s["wr_documents"])
+      std::fprintf(stderr, "wr-data: note: %s: %ld documents by BOS (id %d), the shards' headers count %ld\n",
+                   split.c_str(), s["documents"].get<long>(), out["bos_id"].get<int>(), s["wr_documents"].get<long>());
+  }
+  std::printf("%s format, %.1f s; %s/export.json lists the files\n", out["format"].get<std::string>().c_str(),
+              seconds_since(t0), opt.out_dir.c_str());
+}
+
+void import_tokens(const wr::Args& args) {
+  wr::ImportOptions opt;
+  opt.format = wr::token_format_from_name(required(args, "--format"), "--format");
+  opt.train = inputs(args);
+  if (args.given("--val")) opt.val = {args.get("--val")};
+  opt.tokenizer = required(args, "--tokenizer");
+  opt.out_dir = required(args, "--out");
+  opt.val_fraction = args.given("--val-fraction") ? args.get_double("--val-fraction") : 0;
+  opt.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+  opt.shard_tokens = args.get_int("--shard-tokens", 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto m = wr::import_tokens(opt);
+  std::printf("wrote %s: train %ld docs %ld tokens in %zu shard(s), val %ld docs %ld tokens; %.1f s\n",
+              opt.out_dir.c_str(), m["documents"]["train"].get<long>(), m["tokens"]["train"].get<long>(),
+              m["splits"]["train"].size(), m["documents"]["val"].get<long>(), m["tokens"]["val"].get<long>(),
+              seconds_since(t0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,7 +225,10 @@ int main(int argc, char** argv) {
     else if (cmd == "synth") synth(args);
     else if (cmd == "encode") encode(args);
     else if (cmd == "truncate-tokenizer") truncate_tokenizer(args);
-    else wr::fail("unknown command '", cmd, "' (expected train-tokenizer, tokenize, synth, encode or truncate-tokenizer)");
+    else if (cmd == "export") export_tokens(args);
+    else if (cmd == "import") import_tokens(args);
+    else wr::fail("unknown command '", cmd, "' (expected train-tokenizer, tokenize, synth, encode, truncate-tokenizer, ",
+                  "export or import)");
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wr-data: error: %s\n", e.what());
