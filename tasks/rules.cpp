@@ -42,8 +42,8 @@ std::string RuleSet::definition_of(const std::string& task) const {
   if (definitions.empty()) return task;
   const std::string definition = definitions + "/" + task;
   std::vector<std::string> mine;  // this rule set's formulations, and their groups' subtasks
-  for (const auto& name : task_names())
-    if (starts_with(name, definitions + "/")) mine.push_back(name.substr(definitions.size() + 1));
+  for (const auto& known : task_names())
+    if (starts_with(known, definitions + "/")) mine.push_back(known.substr(definitions.size() + 1));
   for (const auto& m : mine)
     if (m == task || starts_with(task, m + "_")) return definition;  // load_task checks the subtask's name
   fail("the ", name, " rules have no formulation of task '", task, "' (", source, " takes tasks/defs/", definitions,

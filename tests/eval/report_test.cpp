@@ -26,7 +26,7 @@ std::vector<wr::TaskResult> one_result() {
 
 TEST(Report, CsvAppendsUnderOneHeader) {
   auto path = wr::test::temp_dir() + "/results.csv";
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "2026-11-27T00:00:00Z"};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "2026-11-27T00:00:00Z", "", {}};
   wr::append_csv(path, run, one_result());
   wr::append_csv(path, run, one_result());
   auto text = wr::read_file(path);
@@ -49,7 +49,7 @@ TEST(Report, ConcurrentAppendsKeepEveryRow) {
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t pid = fork();
     if (pid == 0) {
-      wr::RunInfo run{"run" + std::to_string(p), "ckpt.pt", "abc", 0, "lm-eval", true, 0, "d"};
+      wr::RunInfo run{"run" + std::to_string(p), "ckpt.pt", "abc", 0, "lm-eval", true, 0, "d", "", {}};
       for (int i = 0; i < kAppends; ++i) {
         run.step = i;
         wr::append_csv(path, run, one_result());
@@ -73,7 +73,7 @@ TEST(Report, ConcurrentAppendsKeepEveryRow) {
 }
 
 TEST(Report, HarnessJsonLayout) {
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d"};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}};
   auto j = wr::harness_json(run, {}, one_result());
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc,none"].get<double>(), 0.551);
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc_stderr,none"].get<double>(), 0.0123);
@@ -209,7 +209,7 @@ std::pair<std::string, std::string> compare(const std::vector<std::string>& csvs
 // compare and for wr-train's resume.
 TEST(Report, CsvRowsWithLineBreaksAndQuotesReadBack) {
   const auto path = wr::test::temp_dir() + "/results.csv";
-  wr::RunInfo run{"two\nlines, \"quoted\"", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d"};
+  wr::RunInfo run{"two\nlines, \"quoted\"", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}};
   wr::append_csv(path, run, one_result());
   const auto rows = wr::parse_csv(wr::read_file(path), path);
   ASSERT_EQ(rows.size(), 3u);

@@ -36,7 +36,7 @@ TEST_P(Stories260K, GreedyDecodingReproducesLlama2c) {
 }
 
 INSTANTIATE_TEST_SUITE_P(KvCache, Stories260K, ::testing::Values(true, false),
-                         [](const auto& info) { return info.param ? "WithCache" : "WithoutCache"; });
+                         [](const auto& param_info) { return param_info.param ? "WithCache" : "WithoutCache"; });
 
 TEST(Stories260KText, DecodedTextMatchesLlama2cOutput) {
   WR_REQUIRE_SHARED(kModel);

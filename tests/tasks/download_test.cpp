@@ -84,8 +84,11 @@ TEST(Download, EveryTaskFromItsOriginalUrlPaths) {
   for (const auto& [name, count] : expected) {
     const auto task = wr::load_task(name);
     EXPECT_EQ(error_of([&] { wr::download_task(task, options(data, server)); }), "") << name;
-    for (const auto& f : task.files)
-      if (!f.sha256.empty()) EXPECT_EQ(wr::sha256_file(data + "/" + f.path), f.sha256) << f.path;
+    for (const auto& f : task.files) {
+      if (!f.sha256.empty()) {
+        EXPECT_EQ(wr::sha256_file(data + "/" + f.path), f.sha256) << f.path;
+      }
+    }
     EXPECT_EQ(wr::build_docs(task, data).size(), count) << name;
   }
   EXPECT_TRUE(cache_is_clean(data));

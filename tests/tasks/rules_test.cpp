@@ -85,8 +85,11 @@ TEST(RuleSets, LightevalFormulationsNameTheirSource) {
     ++n;
     const auto t = wr::load_task(name);
     EXPECT_TRUE(contains(t.harness, "cosmopedia 6d646fb") || contains(t.harness, "lighteval 6041e36")) << name;
-    if (t.generative) EXPECT_EQ(t.metrics, std::vector<std::string>{"quasi_exact_match"});
-    else if (t.subtasks.empty()) EXPECT_EQ(t.metrics, (std::vector<std::string>{"acc", "acc_norm_nospace"})) << name;
+    if (t.generative) {
+      EXPECT_EQ(t.metrics, std::vector<std::string>{"quasi_exact_match"});
+    } else if (t.subtasks.empty()) {
+      EXPECT_EQ(t.metrics, (std::vector<std::string>{"acc", "acc_norm_nospace"})) << name;
+    }
   }
   EXPECT_EQ(n, 11);
 }

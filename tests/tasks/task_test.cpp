@@ -123,7 +123,7 @@ TEST(TaskDefs, DefinitionsAreCheckedWhenTheyLoad) {
   for (const char* escape : {"../../../../etc/passwd", "/etc/passwd", "a/../../b.jsonl", ""})
     EXPECT_EQ(error_with([&](nlohmann::json& j) { j["files"][0]["path"] = escape; }),
               path + ": file path \"" + escape + "\" must be relative to the data directory, without \"..\"");
-  for (const nlohmann::json size : {nlohmann::json(-5), nlohmann::json(1e300), nlohmann::json("5")})
+  for (const nlohmann::json& size : {nlohmann::json(-5), nlohmann::json(1e300), nlohmann::json("5")})
     EXPECT_TRUE(contains(error_with([&](nlohmann::json& j) { j["files"][0]["size"] = size; }), path + ": size of "))
         << size.dump();
 }
@@ -188,8 +188,11 @@ TEST(RealFiles, EveryTaskParsesItsFullSplit) {
   for (const auto& c : counts) {
     auto t = wr::load_task(c.task);
     // the pinned sha256 of each file matches the real one
-    for (const auto& f : t.files)
-      if (!f.sha256.empty()) EXPECT_EQ(wr::sha256_file(wr::test::shared_path("datasets/" + f.path)), f.sha256) << f.path;
+    for (const auto& f : t.files) {
+      if (!f.sha256.empty()) {
+        EXPECT_EQ(wr::sha256_file(wr::test::shared_path("datasets/" + f.path)), f.sha256) << f.path;
+      }
+    }
     auto docs = wr::build_docs(t, wr::test::shared_path("datasets"));
     EXPECT_EQ(docs.size(), c.docs) << c.task;
   }

@@ -368,7 +368,9 @@ TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
     rows[f[3] + "," + f[4] + "," + f[5]]++;
-    if (f[4] == "synth_facts") EXPECT_EQ(f[8], "8");  // n: the eval sample
+    if (f[4] == "synth_facts") {
+      EXPECT_EQ(f[8], "8");  // n: the eval sample
+    }
   }
   for (const char* key : {"2,val,loss", "4,val,loss", "2,synth_facts,acc", "4,synth_facts,acc_norm", "2,synth_facts,bpb",
                           "4,synth_facts,prob_gold"})
