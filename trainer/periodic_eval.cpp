@@ -53,6 +53,8 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
     eo.bos = c_.eval_bos;
     for (auto& r : evaluate(model, tokenizer_, eo)) {
       for (const auto& m : r.metrics) {
+        telemetry_.add(step, "eval." + r.task.name, m.name, m.value);
+        if (m.stderr_ >= 0) telemetry_.add(step, "eval." + r.task.name, m.name + "_stderr", m.stderr_);
         std::snprintf(buf, sizeof buf, " %s %s %.4f", r.task.name.c_str(), m.name.c_str(), m.value);
         line += buf;
       }

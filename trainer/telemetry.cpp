@@ -25,7 +25,8 @@ bool complete_row(const std::string& line, int64_t* step) {
 
 }  // namespace
 
-Telemetry::Telemetry(const std::string& path, int64_t keep_until_step) : path_(path) {
+Telemetry::Telemetry(const std::string& path, int64_t keep_until_step, const std::string& tensorboard_dir)
+    : path_(path) {
   if (path.empty()) return;
   if (keep_until_step >= 0 && file_exists(path)) {
     // Rows logged past the checkpoint go, and so does what a hard kill can leave: a last line cut short (no
@@ -45,11 +46,13 @@ Telemetry::Telemetry(const std::string& path, int64_t keep_until_step) : path_(p
   out_.open(path, std::ios::app);
   if (!out_) fail("cannot open ", path, " for appending");
   out_.precision(9);
+  if (!tensorboard_dir.empty()) events_ = std::make_unique<EventWriter>(tensorboard_dir, keep_until_step);
 }
 
 void Telemetry::add(int64_t step, const std::string& name, const std::string& stat, double value) {
   if (path_.empty()) return;
   out_ << step << ',' << name << ',' << stat << ',' << value << '\n';
+  if (events_) events_->scalar(step, name + "/" + stat, value);
 }
 
 void Telemetry::add_matrices(int64_t step, const std::vector<MatrixStat>& stats) {
@@ -67,6 +70,7 @@ void Telemetry::flush() {
   if (path_.empty()) return;
   out_.flush();
   if (!out_) fail("cannot write ", path_, " (disk full?)");
+  if (events_) events_->flush();
 }
 
 std::vector<std::pair<double, double>> activation_stats(Llama& model, const torch::Tensor& probe) {

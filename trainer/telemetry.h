@@ -1,11 +1,15 @@
 // Training telemetry as a long-format CSV (step,name,stat,value): one row per number, so any tool can
 // pivot it. Names: "train" (loss, lr, grad_norm, tokens_per_s, mfu, skipped), "val" (loss), a parameter's
 // Hugging Face name (mean, std, and for TVR's matrices std_over_target, rescaled; values from before any TVR
-// rescale; the RMSNorm gains too), and
-// "layer.<l>" (act_max, act_median: |output| of decoder layer l, 1-based, on a fixed probe input).
+// rescale; the RMSNorm gains too),
+// "layer.<l>" (act_max, act_median: |output| of decoder layer l, 1-based, on a fixed probe input), and
+// "eval.<task>" (each metric of a periodic evaluation and, where computed, <metric>_stderr).
+// Every row also goes to TensorBoard's event file when one is asked for (trainer/tensorboard.h), as the scalar
+// "<name>/<stat>" ("train/loss"), so the two always hold the same numbers.
 #pragma once
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +18,7 @@
 #include "model/tokenizer.h"
 #include "model/variance.h"
 #include "trainer/shards.h"
+#include "trainer/tensorboard.h"
 #include "trainer/train_config.h"
 
 namespace wr {
@@ -22,15 +27,17 @@ class Telemetry {
  public:
   // Opens path for appending. keep_until_step >= 0 (a resumed run) first drops the rows after that step,
   // which the interrupted run logged past its last checkpoint; -1 starts a new file. An empty path keeps
-  // nothing (the processes after rank 0 of a data-parallel run).
-  Telemetry(const std::string& path, int64_t keep_until_step);
+  // nothing (the processes after rank 0 of a data-parallel run). A non-empty tensorboard_dir (with a path) also
+  // writes every row there as an event, keeping the earlier events up to keep_until_step the same way.
+  Telemetry(const std::string& path, int64_t keep_until_step, const std::string& tensorboard_dir = "");
   void add(int64_t step, const std::string& name, const std::string& stat, double value);
   void add_matrices(int64_t step, const std::vector<MatrixStat>& stats);
-  void flush();
+  void flush();  // both files: this step's rows on disk (as whole records in the event file)
 
  private:
   std::string path_;
   std::ofstream out_;
+  std::unique_ptr<EventWriter> events_;
 };
 
 // (max, median) of |hidden state| at the output of every decoder layer for the tokens [1, T].

@@ -190,7 +190,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   for (auto& p : model->parameters()) params.push_back(p);
   GradientReducer reducer(dp, params);
   TvrSchedule tvr_schedule(c.tvr_interval, state.tvr_pending);
-  Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? state.step : -1);
+  Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? state.step : -1,
+                      c.tensorboard ? c.run_dir + "/tb" : "");
   ModelTelemetry model_telemetry(c, tokenizer, data.val ? *data.val : data.train, device, telemetry);
   PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log,
                              dp.is_main() ? c.run_dir + "/eval.csv" : "", opt.resume ? state.step : -1);

@@ -36,7 +36,7 @@ const nlohmann::json& defaults() {
     "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "sample": 0, "seed": 1234, "data_dir": "", "bos": true,
              "rules": "lm-eval"},
     "checkpoint": {"interval": 0, "keep": 3},
-    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": ""}
+    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": "", "tensorboard": true}
   })");
   return d;
 }
@@ -155,6 +155,7 @@ TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   c.telemetry_interval = get<int64_t>(j, "log", "telemetry_interval", source);
   c.peak_tflops = get<double>(j, "log", "peak_tflops", source);
   c.probe_text = get<std::string>(j, "log", "probe_text", source);
+  c.tensorboard = get<bool>(j, "log", "tensorboard", source);
   // The paper states TVR's interval in tokens (10 MT ... 1 GT between rescales): the nearest whole number of steps.
   if (c.tvr_interval_tokens > 0 && c.tokens_per_step() > 0)
     c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /

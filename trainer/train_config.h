@@ -63,6 +63,7 @@ struct TrainConfig {
   // the activation probe: "" for the first seq_len tokens of the validation split; else this text after BOS
   // (the authors' style: one short fixed sentence), run in the run's dtype either way
   std::string probe_text;
+  bool tensorboard{};  // every telemetry row also as a TensorBoard scalar in run_dir/tb (trainer/tensorboard.h)
 
   int64_t tokens_per_step() const { return seq_len * micro_batch * accumulation; }
 };
