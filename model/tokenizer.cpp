@@ -19,7 +19,7 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
 void Tokenizer::read_hf_config(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = parse_json(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }

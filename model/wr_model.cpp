@@ -59,6 +59,14 @@ void convert(const std::string& in, const std::string& out, const wr::Args& args
   auto to = wr::model_format(out, args.get("--to"));
   if (!args.get("--tokenizer").empty()) m.tokenizer_model = wr::Tokenizer::from_file(args.get("--tokenizer")).model_bytes();
   wr::save_model(m.model, out, to, m.meta, m.tokenizer_model, args.get("--dtype"));
+  // wr's checkpoints and llama2.c models were trained with BOS first; a Hugging Face folder says so in
+  // tokenizer_config.json, which wr-eval and transformers read (a tokenizer.json whose post-processor adds no BOS,
+  // Llama 3's, would otherwise be scored without one).
+  if (to == wr::ModelFormat::hf && m.format != wr::ModelFormat::hf && !m.tokenizer_model.empty()) {
+    const auto tok = wr::Tokenizer::from_bytes(m.tokenizer_model, in);
+    const nlohmann::json config = {{"add_bos_token", true}, {"bos_token", tok.piece(tok.bos_id())}};
+    wr::write_file_atomic(out + "/tokenizer_config.json", config.dump(2) + "\n");
+  }
   std::cout << "wrote " << out << " (" << wr::format_name(to) << ")\n";
 }
 

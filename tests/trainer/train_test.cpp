@@ -780,6 +780,10 @@ TEST(Train, Llama3TokenizerFromTextToScores) {
                 wr::test::shared_path("datasets") + " --output " + dir + "/out.csv --json " + dir + "/out.json " + dir + "/hf"), "");
   const auto report = nlohmann::json::parse(wr::read_file(dir + "/out.json"));
   EXPECT_GE(report["results"]["arc_easy"]["acc,none"].get<double>(), 0.0);
+  // trained with BOS first, and the export says so: Llama 3's post-processor adds none, tokenizer_config.json does
+  EXPECT_TRUE(report["config"]["bos"].get<bool>()) << report["config"].dump();
+  EXPECT_EQ(nlohmann::json::parse(wr::read_file(dir + "/hf/tokenizer_config.json")),
+            (nlohmann::json{{"add_bos_token", true}, {"bos_token", "<|begin_of_text|>"}}));
   const auto& boundary = report["context_not_prefix"]["arc_easy"];
   EXPECT_GE(boundary["requests"].get<int64_t>(), 60);  // 20 documents of 3 to 5 choices
   EXPECT_LE(boundary["context_not_prefix"].get<int64_t>(), boundary["requests"].get<int64_t>());
