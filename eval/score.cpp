@@ -46,7 +46,7 @@ Row single_row(const TokenizedRequest& r, size_t doc, size_t req, int64_t max_le
   for (int64_t i = 0; i < n; ++i) row.positions.push_back(i);
   row.prefix.assign(n, 0);
   row.from.assign(n, 0);
-  Row::Target t{doc, req, {}, {}};
+  Row::Target t{doc, req, {}, {}, {}};
   for (int64_t i = n - cont; i < n; ++i) t.at.push_back(i);
   t.tokens.assign(r.continuation.end() - cont, r.continuation.end());
   row.targets.push_back(std::move(t));
@@ -89,7 +89,7 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
         it->second->copies.push_back(r);
         continue;
       }
-      Row::Target t{doc, r, {C - 1}, cont};  // the context's last position predicts the first token
+      Row::Target t{doc, r, {C - 1}, cont, {}};  // the context's last position predicts the first token
       const auto start = static_cast<int32_t>(row.tokens.size());
       for (size_t j = 0; j + 1 < cont.size(); ++j) {
         t.at.push_back(static_cast<int64_t>(row.tokens.size()));

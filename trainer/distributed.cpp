@@ -263,7 +263,7 @@ void GradientReducer::finish() {
       params_[k].mutable_grad().copy_(b.flat.slice(0, at, at + params_[k].numel()).view(params_[k].sizes()));
       at += params_[k].numel();
     }
-    b = Bucket{std::move(b.params)};
+    b = Bucket{std::move(b.params), 0, {}, {}};
   }
   next_to_start_ = 0;
   std::fill(complete_.begin(), complete_.end(), torch::Tensor());
