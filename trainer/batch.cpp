@@ -15,6 +15,18 @@ Batch make_batch(const TokenStream& stream, DataMode mode, uint64_t seed, int64_
   return {buf.slice(1, 0, seq_len), buf.slice(1, 1, window)};
 }
 
+Batch make_batch(const Mixture& data, DataMode mode, uint64_t seed, int64_t index, int64_t rows, int64_t seq_len,
+                 const torch::Device& device) {
+  const int64_t window = seq_len + 1;
+  auto buf = torch::empty({rows, window}, torch::kInt64);
+  for (int64_t r = 0; r < rows; ++r) {
+    const TokenStream& stream = data.stream(data.source_of(seed, index, r));
+    stream.read(window_offset(mode, seed, index, rows, r, window, stream.size()), window, buf[r].data_ptr<int64_t>());
+  }
+  buf = buf.to(device);
+  return {buf.slice(1, 0, seq_len), buf.slice(1, 1, window)};
+}
+
 double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);

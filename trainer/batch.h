@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "model/llama.h"
+#include "trainer/mixture.h"
 #include "trainer/shards.h"
 #include "trainer/train_config.h"
 
@@ -16,6 +17,9 @@ struct Batch {
 // function of (seed, index), which is what makes resume exact.
 Batch make_batch(const TokenStream& stream, DataMode mode, uint64_t seed, int64_t index, int64_t rows,
                  int64_t seq_len, const torch::Device& device);
+// The same over a mixture: each row from the source Mixture::source_of picks (one source: the batch above).
+Batch make_batch(const Mixture& data, DataMode mode, uint64_t seed, int64_t index, int64_t rows, int64_t seq_len,
+                 const torch::Device& device);
 
 // Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
 double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device);

@@ -67,15 +67,16 @@ RunDir open_run_dir(const TrainConfig& c, bool resume, const DataParallel& dp) {
   return out;
 }
 
-// The shards and the tokenizer they were made with.
+// The shards (one folder, or the sources of a mixture) and the tokenizer they were made with; the validation split
+// and the tokenizer come from the first source.
 struct TrainData {
-  TokenStream train;
+  Mixture train;
   std::unique_ptr<TokenStream> val;  // only when periodic evaluation wants a validation loss
   std::string tokenizer_path, tokenizer_bytes;
 
-  explicit TrainData(const TrainConfig& c) : train(c.data_dir, "train") {
+  explicit TrainData(const TrainConfig& c) : train(c.data_sources, "train") {
     if (c.eval_interval > 0 && c.val_batches > 0) val = std::make_unique<TokenStream>(c.data_dir, "val");
-    const auto& manifest = train.manifest();
+    const auto& manifest = train.stream(0).manifest();
     tokenizer_path = c.data_dir + "/" + manifest.value("tokenizer", "tokenizer.model");
     tokenizer_bytes = read_shard_tokenizer(c.data_dir, manifest);
     const int64_t data_vocab = manifest.at("vocab_size").get<int64_t>();
@@ -89,7 +90,7 @@ struct TrainData {
 // backward produces them under data parallel), the loss summed over all processes, the gradient norm clipped, and
 // the update taken only when both are finite.
 StepResult train_step(Llama& model, torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& params,
-                      GradientReducer& reducer, DataParallel& dp, const TokenStream& data, const TrainConfig& c,
+                      GradientReducer& reducer, DataParallel& dp, const Mixture& data, const TrainConfig& c,
                       int64_t step, double lr) {
   for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   optimizer.zero_grad();
@@ -148,6 +149,29 @@ int rescaled_count(const std::vector<MatrixStat>& stats) {
   return static_cast<int>(std::count_if(stats.begin(), stats.end(), [](const MatrixStat& m) { return m.rescaled; }));
 }
 
+// Tokens each source of a mixture (data.sources) has given the run, as telemetry rows "source<k>,tokens" every
+// log.interval steps; counted from the micro-batch indices alone, so a resumed run counts as an uninterrupted one.
+class SourceLog {
+ public:
+  SourceLog(const Mixture& data, const TrainConfig& c, int64_t start_step, Telemetry& telemetry)
+      : data_(data), c_(c), telemetry_(telemetry),
+        rows_(data.rows_drawn(c.seed, 0, start_step * c.accumulation, c.micro_batch)) {}
+  void after_step(int64_t step) {
+    if (data_.size() < 2) return;
+    const auto rows = data_.rows_drawn(c_.seed, (step - 1) * c_.accumulation, step * c_.accumulation, c_.micro_batch);
+    for (size_t k = 0; k < rows.size(); ++k) rows_[k] += rows[k];
+    if (step % c_.log_interval != 0 && step != c_.steps) return;
+    for (size_t k = 0; k < rows_.size(); ++k)
+      telemetry_.add(step, "source" + std::to_string(k), "tokens", static_cast<double>(rows_[k] * c_.seq_len));
+  }
+
+ private:
+  const Mixture& data_;
+  const TrainConfig& c_;
+  Telemetry& telemetry_;
+  std::vector<int64_t> rows_;
+};
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -176,7 +200,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   dp.check_same("resolved config", resolved.dump());
   const RunDir run_dir = open_run_dir(c, opt.resume, dp);
   const TrainData data(c);
-  dp.check_same("data manifest (" + c.data_dir + "/manifest.json)", data.train.manifest().dump());
+  std::string manifests;
+  for (size_t k = 0; k < data.train.size(); ++k) manifests += data.train.stream(k).manifest().dump();
+  const char* others = data.train.size() > 1 ? " and the other sources'" : "";
+  dp.check_same("data manifest (" + c.data_dir + "/manifest.json" + others + ")", manifests);
   const Tokenizer tokenizer = Tokenizer::from_bytes(data.tokenizer_bytes, data.tokenizer_path);
   Llama model(c.model);
   init_weights(model, c.init, c.seed);
@@ -192,7 +219,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   TvrSchedule tvr_schedule(c.tvr_interval, state.tvr_pending);
   Telemetry telemetry(dp.is_main() ? c.run_dir + "/telemetry.csv" : "", opt.resume ? state.step : -1,
                       c.tensorboard ? c.run_dir + "/tb" : "");
-  ModelTelemetry model_telemetry(c, tokenizer, data.val ? *data.val : data.train, device, telemetry);
+  ModelTelemetry model_telemetry(c, tokenizer, data.val ? *data.val : data.train.stream(0), device, telemetry);
+  SourceLog source_log(data.train, c, state.step, telemetry);
   PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log,
                              dp.is_main() ? c.run_dir + "/eval.csv" : "", opt.resume ? state.step : -1);
   if (dp.is_main()) periodic_eval.fetch_task_files(opt.download);
@@ -205,6 +233,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
              c.model.n_params() / 1e6, static_cast<long>(c.tokens_per_step()),
              static_cast<long>(c.steps), torch_version().c_str(), threads, c.dtype == TrainDtype::bf16 ? "bf16" : "f32", peak_tflops,
              c.peak_tflops > 0 ? " (configured peak)" : " (measured)"));
+  for (size_t k = 0; data.train.size() > 1 && k < data.train.size(); ++k)
+    log(format("data: source%zu %s, weight %g (%.1f%% of the windows), %ld tokens", k,
+               data.train.source(k).dir.c_str(), data.train.source(k).weight, 100 * data.train.share(k),
+               static_cast<long>(data.train.stream(k).size())));
   if (c.tvr_enabled)
     log(format("TVR: target %g, threshold %g, every %ld steps (%.3g tokens)%s", c.tvr.target, c.tvr.threshold,
                static_cast<long>(c.tvr_interval), static_cast<double>(c.tvr_interval * c.tokens_per_step()),
@@ -223,6 +255,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     const auto tvr_stats = rescale_if_due(model, c, tvr_schedule, state, r.finite);
     if (dp.is_main()) model_telemetry.after_step(state.step, model, tvr_stats ? &*tvr_stats : nullptr);
     step_log.after_step(state.step, r, lr, seconds_since(t0), tvr_stats ? rescaled_count(*tvr_stats) : -1);
+    if (dp.is_main()) source_log.after_step(state.step);
     const bool stop = dp.any(g_stop.load());  // all processes stop after the same step
     if (dp.is_main()) {
       periodic_eval.after_step(state.step, model);

@@ -27,7 +27,7 @@ const nlohmann::json& defaults() {
              "dist_timeout_s": 1800},
     "model": {},
     "init": {"scheme": "lir", "std": 0.006},
-    "data": {"dir": "", "mode": "random"},
+    "data": {"dir": "", "sources": [], "mode": "random"},
     "batch": {"seq_len": 256, "micro_batch": 16, "accumulation": 1},
     "optimizer": {"lr": 6e-4, "min_lr": 6e-5, "beta1": 0.9, "beta2": 0.95, "eps": 1e-7, "weight_decay": 0.1,
                   "decay_embeddings": true, "grad_clip": 1.0},
@@ -101,6 +101,25 @@ void resolve_model(nlohmann::json& j, const std::string& config_path) {
 }
 
 
+// data.sources: [{"dir": D, "weight": W}, ...], each entry checked here (the defaults hold no entry to check against).
+std::vector<DataSource> read_sources(const nlohmann::json& list, const std::string& source) {
+  if (!list.is_array()) fail(source, ": 'data.sources' must be a list of {\"dir\": DIR, \"weight\": W}");
+  std::vector<DataSource> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& e = list[i];
+    const std::string at = source + ": 'data.sources[" + std::to_string(i) + "]'";
+    if (!e.is_object() || !e.contains("dir") || !e["dir"].is_string() || e["dir"].get<std::string>().empty() ||
+        !e.contains("weight") || !e["weight"].is_number())
+      fail(at, " is ", e.dump(), ", expected {\"dir\": DIR, \"weight\": W}");
+    for (const auto& [k, v] : e.items())
+      if (k != "dir" && k != "weight") fail(at, ": unknown key '", k, "' (a source has dir and weight)");
+    const double w = e["weight"].get<double>();
+    if (!(w > 0) || !std::isfinite(w)) fail(at, ": weight ", e["weight"].dump(), ", expected a positive number");
+    out.push_back({e["dir"].get<std::string>(), w});
+  }
+  return out;
+}
+
 // The fields of a resolved JSON, read and typed; train_config_from_json checks them.
 TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   TrainConfig c;
@@ -120,6 +139,12 @@ TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   c.init.scheme = init_scheme_from_name(get<std::string>(j, "init", "scheme", source), source + ": init.scheme");
   c.init.std = get<double>(j, "init", "std", source);
   c.data_dir = get<std::string>(j, "data", "dir", source);
+  c.data_sources = read_sources(j.at("data").value("sources", nlohmann::json::array()), source);
+  if (!c.data_dir.empty() && !c.data_sources.empty())
+    fail(source, ": data.dir and data.sources are both set; give one (data.sources: [{\"dir\": DIR, \"weight\": W}, ",
+         "...])");
+  if (c.data_sources.empty() && !c.data_dir.empty()) c.data_sources = {{c.data_dir, 1}};
+  if (!c.data_sources.empty()) c.data_dir = c.data_sources[0].dir;
   c.data_mode = data_mode_from_name(get<std::string>(j, "data", "mode", source), source + ": data.mode");
   c.seq_len = get<int64_t>(j, "batch", "seq_len", source);
   c.micro_batch = get<int64_t>(j, "batch", "micro_batch", source);
@@ -179,7 +204,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   need(c.dist_timeout_s > 0, "run.dist_timeout_s must be positive (seconds)");
   need(c.dtype == TrainDtype::f32 || starts_with(c.device, "cuda"), "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
   need(c.init.std > 0, "init.std must be positive");
-  need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`)");
+  need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`; or data.sources)");
+  need(c.data_sources.size() == 1 || c.data_mode == DataMode::random,
+       "data.mode \"sequential\" reads one folder in order; a mixture (data.sources) draws at random");
   need(c.seq_len >= 1 && c.seq_len <= c.model.max_seq_len, "batch.seq_len must be in [1, model.max_seq_len]");
   need(c.micro_batch >= 1 && c.accumulation >= 1, "batch.micro_batch and batch.accumulation must be >= 1");
   need(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr, "optimizer: need lr > 0 and 0 <= min_lr <= lr");

@@ -11,6 +11,7 @@
 #include "model/config.h"
 #include "model/init.h"
 #include "model/variance.h"
+#include "trainer/mixture.h"
 #include "trainer/shards.h"
 
 namespace wr {
@@ -33,8 +34,10 @@ struct TrainConfig {
   // model and init
   ModelConfig model;
   InitConfig init;
-  // data
+  // data: data.dir, or data.sources [{dir, weight}] drawn from in proportion (trainer/mixture.h); data_dir is the
+  // first source, whose validation split and tokenizer the run uses
   std::string data_dir;
+  std::vector<DataSource> data_sources;
   DataMode data_mode{};
   // batch: micro_batch sequences of seq_len tokens, accumulation micro-batches per optimizer step
   int64_t seq_len{}, micro_batch{}, accumulation{};
