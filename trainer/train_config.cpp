@@ -1,7 +1,10 @@
+// wr-train's configuration: the key table (name, default, help, member), the include chain, the overrides and the
+// checks. What it does not do: train (trainer/train.cpp) or parse a model file (model/config.cpp).
 #include "trainer/train_config.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -19,87 +22,29 @@
 namespace wr {
 namespace {
 
-// Every key wr-train knows, with its default. "model" is a configs/model file path or an inline object.
-const nlohmann::json& defaults() {
-  static const nlohmann::json d = nlohmann::json::parse(R"({
-    "comment": "",
-    "run": {"dir": "runs/run", "name": "", "seed": 1, "device": "cpu", "dtype": "f32", "threads": 0, "max_bad_steps": 5,
-             "dist_timeout_s": 1800},
-    "model": {},
-    "init": {"scheme": "lir", "std": 0.006},
-    "data": {"dir": "", "sources": [], "mode": "random"},
-    "batch": {"seq_len": 256, "micro_batch": 16, "accumulation": 1},
-    "optimizer": {"lr": 6e-4, "min_lr": 6e-5, "beta1": 0.9, "beta2": 0.95, "eps": 1e-7, "weight_decay": 0.1,
-                  "decay_embeddings": true, "grad_clip": 1.0},
-    "schedule": {"steps": 1000, "warmup_steps": 100},
-    "tvr": {"enabled": true, "target": 0.01, "interval": 100, "interval_tokens": 0, "threshold": 1.0, "depth_scaled": false},
-    "eval": {"interval": 0, "val_batches": 8, "tasks": [], "limit": 0, "sample": 0, "seed": 1234, "data_dir": "", "bos": true,
-             "rules": "lm-eval"},
-    "checkpoint": {"interval": 0, "keep": 3},
-    "log": {"interval": 10, "telemetry_interval": 100, "peak_tflops": 0, "probe_text": "", "tensorboard": true}
-  })");
-  return d;
-}
+// One key's value in a resolved JSON, read as its member's type: a wrong type is an error naming the key.
+struct Value {
+  const nlohmann::json& j;
+  const std::string& source;
+  const char* key;
 
-std::vector<std::string> known_keys(const nlohmann::json& node, const std::string& prefix) {
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : node.items()) {
-    if (v.is_object()) for (auto& sub : known_keys(v, prefix + k + ".")) keys.push_back(sub);
-    else keys.push_back(prefix + k);
+  std::string where() const { return source + ": '" + key + "'"; }
+  [[noreturn]] void wrong_type() const { fail(where(), " has the wrong type (", j.dump(), ")"); }
+  template <typename T>  // 20.5 is not a step count
+  T integer() const {
+    return static_cast<T>(json_integer(j, where(), std::is_unsigned_v<T> ? 0 : std::numeric_limits<T>::min(),
+                                       static_cast<int64_t>(std::min<uint64_t>(std::numeric_limits<T>::max(),
+                                                                               std::numeric_limits<int64_t>::max()))));
   }
-  return keys;
-}
-
-// Merges `over` into `base`, rejecting keys the defaults do not have. Keys inside "model" are checked by
-// config_from_json instead (a model file path replaces the object; an object updates it key by key).
-void merge(nlohmann::json& base, const nlohmann::json& over, const std::string& prefix, const std::string& source,
-           bool check = true) {
-  if (!over.is_object()) fail(source, ": '", prefix.empty() ? "(top level)" : prefix, "' must be an object");
-  for (const auto& [k, v] : over.items()) {
-    const std::string key = prefix + k;
-    if (key == "model" && v.is_object() && base[k].is_object()) {
-      merge(base[k], v, key + ".", source, /*check=*/false);
-      continue;
-    }
-    if (check && !base.contains(k)) {
-      std::string hint = closest(key, known_keys(defaults(), ""));
-      fail(source, ": unknown key '", key, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
-    }
-    if (!check || key == "model" || !base[k].is_object()) base[k] = v;
-    else merge(base[k], v, key + ".", source);
+  double number() const { return j.is_number() ? j.get<double>() : (wrong_type(), 0.0); }
+  bool boolean() const { return j.is_boolean() ? j.get<bool>() : (wrong_type(), false); }
+  std::string text() const { return j.is_string() ? j.get<std::string>() : (wrong_type(), std::string()); }
+  std::vector<std::string> texts() const {
+    if (!j.is_array() || !std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_string(); }))
+      wrong_type();
+    return j.get<std::vector<std::string>>();
   }
-}
-
-template <typename T>
-T get(const nlohmann::json& j, const char* section, const char* key, const std::string& source) {
-  try {
-    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)  // 20.5 is not a step count
-      return static_cast<T>(json_integer(j.at(section).at(key), source + ": '" + section + "." + key + "'",
-                                         std::is_unsigned_v<T> ? 0 : std::numeric_limits<T>::min(),
-                                         static_cast<int64_t>(std::min<uint64_t>(std::numeric_limits<T>::max(),
-                                                                                 std::numeric_limits<int64_t>::max()))));
-    return j.at(section).at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail(source, ": '", section, ".", key, "' has the wrong type (", j.at(section).at(key).dump(), ")");
-  }
-}
-
-// A model given as a file name becomes its contents, found relative to the working directory, then to the
-// config file's directory.
-void resolve_model(nlohmann::json& j, const std::string& config_path) {
-  if (j["model"].is_object()) {
-    j["model"] = config_to_json(config_from_json(j["model"], config_path.empty() ? "model" : config_path));
-    return;
-  }
-  if (!j["model"].is_string()) fail(config_path, ": 'model' must be a configs/model file name or an object");
-  std::string m = j["model"].get<std::string>();
-  if (!file_exists(m) && !config_path.empty()) {
-    std::string rel = (std::filesystem::path(config_path).parent_path() / m).string();
-    if (file_exists(rel)) m = rel;
-  }
-  j["model"] = config_to_json(load_config_file(m));
-}
-
+};
 
 // data.sources: [{"dir": D, "weight": W}, ...], each entry checked here (the defaults hold no entry to check against).
 std::vector<DataSource> read_sources(const nlohmann::json& list, const std::string& source) {
@@ -120,67 +65,225 @@ std::vector<DataSource> read_sources(const nlohmann::json& list, const std::stri
   return out;
 }
 
-// The fields of a resolved JSON, read and typed; train_config_from_json checks them.
+// Every key wr-train knows, once: its name, its default (JSON text), what it means, and the member it sets.
+// The defaults JSON (defaults()), the reader (read_fields) and the printed table (describe_train_config) all
+// come from here. "model" is a configs/model file name or an inline object (model/config.h checks its keys).
+struct Key {
+  const char* name;
+  const char* default_value;
+  const char* help;
+  void (*read)(TrainConfig& c, const Value& v);
+};
+
+const Key kKeys[] = {
+    {"comment", R"("")", "free text saying what the config is for", [](TrainConfig&, const Value&) {}},
+    // run
+    {"run.dir", R"("runs/run")", "the run's directory: checkpoints, telemetry, config.json",
+     [](TrainConfig& c, const Value& v) { c.run_dir = v.text(); }},
+    {"run.name", R"("")", "the run's name in logs and results (\"\": the last part of run.dir)",
+     [](TrainConfig& c, const Value& v) { c.run_name = v.text(); }},
+    {"run.seed", "1", "seed of the initialisation and the data order",
+     [](TrainConfig& c, const Value& v) { c.seed = v.integer<uint64_t>(); }},
+    {"run.device", R"("cpu")", "cpu | cuda | cuda:N", [](TrainConfig& c, const Value& v) { c.device = v.text(); }},
+    {"run.dtype", R"("f32")", "f32 | bf16 (CUDA autocast over f32 master weights)",
+     [](TrainConfig& c, const Value& v) {
+       const std::string d = v.text();
+       if (d != "f32" && d != "bf16") fail(v.source, ": run.dtype must be \"f32\" or \"bf16\", got \"", d, "\"");
+       c.dtype = d == "bf16" ? TrainDtype::bf16 : TrainDtype::f32;
+     }},
+    {"run.threads", "0", "CPU threads (0: all cores)", [](TrainConfig& c, const Value& v) { c.threads = v.integer<int>(); }},
+    {"run.max_bad_steps", "5", "consecutive non-finite losses before the run stops",
+     [](TrainConfig& c, const Value& v) { c.max_bad_steps = v.integer<int>(); }},
+    {"run.dist_timeout_s", "1800", "data parallel: seconds a process waits in a collective before failing",
+     [](TrainConfig& c, const Value& v) { c.dist_timeout_s = v.integer<int64_t>(); }},
+    // model and init
+    {"model", "{}", "a configs/model file name (relative to the config file) or an inline object",
+     [](TrainConfig& c, const Value& v) {
+       if (!v.j.is_object()) fail(v.source, ": 'model' is not resolved to an object");
+       c.model = config_from_json(v.j, v.source + " (model)");
+     }},
+    {"init.scheme", R"("lir")", "lir | normal (model/init.h)",
+     [](TrainConfig& c, const Value& v) { c.init.scheme = init_scheme_from_name(v.text(), v.source + ": init.scheme"); }},
+    {"init.std", "0.006", "the initial weights' standard deviation", [](TrainConfig& c, const Value& v) { c.init.std = v.number(); }},
+    // data
+    {"data.dir", R"("")", "shards made by `wr-data tokenize`", [](TrainConfig& c, const Value& v) { c.data_dir = v.text(); }},
+    {"data.sources", "[]", "instead of data.dir: [{\"dir\": DIR, \"weight\": W}, ...] drawn from in proportion",
+     [](TrainConfig& c, const Value& v) { c.data_sources = read_sources(v.j, v.source); }},
+    {"data.mode", R"("random")", "random | sequential (trainer/shards.h)",
+     [](TrainConfig& c, const Value& v) { c.data_mode = data_mode_from_name(v.text(), v.source + ": data.mode"); }},
+    // batch
+    {"batch.seq_len", "256", "tokens a sequence", [](TrainConfig& c, const Value& v) { c.seq_len = v.integer<int64_t>(); }},
+    {"batch.micro_batch", "16", "sequences a micro-batch", [](TrainConfig& c, const Value& v) { c.micro_batch = v.integer<int64_t>(); }},
+    {"batch.accumulation", "1", "micro-batches an optimizer step",
+     [](TrainConfig& c, const Value& v) { c.accumulation = v.integer<int64_t>(); }},
+    // optimizer (AdamW) and schedule
+    {"optimizer.lr", "6e-4", "peak learning rate (after warmup)", [](TrainConfig& c, const Value& v) { c.lr = v.number(); }},
+    {"optimizer.min_lr", "6e-5", "learning rate at the end of the cosine decay",
+     [](TrainConfig& c, const Value& v) { c.min_lr = v.number(); }},
+    {"optimizer.beta1", "0.9", "AdamW beta1", [](TrainConfig& c, const Value& v) { c.beta1 = v.number(); }},
+    {"optimizer.beta2", "0.95", "AdamW beta2", [](TrainConfig& c, const Value& v) { c.beta2 = v.number(); }},
+    {"optimizer.eps", "1e-7", "AdamW epsilon", [](TrainConfig& c, const Value& v) { c.eps = v.number(); }},
+    {"optimizer.weight_decay", "0.1", "decoupled weight decay (matrices only, never norms)",
+     [](TrainConfig& c, const Value& v) { c.weight_decay = v.number(); }},
+    {"optimizer.decay_embeddings", "true", "weight decay on the embeddings too",
+     [](TrainConfig& c, const Value& v) { c.decay_embeddings = v.boolean(); }},
+    {"optimizer.grad_clip", "1.0", "gradient norm clip (0: none)", [](TrainConfig& c, const Value& v) { c.grad_clip = v.number(); }},
+    {"schedule.steps", "1000", "optimizer steps (cosine decay ends here)",
+     [](TrainConfig& c, const Value& v) { c.steps = v.integer<int64_t>(); }},
+    {"schedule.warmup_steps", "100", "linear warmup steps", [](TrainConfig& c, const Value& v) { c.warmup_steps = v.integer<int64_t>(); }},
+    // TVR (model/variance.h)
+    {"tvr.enabled", "true", "rescale weights to a target std (TVR)", [](TrainConfig& c, const Value& v) { c.tvr_enabled = v.boolean(); }},
+    {"tvr.target", "0.01", "the std TVR rescales to", [](TrainConfig& c, const Value& v) { c.tvr.target = v.number(); }},
+    {"tvr.interval", "100", "steps between rescales", [](TrainConfig& c, const Value& v) { c.tvr_interval = v.integer<int64_t>(); }},
+    {"tvr.interval_tokens", "0", "> 0: the interval in tokens instead (nearest whole number of steps)",
+     [](TrainConfig& c, const Value& v) { c.tvr_interval_tokens = v.integer<int64_t>(); }},
+    {"tvr.threshold", "1.0", "rescale only where std / target exceeds this",
+     [](TrainConfig& c, const Value& v) { c.tvr.threshold = v.number(); }},
+    {"tvr.depth_scaled", "false", "target / sqrt(l) for layer l (the paper found it worse)", [](TrainConfig& c, const Value& v) { c.tvr.depth_scaled = v.boolean(); }},
+    // periodic evaluation
+    {"eval.interval", "0", "steps between evaluations (0: never)", [](TrainConfig& c, const Value& v) { c.eval_interval = v.integer<int64_t>(); }},
+    {"eval.val_batches", "8", "validation-loss batches an evaluation", [](TrainConfig& c, const Value& v) { c.val_batches = v.integer<int64_t>(); }},
+    {"eval.tasks", "[]", "task names scored at each evaluation", [](TrainConfig& c, const Value& v) { c.eval_tasks = v.texts(); }},
+    {"eval.limit", "0", "score each task's first N documents (0: all)", [](TrainConfig& c, const Value& v) { c.eval_limit = v.integer<int64_t>(); }},
+    {"eval.sample", "0", "score a seeded random N documents instead (0: off)",
+     [](TrainConfig& c, const Value& v) { c.eval_sample = v.integer<int64_t>(); }},
+    {"eval.seed", "1234", "seed of eval.sample", [](TrainConfig& c, const Value& v) { c.eval_seed = v.integer<uint64_t>(); }},
+    {"eval.data_dir", R"("")", "where the task files are (\"\": the default)", [](TrainConfig& c, const Value& v) { c.eval_data_dir = v.text(); }},
+    {"eval.bos", "true", "score with BOS first", [](TrainConfig& c, const Value& v) { c.eval_bos = v.boolean(); }},
+    {"eval.rules", R"("lm-eval")", "the rule set tasks are formulated and scored by (tasks/rules.h)",
+     [](TrainConfig& c, const Value& v) { c.eval_rules = v.text(); }},
+    // checkpoints and logging
+    {"checkpoint.interval", "0", "steps between checkpoints (0: only at the end)",
+     [](TrainConfig& c, const Value& v) { c.ckpt_interval = v.integer<int64_t>(); }},
+    {"checkpoint.keep", "3", "checkpoints kept (the newest)", [](TrainConfig& c, const Value& v) { c.ckpt_keep = v.integer<int64_t>(); }},
+    {"log.interval", "10", "steps between log lines", [](TrainConfig& c, const Value& v) { c.log_interval = v.integer<int64_t>(); }},
+    {"log.telemetry_interval", "100", "steps between telemetry rows (matrix statistics, activations)",
+     [](TrainConfig& c, const Value& v) { c.telemetry_interval = v.integer<int64_t>(); }},
+    {"log.peak_tflops", "0", "the chip's peak TFLOP/s for MFU (0: the measured matmul rate)",
+     [](TrainConfig& c, const Value& v) { c.peak_tflops = v.number(); }},
+    {"log.probe_text", R"("")", "the activation probe (\"\": the validation split's first seq_len tokens)",
+     [](TrainConfig& c, const Value& v) { c.probe_text = v.text(); }},
+    {"log.tensorboard", "true", "telemetry also as TensorBoard scalars in run.dir/tb",
+     [](TrainConfig& c, const Value& v) { c.tensorboard = v.boolean(); }},
+};
+
+// The JSON pointer of a dotted key: "optimizer.lr" -> /optimizer/lr.
+nlohmann::json::json_pointer pointer_of(const std::string& key) {
+  std::string p = "/" + key;
+  std::replace(p.begin(), p.end(), '.', '/');
+  return nlohmann::json::json_pointer(p);
+}
+
+// The defaults as a JSON tree, built from the table.
+const nlohmann::json& defaults() {
+  static const nlohmann::json d = [] {
+    nlohmann::json j = nlohmann::json::object();
+    for (const Key& k : kKeys) j[pointer_of(k.name)] = nlohmann::json::parse(k.default_value);
+    return j;
+  }();
+  return d;
+}
+
+std::vector<std::string> known_keys() {
+  std::vector<std::string> keys;
+  for (const Key& k : kKeys) keys.push_back(k.name);
+  return keys;
+}
+
+// Merges `over` into `base`, rejecting keys the defaults do not have. Keys inside "model" are checked by
+// config_from_json instead (a model file path replaces the object; an object updates it key by key).
+void merge(nlohmann::json& base, const nlohmann::json& over, const std::string& prefix, const std::string& source,
+           bool check = true) {
+  if (!over.is_object()) fail(source, ": '", prefix.empty() ? "(top level)" : prefix, "' must be an object");
+  for (const auto& [k, v] : over.items()) {
+    const std::string key = prefix + k;
+    if (key == "model" && v.is_object() && base[k].is_object()) {
+      merge(base[k], v, key + ".", source, /*check=*/false);
+      continue;
+    }
+    if (check && !base.contains(k)) {
+      std::string hint = closest(key, known_keys());
+      fail(source, ": unknown key '", key, "'", hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+    }
+    if (!check || key == "model" || !base[k].is_object()) base[k] = v;
+    else merge(base[k], v, key + ".", source);
+  }
+}
+
+// A model given as a file name becomes its contents, found relative to the working directory, then to the
+// config file's directory.
+void resolve_model(nlohmann::json& j, const std::string& config_path) {
+  if (j["model"].is_object()) {
+    j["model"] = config_to_json(config_from_json(j["model"], config_path.empty() ? "model" : config_path));
+    return;
+  }
+  if (!j["model"].is_string()) fail(config_path, ": 'model' must be a configs/model file name or an object");
+  std::string m = j["model"].get<std::string>();
+  if (!file_exists(m) && !config_path.empty()) {
+    std::string rel = (std::filesystem::path(config_path).parent_path() / m).string();
+    if (file_exists(rel)) m = rel;
+  }
+  j["model"] = config_to_json(load_config_file(m));
+}
+
+// `over`'s values over `base`'s, object by object (a non-object value replaces what was there).
+void overlay(nlohmann::json& base, const nlohmann::json& over) {
+  for (const auto& [k, v] : over.items()) {
+    if (v.is_object() && base.contains(k) && base[k].is_object()) overlay(base[k], v);
+    else base[k] = v;
+  }
+}
+
+// A config file with its `"include": "base.json"` applied (found relative to the including file, itself maybe
+// including another): the base's values first, the file's over them. `chain` holds the files being read, so a
+// cycle is an error naming them. A model named by file is found relative to the file that names it.
+nlohmann::json load_config_json(const std::string& path, std::vector<std::string>& chain) {
+  const std::string id = std::filesystem::weakly_canonical(path).string();
+  if (std::find(chain.begin(), chain.end(), id) != chain.end()) {
+    std::string cycle;
+    for (const auto& f : chain) cycle += f + " -> ";
+    fail(path, ": include cycle: ", cycle, id);
+  }
+  nlohmann::json file;
+  try {
+    file = parse_json(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  if (!file.is_object()) fail(path, ": '(top level)' must be an object");
+  if (file.contains("model") && file["model"].is_string()) {
+    const std::string m = file["model"].get<std::string>();
+    const std::string rel = (std::filesystem::path(path).parent_path() / m).string();
+    if (!file_exists(m) && file_exists(rel)) file["model"] = rel;
+  }
+  if (!file.contains("include")) return file;
+  if (!file["include"].is_string() || file["include"].get<std::string>().empty())
+    fail(path, ": 'include' must name a config file (relative to this one), got ", file["include"].dump());
+  const std::string base_path =
+      (std::filesystem::path(path).parent_path() / file["include"].get<std::string>()).string();
+  if (!file_exists(base_path)) fail(path, ": include '", file["include"].get<std::string>(), "' not found (", base_path, ")");
+  chain.push_back(id);
+  nlohmann::json merged = load_config_json(base_path, chain);
+  chain.pop_back();
+  file.erase("include");
+  overlay(merged, file);
+  return merged;
+}
+
+// The fields of a resolved JSON, read and typed by the table; train_config_from_json checks them. A key missing
+// from a saved config.json (a run from before the key existed) takes its default.
 TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
   TrainConfig c;
-  c.run_dir = get<std::string>(j, "run", "dir", source);
-  c.run_name = get<std::string>(j, "run", "name", source);
+  for (const Key& k : kKeys) {
+    const auto at = pointer_of(k.name);
+    k.read(c, Value{j.contains(at) ? j.at(at) : defaults().at(at), source, k.name});
+  }
   if (c.run_name.empty()) c.run_name = std::filesystem::path(c.run_dir).filename().string();
-  c.seed = get<uint64_t>(j, "run", "seed", source);
-  c.device = get<std::string>(j, "run", "device", source);
-  const auto dtype = get<std::string>(j, "run", "dtype", source);
-  if (dtype != "f32" && dtype != "bf16") fail(source, ": run.dtype must be \"f32\" or \"bf16\", got \"", dtype, "\"");
-  c.dtype = dtype == "bf16" ? TrainDtype::bf16 : TrainDtype::f32;
-  c.threads = get<int>(j, "run", "threads", source);
-  c.max_bad_steps = get<int>(j, "run", "max_bad_steps", source);
-  c.dist_timeout_s = get<int64_t>(j, "run", "dist_timeout_s", source);
-  if (!j.at("model").is_object()) fail(source, ": 'model' is not resolved to an object");
-  c.model = config_from_json(j.at("model"), source + " (model)");
-  c.init.scheme = init_scheme_from_name(get<std::string>(j, "init", "scheme", source), source + ": init.scheme");
-  c.init.std = get<double>(j, "init", "std", source);
-  c.data_dir = get<std::string>(j, "data", "dir", source);
-  c.data_sources = read_sources(j.at("data").value("sources", nlohmann::json::array()), source);
   if (!c.data_dir.empty() && !c.data_sources.empty())
     fail(source, ": data.dir and data.sources are both set; give one (data.sources: [{\"dir\": DIR, \"weight\": W}, ",
          "...])");
   if (c.data_sources.empty() && !c.data_dir.empty()) c.data_sources = {{c.data_dir, 1}};
   if (!c.data_sources.empty()) c.data_dir = c.data_sources[0].dir;
-  c.data_mode = data_mode_from_name(get<std::string>(j, "data", "mode", source), source + ": data.mode");
-  c.seq_len = get<int64_t>(j, "batch", "seq_len", source);
-  c.micro_batch = get<int64_t>(j, "batch", "micro_batch", source);
-  c.accumulation = get<int64_t>(j, "batch", "accumulation", source);
-  c.lr = get<double>(j, "optimizer", "lr", source);
-  c.min_lr = get<double>(j, "optimizer", "min_lr", source);
-  c.beta1 = get<double>(j, "optimizer", "beta1", source);
-  c.beta2 = get<double>(j, "optimizer", "beta2", source);
-  c.eps = get<double>(j, "optimizer", "eps", source);
-  c.weight_decay = get<double>(j, "optimizer", "weight_decay", source);
-  c.decay_embeddings = get<bool>(j, "optimizer", "decay_embeddings", source);
-  c.grad_clip = get<double>(j, "optimizer", "grad_clip", source);
-  c.steps = get<int64_t>(j, "schedule", "steps", source);
-  c.warmup_steps = get<int64_t>(j, "schedule", "warmup_steps", source);
-  c.tvr_enabled = get<bool>(j, "tvr", "enabled", source);
-  c.tvr.target = get<double>(j, "tvr", "target", source);
-  c.tvr_interval = get<int64_t>(j, "tvr", "interval", source);
-  c.tvr_interval_tokens = get<int64_t>(j, "tvr", "interval_tokens", source);
-  c.tvr.threshold = get<double>(j, "tvr", "threshold", source);
-  c.tvr.depth_scaled = get<bool>(j, "tvr", "depth_scaled", source);
-  c.eval_interval = get<int64_t>(j, "eval", "interval", source);
-  c.val_batches = get<int64_t>(j, "eval", "val_batches", source);
-  c.eval_tasks = get<std::vector<std::string>>(j, "eval", "tasks", source);
-  c.eval_limit = get<int64_t>(j, "eval", "limit", source);
-  c.eval_sample = get<int64_t>(j, "eval", "sample", source);
-  c.eval_seed = get<uint64_t>(j, "eval", "seed", source);
-  c.eval_data_dir = get<std::string>(j, "eval", "data_dir", source);
-  c.eval_bos = get<bool>(j, "eval", "bos", source);
-  c.eval_rules = get<std::string>(j, "eval", "rules", source);
-  c.ckpt_interval = get<int64_t>(j, "checkpoint", "interval", source);
-  c.ckpt_keep = get<int64_t>(j, "checkpoint", "keep", source);
-  c.log_interval = get<int64_t>(j, "log", "interval", source);
-  c.telemetry_interval = get<int64_t>(j, "log", "telemetry_interval", source);
-  c.peak_tflops = get<double>(j, "log", "peak_tflops", source);
-  c.probe_text = get<std::string>(j, "log", "probe_text", source);
-  c.tensorboard = get<bool>(j, "log", "tensorboard", source);
   // The paper states TVR's interval in tokens (10 MT ... 1 GT between rescales): the nearest whole number of steps.
   if (c.tvr_interval_tokens > 0 && c.tokens_per_step() > 0)
     c.tvr_interval = std::max<int64_t>(1, std::llround(static_cast<double>(c.tvr_interval_tokens) /
@@ -189,6 +292,32 @@ TrainConfig read_fields(const nlohmann::json& j, const std::string& source) {
 }
 
 }  // namespace
+
+std::vector<TrainKey> train_config_keys() {
+  std::vector<TrainKey> keys;
+  for (const Key& k : kKeys) keys.push_back({k.name, k.default_value, k.help});
+  return keys;
+}
+
+const nlohmann::json& train_config_defaults() { return defaults(); }
+
+std::string describe_train_config(const nlohmann::json& resolved) {
+  std::string out;
+  for (const Key& k : kKeys) {
+    const auto at = pointer_of(k.name);
+    const nlohmann::json& d = defaults().at(at);
+    const nlohmann::json& v = resolved.contains(at) ? resolved.at(at) : d;
+    if (std::string(k.name) == "comment") continue;  // free text, often a paragraph
+    std::string value = v.dump();
+    if (value.size() < 16) value.resize(16, ' ');
+    char name[32];
+    std::snprintf(name, sizeof(name), "%-26s", k.name);
+    out += std::string(name) + " " + value + (v == d ? "   " : " * ") + k.help;
+    if (v != d) out += " (default " + d.dump() + ")";
+    out += "\n";
+  }
+  return out;
+}
 
 TrainConfig default_train_config(const ModelConfig& model) {
   nlohmann::json j = defaults();
@@ -239,13 +368,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
 nlohmann::json resolve_train_config(const std::string& path, const std::vector<std::string>& overrides, TrainConfig* out) {
   nlohmann::json j = defaults();
   if (!path.empty()) {
-    nlohmann::json file;
-    try {
-      file = parse_json(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, ": not valid JSON: ", e.what());
-    }
-    merge(j, file, "", path);
+    std::vector<std::string> chain;
+    merge(j, load_config_json(path, chain), "", path);
   }
   resolve_model(j, path);
   for (const auto& o : overrides) {

@@ -1,6 +1,7 @@
-// wr-train's configuration: one JSON file (configs/train/*.json) over built-in defaults, then command-line
-// overrides `section.key=value`. Every key must exist in the defaults: a misspelt key is an error naming it
-// (with the closest known key), never silently ignored. The resolved JSON is saved with the run.
+// wr-train's configuration: one JSON file (configs/train/*.json; it may `"include": "base.json"`, found relative
+// to it, and override the base's values) over built-in defaults, then command-line overrides `section.key=value`.
+// Every key must exist in the defaults: a misspelt key is an error naming it (with the closest known key), never
+// silently ignored. The resolved JSON is saved with the run.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,7 +20,7 @@ namespace wr {
 enum class TrainDtype { f32, bf16 };  // bf16: CUDA autocast over f32 master weights
 
 // The typed form of a resolved config. It has no defaults of its own: every field is set from the JSON, whose
-// defaults live in one place (defaults() in train_config.cpp; default_train_config() gives them typed).
+// keys, defaults and help live in one table (kKeys in train_config.cpp; default_train_config() gives them typed).
 struct TrainConfig {
   // run
   std::string run_dir, run_name;
@@ -78,6 +79,16 @@ nlohmann::json resolve_train_config(const std::string& path, const std::vector<s
 TrainConfig train_config_from_json(const nlohmann::json& resolved, const std::string& source);
 // The built-in defaults, typed, for `model` (bench-train's optimizer settings, for one).
 TrainConfig default_train_config(const ModelConfig& model);
+
+// The key table every default, reader and printout comes from: "section.key", its default as JSON text, its help.
+struct TrainKey {
+  std::string name, default_value, help;
+};
+std::vector<TrainKey> train_config_keys();
+// The defaults as one JSON tree (every key of the table).
+const nlohmann::json& train_config_defaults();
+// The resolved config as a table for people: key, value, help; a '*' and the default where the value differs.
+std::string describe_train_config(const nlohmann::json& resolved);
 
 // Learning rate for optimizer step `step` (0-based): linear warmup to lr over warmup_steps, then cosine
 // decay to min_lr at `steps`.

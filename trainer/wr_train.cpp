@@ -20,7 +20,8 @@ namespace {
 // The download options as in wr-eval, for the periodic evaluation's task files (fetched before the first step).
 const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--resume", "", "continue from the newest checkpoint in the run directory", "", ""},
-    {"--print-config", "", "print the resolved config and exit", "", ""},
+    {"--print-config", "", "print the resolved config as a table (key, value, help, default) and exit", "", ""},
+    {"--print-json", "", "print the resolved config as JSON (the run's config.json) and exit", "", ""},
     {"--help", "", "show this help", "", ""},
 });
 
@@ -53,10 +54,12 @@ int main(int argc, char** argv) {
     }
     wr::TrainConfig typed;
     const auto resolved = wr::resolve_train_config(config, overrides, &typed);
-    if (args.flag("--print-config")) {
+    if (args.flag("--print-json")) {
       std::cout << resolved.dump(2) << "\n";
       return 0;
     }
+    std::cout << wr::describe_train_config(resolved) << std::flush;  // at start-up too (llm.c prints its table)
+    if (args.flag("--print-config")) return 0;
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND;  // a second signal takes the default action

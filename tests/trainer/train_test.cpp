@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -93,14 +94,20 @@ TEST(TrainConfig, RepeatedTasksDeepValuesAndEmptyRunDirAreNamed) {
 }
 
 TEST(TrainConfig, ShippedConfigsResolve) {
-  for (const char* name : {"quickstart", "cpu-25m", "llama-1b-baseline", "llama-1b-lir-tvr"}) {
+  for (const char* name : {"quickstart", "cpu-25m", "study", "llama-1b-baseline", "llama-1b-lir-tvr"}) {
     wr::TrainConfig c;
     const std::string path = std::string(WR_SOURCE_DIR) + "/configs/train/" + name + ".json";
     EXPECT_EQ(error_of([&] { wr::resolve_train_config(path, {"run.device=cpu", "run.dtype=f32"}, &c); }), "") << name;
   }
   wr::TrainConfig base, lir;
-  wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-baseline.json", {"run.device=cpu", "run.dtype=f32"}, &base);
-  wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-lir-tvr.json", {"run.device=cpu", "run.dtype=f32"}, &lir);
+  auto base_json = wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-baseline.json", {"run.device=cpu", "run.dtype=f32"}, &base);
+  auto lir_json = wr::resolve_train_config(std::string(WR_SOURCE_DIR) + "/configs/train/llama-1b-lir-tvr.json", {"run.device=cpu", "run.dtype=f32"}, &lir);
+  // both include configs/train/base/llama-1b.json and differ in init and TVR only (and their name and comment)
+  for (auto* j : {&base_json, &lir_json}) {
+    for (const char* key : {"init", "tvr", "comment"}) j->erase(key);
+    (*j)["run"].erase("dir");
+  }
+  EXPECT_EQ(base_json, lir_json);
   // The paper's two runs: 2048 x 4032 tokens a step, 100B tokens, 1B warmup tokens; they differ in init and TVR only.
   EXPECT_EQ(base.tokens_per_step(), 2048 * 4032);
   EXPECT_NEAR(static_cast<double>(base.steps * base.tokens_per_step()), 100e9, 0.01 * 100e9);
@@ -149,6 +156,85 @@ TEST(TrainConfig, OneSetOfDefaults) {
 }
 
 // tvr.interval_tokens states the interval in the paper's unit; the run uses the nearest whole number of steps.
+// Every key is described once, in one table: each has a default and a help line, the defaults JSON holds exactly
+// the table's keys with the table's values, and the typed defaults read from that JSON are the table's values.
+TEST(TrainConfig, OneTableOfKeys) {
+  const auto keys = wr::train_config_keys();
+  const nlohmann::json& d = wr::train_config_defaults();
+  size_t leaves = 0;
+  const nlohmann::json flat = d.flatten();  // an empty list or object is one leaf
+  for (const auto& item : flat.items()) leaves += item.key() != "/model";  // counted below
+  EXPECT_EQ(leaves + 1, keys.size());
+  for (const auto& k : keys) {
+    EXPECT_FALSE(k.help.empty()) << k.name;
+    std::string pointer = "/" + k.name;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    ASSERT_TRUE(d.contains(nlohmann::json::json_pointer(pointer))) << k.name;
+    EXPECT_EQ(d.at(nlohmann::json::json_pointer(pointer)), nlohmann::json::parse(k.default_value)) << k.name;
+  }
+  wr::ModelConfig model;
+  const wr::TrainConfig c = wr::default_train_config(model);
+  EXPECT_EQ(c.lr, d["optimizer"]["lr"].get<double>());
+  EXPECT_EQ(c.init.std, d["init"]["std"].get<double>());
+  EXPECT_EQ(c.steps, d["schedule"]["steps"].get<int64_t>());
+  EXPECT_EQ(c.eval_seed, d["eval"]["seed"].get<uint64_t>());
+  EXPECT_EQ(c.tensorboard, d["log"]["tensorboard"].get<bool>());
+  EXPECT_EQ(c.eval_rules, d["eval"]["rules"].get<std::string>());
+  // the printed table names every key but the free-text comment, and marks a changed value with its default
+  nlohmann::json changed = d;
+  changed["optimizer"]["lr"] = 0.5;
+  const std::string table = wr::describe_train_config(changed);
+  for (const auto& k : keys)
+    if (k.name != "comment") {
+      EXPECT_TRUE(contains(table, k.name + " ")) << k.name;
+    }
+  EXPECT_TRUE(contains(table, "(default 0.0006)")) << table;
+}
+
+// `"include": "base.json"`: the base (found relative to the including file, with a model file found relative to
+// the base) comes first, the file's values over it, the command line over both; a cycle or a missing base is named.
+TEST(TrainConfig, IncludeOverridesABaseAndRefusesCycles) {
+  const std::string dir = wr::test::temp_dir();
+  std::filesystem::create_directories(dir + "/sub/models");
+  wr::ModelConfig model;
+  model.dim = 64, model.n_layers = 2, model.n_heads = 4, model.n_kv_heads = 4, model.ffn_dim = 96, model.vocab_size = 300;
+  wr::write_file_atomic(dir + "/sub/models/m.json", wr::config_to_json(model).dump());
+  wr::write_file_atomic(dir + "/sub/base.json", R"({"model": "models/m.json", "data": {"dir": "shards"},
+      "optimizer": {"lr": 0.1, "min_lr": 0.01}, "schedule": {"steps": 50, "warmup_steps": 5}, "log": {"interval": 7}})");
+  wr::write_file_atomic(dir + "/c.json", R"({"include": "sub/base.json", "optimizer": {"lr": 0.2},
+      "schedule": {"steps": 60}})");
+  wr::TrainConfig c;
+  auto j = wr::resolve_train_config(dir + "/c.json", {"schedule.steps=70"}, &c);
+  EXPECT_EQ(c.lr, 0.2);             // the file over the base
+  EXPECT_EQ(c.min_lr, 0.01);        // the base's value where the file says nothing
+  EXPECT_EQ(c.warmup_steps, 5);
+  EXPECT_EQ(c.steps, 70);           // the command line over both
+  EXPECT_EQ(c.log_interval, 7);
+  EXPECT_EQ(c.model.dim, 64);       // models/m.json relative to sub/base.json
+  EXPECT_FALSE(j.contains("include"));
+  // a chain: c2 -> c.json -> sub/base.json
+  wr::write_file_atomic(dir + "/sub/c2.json", R"({"include": "../c.json", "log": {"interval": 3}})");
+  wr::resolve_train_config(dir + "/sub/c2.json", {}, &c);
+  EXPECT_EQ(c.steps, 60);
+  EXPECT_EQ(c.log_interval, 3);
+  // a cycle, and a base that is not there, are errors naming the files
+  wr::write_file_atomic(dir + "/a.json", R"({"include": "b.json"})");
+  wr::write_file_atomic(dir + "/b.json", R"({"include": "a.json"})");
+  auto e = error_of([&] { wr::resolve_train_config(dir + "/a.json", {}, &c); });
+  EXPECT_TRUE(contains(e, "include cycle") && contains(e, "a.json") && contains(e, "b.json")) << e;
+  wr::write_file_atomic(dir + "/self.json", R"({"include": "self.json"})");
+  e = error_of([&] { wr::resolve_train_config(dir + "/self.json", {}, &c); });
+  EXPECT_TRUE(contains(e, "include cycle")) << e;
+  wr::write_file_atomic(dir + "/missing.json", R"({"include": "nowhere.json"})");
+  e = error_of([&] { wr::resolve_train_config(dir + "/missing.json", {}, &c); });
+  EXPECT_TRUE(contains(e, "missing.json: include 'nowhere.json' not found")) << e;
+  // keys in a base are checked as in any config
+  wr::write_file_atomic(dir + "/sub/bad.json", R"({"optimizer": {"lrr": 1}})");
+  wr::write_file_atomic(dir + "/d.json", R"({"include": "sub/bad.json"})");
+  e = error_of([&] { wr::resolve_train_config(dir + "/d.json", {}, &c); });
+  EXPECT_TRUE(contains(e, "unknown key 'optimizer.lrr'")) << e;
+}
+
 TEST(TrainConfig, TvrIntervalInTokens) {
   const std::string dir = wr::test::temp_dir();
   wr::TrainConfig c;
