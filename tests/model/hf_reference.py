@@ -7,10 +7,11 @@
   hf_reference.py convert-sentencepiece MODEL OUT_JSON legacy|metaspace
       A SentencePiece model converted to tokenizer.json by transformers, as Llama 2's HF checkpoints were:
       "legacy" (Prepend + Replace normalizers) or "metaspace" (Metaspace pre-tokenizer, prepend_scheme first).
-  hf_reference.py loglik MODEL_DIR IN OUT
-      transformers' float32 Llama from a Hugging Face folder (AutoTokenizer, AutoModelForCausalLM): each IN line
-      (hex, as above) is tokenized as the tokenizer does by default (its own special tokens), and OUT gets
-      {"ids": [...], "ll": sum of log p(ids[t] | ids[:t]) for t >= 1, float32 log-softmax as lm-eval takes it}.
+  hf_reference.py loglik MODEL_DIR IN OUT [float32|float64]
+      transformers' Llama from a Hugging Face folder (AutoTokenizer, AutoModelForCausalLM), float32 unless named:
+      each IN line (hex, as above) is tokenized as the tokenizer does by default (its own special tokens), and OUT
+      gets {"ids": [...], "ll": sum of log p(ids[t] | ids[:t]) for t >= 1, log-softmax in the model's dtype as
+      lm-eval takes it}.
 Exits 3 when a package is missing, so the test can skip with that message.
 """
 import json
@@ -53,11 +54,11 @@ def convert_sentencepiece(model, out, variant):
         g.write(LlamaConverter(Slow()).converted().to_str())
 
 
-def loglik(model_dir, inp, out):
+def loglik(model_dir, inp, out, dtype="float32"):
     torch = need("torch")
     transformers = need("transformers")
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
     with open(inp) as f, open(out, "w") as g, torch.no_grad():
         for line in f:
             ids = tok(bytes.fromhex(line.strip()).decode("utf-8", errors="replace")).input_ids
@@ -72,6 +73,6 @@ if __name__ == "__main__":
     elif sys.argv[1] == "convert-sentencepiece":
         convert_sentencepiece(*sys.argv[2:5])
     elif sys.argv[1] == "loglik":
-        loglik(*sys.argv[2:5])
+        loglik(*sys.argv[2:6])
     else:
         sys.exit(f"unknown command {sys.argv[1]}")
