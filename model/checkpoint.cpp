@@ -2,17 +2,23 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
-#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <iterator>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/file.h"
 #include "common/strings.h"
 #include "model/llama2c.h"
+#include "model/mapped_file.h"
 #include "model/safetensors.h"
 #include "model/torch_archive.h"
 
@@ -64,11 +70,32 @@ nlohmann::json to_json(const c10::IValue& v, const std::string& where) {
   fail(where, ": unexpected value of type ", v.tagKind());
 }
 
+// Whether t is all of its storage, in order: what the pickler writes for a tensor is its whole storage.
+bool is_whole_storage(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.is_contiguous() && t.storage_offset() == 0 &&
+         t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size();
+}
+
 c10::impl::GenericDict tensor_dict(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
-  // contiguous clones on the CPU, so each tensor pickles only its own storage
-  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(torch::kCPU).contiguous().clone());
+  // Each tensor pickles only its own storage: a view of a larger one (or a tensor elsewhere than the CPU) as a
+  // contiguous CPU clone; a model's parameters are their own storages already, and a copy of the weights here
+  // would be one more model in memory while a checkpoint is written.
+  for (const auto& [name, t] : tensors)
+    dict.insert(name, is_whole_storage(t) ? t.detach() : t.detach().to(torch::kCPU).contiguous().clone());
   return dict;
+}
+
+// Whether a tensor's elements all lie in its storage: LibTorch's unpickler sets the shape and strides a pickle
+// declares without checking them against the storage, which is a view of the file here.
+bool fits_storage(const torch::Tensor& t) {
+  if (t.numel() == 0) return true;
+  int64_t last = t.storage_offset();
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.stride(d) < 0) return false;
+    last += (t.size(d) - 1) * t.stride(d);
+  }
+  return t.storage_offset() >= 0 && static_cast<uint64_t>(last) < t.storage().nbytes() / t.element_size();
 }
 
 std::map<std::string, torch::Tensor> tensors_of(const c10::IValue& v, const std::string& where) {
@@ -76,17 +103,21 @@ std::map<std::string, torch::Tensor> tensors_of(const c10::IValue& v, const std:
   std::map<std::string, torch::Tensor> out;
   for (const auto& kv : v.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor()) fail(where, " holds a non-tensor entry");
-    out[kv.key().toStringRef()] = kv.value().toTensor();
+    const auto& t = kv.value().toTensor();
+    if (!fits_storage(t))
+      fail(where, " tensor ", kv.key().toStringRef(), ": shape ", t.sizes(), " and strides ", t.strides(),
+           " reach past its storage of ", t.storage().nbytes(), " bytes; truncated or edited?");
+    out[kv.key().toStringRef()] = t;
   }
   return out;
 }
 
-// An in-memory ckpt.pt for LibTorch's zip reader (miniz). torch::pickle_load's own adapter copies whatever range
-// miniz asks for, even past the end of the buffer, which a damaged central directory makes it do (found by
-// fuzz_checkpoint): this one returns only the bytes there are, and miniz refuses the archive.
+// A ckpt.pt in memory (the file's mapping) for LibTorch's zip reader (miniz). torch::pickle_load's own adapter
+// copies whatever range miniz asks for, even past the end of the buffer, which a damaged central directory makes
+// it do (found by fuzz_checkpoint): this one returns only the bytes there are, and miniz refuses the archive.
 class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
  public:
-  explicit BoundedReader(const std::string& data) : data_(data) {}
+  explicit BoundedReader(std::string_view data) : data_(data) {}
   size_t size() const override { return data_.size(); }
   size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
     if (pos >= data_.size()) return 0;
@@ -96,13 +127,35 @@ class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
   }
 
  private:
-  const std::string& data_;
+  std::string_view data_;
 };
 
-// What torch::pickle_load does (torch.save's archive "data" and its tensors), through BoundedReader.
-c10::IValue unpickle(const std::string& data) {
-  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(data));
-  return torch::jit::readArchiveAndTensors("data", "", "", {}, {}, {}, reader);
+// What torch::pickle_load does (torch.save's archive "data" and its tensors, as readArchiveAndTensors reads
+// them), through BoundedReader, except that a storage whose record is stored uncompressed at a 64-byte boundary
+// (every record torch.save and save_native write) is a view of the mapped file, not a copy read out of it.
+// Any other record is read by LibTorch's zip reader as before.
+c10::IValue unpickle(const MappedFile& file, const TorchArchive& archive) {
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(file.bytes()));
+  at::DataPtr pickle;
+  size_t pickle_size = 0, pickle_read = 0;
+  std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
+  auto read_pickle = [&](char* buf, size_t n) -> size_t {
+    n = std::min(n, pickle_size - pickle_read);
+    std::memcpy(buf, static_cast<const char*>(pickle.get()) + pickle_read, n);
+    pickle_read += n;
+    return n;
+  };
+  auto read_record = [&](const std::string& key) -> at::DataPtr {
+    const std::string name = "data/" + key;
+    if (const auto it = archive.stored_records.find(name); it != archive.stored_records.end()) {
+      const uint64_t offset = reader.getRecordOffset(name), size = file.bytes().size();
+      if (offset % 64 == 0 && offset <= size && it->second <= size - offset) return file.data_ptr(offset);
+    }
+    return std::get<0>(reader.getRecord(name));
+  };
+  torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, read_record, {});
+  unpickler.set_version(reader.version());
+  return unpickler.parse_ivalue();
 }
 
 // LibTorch sizes each storage by what the pickle declares and reads that many bytes from its zip record, even
@@ -120,6 +173,25 @@ void check_storage_records(const TorchArchive& archive, const std::vector<torch:
   std::set_difference(records.begin(), records.end(), storages.begin(), storages.end(), std::back_inserter(stored_only));
   fail(path, ": its tensors' storages and its data records differ (", declared_only.empty() ? 0 : declared_only[0],
        " bytes declared, ", stored_only.empty() ? 0 : stored_only[0], " stored); truncated or edited?");
+}
+
+// dst.copy_(src) (bf16 and f16 converted to dst's dtype here) 16 MB of src at a time, each stretch's pages given
+// back once copied when src is a view of a mapped file: a load holds the model and 16 MB of the file, not the
+// model and its largest tensor (an embedding matrix can be a fifth of a model).
+void copy_releasing(torch::Tensor& dst, const torch::Tensor& src) {
+  torch::NoGradGuard no_grad;
+  if (!dst.is_contiguous() || !src.is_contiguous()) {
+    dst.copy_(src);
+    release_if_mapped(src);
+    return;
+  }
+  const auto to = dst.view({-1}), from = src.view({-1});
+  const int64_t n = from.numel(), step = std::max<int64_t>(1, (int64_t{16} << 20) / src.element_size());
+  for (int64_t at = 0; at < n; at += step) {
+    const auto piece = from.narrow(0, at, std::min(step, n - at));
+    to.narrow(0, at, piece.numel()).copy_(piece);
+    release_if_mapped(piece);
+  }
 }
 
 }  // namespace
@@ -152,22 +224,79 @@ StateDict state_dict(Llama& model) {
   return out;
 }
 
-void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
-  torch::NoGradGuard no_grad;
-  std::set<std::string> seen;
-  for (auto& p : model->named_parameters()) {
-    auto it = tensors.find(p.key());
-    if (it == tensors.end()) fail(source, ": missing tensor ", p.key());
+StateDictLoader::StateDictLoader(Llama& model) {
+  for (auto& p : model->named_parameters()) params_.emplace_back(p.key(), p.value());
+}
+
+void StateDictLoader::copy(const std::map<std::string, torch::Tensor>& part, const std::string& source) {
+  // Everything is checked before anything is copied, in the model's order: the first fault named is the first
+  // parameter's, as a reader of the config would look for it.
+  size_t known = 0;
+  for (const auto& [name, p] : params_) {
+    auto it = part.find(name);
+    if (it == part.end()) continue;
+    ++known;
     const auto& t = it->second;
     if (!t.is_floating_point())  // copy_ would convert integers silently
-      fail(source, ": tensor ", p.key(), " has dtype ", t.dtype(), ", expected floating point weights");
-    if (t.sizes() != p.value().sizes())
-      fail(source, ": tensor ", p.key(), " has shape ", t.sizes(), ", the config implies ", p.value().sizes());
-    p.value().copy_(t);
-    seen.insert(p.key());
+      fail(source, ": tensor ", name, " has dtype ", t.dtype(), ", expected floating point weights");
+    if (t.sizes() != p.sizes())
+      fail(source, ": tensor ", name, " has shape ", t.sizes(), ", the config implies ", p.sizes());
   }
-  for (const auto& [name, t] : tensors)
-    if (!seen.count(name)) fail(source, ": unexpected tensor ", name, " (not part of this model config)");
+  if (known != part.size())
+    for (const auto& [name, t] : part)
+      if (std::none_of(params_.begin(), params_.end(), [&](const auto& p) { return p.first == name; }))
+        fail(source, ": unexpected tensor ", name, " (not part of this model config)");
+  for (auto& [name, p] : params_) {
+    auto it = part.find(name);
+    if (it == part.end()) continue;
+    copy_releasing(p, it->second);
+    copied_.insert(name);
+  }
+}
+
+void StateDictLoader::finish(const std::string& source) const {
+  for (const auto& [name, p] : params_)
+    if (!copied_.count(name)) fail(source, ": missing tensor ", name);
+}
+
+void load_state_dict(Llama& model, const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
+  // A missing tensor is named before any other fault, and before anything is copied.
+  for (const auto& p : model->named_parameters())
+    if (!tensors.count(p.key())) fail(source, ": missing tensor ", p.key());
+  StateDictLoader loader(model);
+  loader.copy(tensors, source);
+}
+
+void write_pickle_archive(const std::string& path, const c10::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* bytes, size_t n) { pickle.insert(pickle.end(), bytes, bytes + n); });
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  AtomicFile file(path);
+  // A failed write is not thrown through the zip writer's C code, nor reported to it (its destructor would throw
+  // finishing the archive): the rest of the archive goes nowhere, and the error is thrown once the writer is done.
+  std::exception_ptr failed;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t n) -> size_t {
+      if (failed) return n;
+      try {
+        file.write(std::string_view(static_cast<const char*>(bytes), n));
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      return n;
+    });
+    try {
+      torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+      writer.writeEndOfFile();
+    } catch (const std::exception& e) {
+      if (failed) std::rethrow_exception(failed);
+      fail("cannot write ", path, ": ", std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+  file.commit();
 }
 
 void save_native(const std::string& path, Llama& model, const nlohmann::json& meta, const std::string& tokenizer_model,
@@ -184,17 +313,19 @@ void save_native(const std::string& path, Llama& model, const nlohmann::json& me
     ckpt.insert("tokenizer", bytes);
   }
   if (!extra.empty()) ckpt.insert("extra", tensor_dict({extra.begin(), extra.end()}));
-  std::vector<char> bytes = torch::pickle_save(ckpt);
-  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+  write_pickle_archive(path, ckpt);
 }
 
 NativeCheckpoint read_native(const std::string& path) {
-  std::string data = read_file(path);
-  const std::string sha256 = sha256_hex(data);
-  const TorchArchive archive = check_torch_archive(data, path);
+  const auto file = MappedFile::open(path);
+  const std::string sha256 = file->sha256();
+  const TorchArchive archive = check_torch_archive(file->bytes(), path);
+  // Reading the zip's headers maps a page cache block (up to 2 MB on this kernel) around each: given back here and
+  // after the unpickler's reads, so that what the checks touched is not held while the model is copied.
+  file->release(0, file->bytes().size());
   c10::IValue root;
   try {
-    root = unpickle(data);
+    root = unpickle(*file, archive);
   } catch (const std::exception& e) {
     std::string what = e.what();
     fail(path, ": not a readable ckpt.pt (truncated or corrupt zip/pickle): ", what.substr(0, what.find('\n')));
@@ -215,13 +346,18 @@ NativeCheckpoint read_native(const std::string& path) {
   if (dict.contains("extra")) out.extra = tensors_of(dict.at("extra"), path + " extra");
   std::vector<torch::Tensor> all;
   for (const auto& [name, t] : out.weights) all.push_back(t);
-  if (dict.contains("tokenizer")) all.push_back(dict.at("tokenizer").toTensor());
+  if (dict.contains("tokenizer")) {
+    const auto& t = dict.at("tokenizer");
+    if (!t.isTensor() || !fits_storage(t.toTensor())) fail(path, ": its tokenizer entry is not a tensor of bytes within its storage");
+    all.push_back(t.toTensor());
+  }
   for (const auto& [name, t] : out.extra) all.push_back(t);
   check_storage_records(archive, all, path);
   if (dict.contains("tokenizer")) {
     auto t = dict.at("tokenizer").toTensor().contiguous();
     out.tokenizer_model.assign(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
   }
+  file->release(0, file->bytes().size());
   return out;
 }
 

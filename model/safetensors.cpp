@@ -2,11 +2,13 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "common/error.h"
 #include "common/file.h"
 #include "common/json.h"
+#include "model/mapped_file.h"
 #include "model/safetensors_table.h"
 #include "model/tokenizer.h"
 
@@ -41,6 +43,65 @@ nlohmann::json read_json(const std::string& path) {
   }
 }
 
+// Tensors a checkpoint may carry that are no parameters: a tied model's copy of the embeddings, RoPE tables.
+void drop_non_parameters(std::map<std::string, torch::Tensor>& tensors, const ModelConfig& config) {
+  if (config.tie_embeddings) tensors.erase("lm_head.weight");
+  tensors.erase("model.rotary_emb.inv_freq");
+  for (int64_t i = 0; i < config.n_layers; ++i)
+    tensors.erase("model.layers." + std::to_string(i) + ".self_attn.rotary_emb.inv_freq");
+}
+
+// A sharded folder, one shard at a time: each is mapped, its tensors copied into the model and the mapping
+// dropped before the next, so that the load holds the model and about one tensor of one shard.
+void load_shards(const fs::path& dir, const std::string& index_path, const ModelConfig& config, Llama& model) {
+  auto index = read_json(index_path);
+  if (!index.contains("weight_map") || !index["weight_map"].is_object()) fail(index_path, ": no weight_map");
+  std::set<std::string> shards;
+  for (const auto& [name, file] : index["weight_map"].items()) {
+    if (!file.is_string()) fail(index_path, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
+    shards.insert(file.get<std::string>());
+  }
+  model = Llama(config);
+  StateDictLoader loader(model);
+  std::set<std::string> read;
+  for (const auto& shard : shards) {
+    const std::string shard_path = (dir / shard).string();
+    auto tensors = read_safetensors(shard_path);
+    for (const auto& [name, t] : tensors) read.insert(name);
+    drop_non_parameters(tensors, config);
+    loader.copy(tensors, shard_path);
+  }
+  for (const auto& [name, file] : index["weight_map"].items())
+    if (!read.count(name)) fail(index_path, ": tensor ", name, " is listed for ", file.get<std::string>(), " but not in it");
+  loader.finish(index_path);
+}
+
+// The 8-byte length and the JSON table of a safetensors file holding tensors in dtype, in order, end to end.
+std::string safetensors_header(const StateDict& tensors, torch::ScalarType dtype) {
+  nlohmann::ordered_json header;
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * c10::elementSize(dtype);
+    header[name] = {{"dtype", dtype_name(dtype)}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+  }
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
+  std::string out(8, '\0');
+  uint64_t n = json.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + json;
+}
+
+// Each tensor's bytes in dtype, one tensor converted at a time.
+void for_each_tensor_bytes(const StateDict& tensors, torch::ScalarType dtype, const std::function<void(std::string_view)>& f) {
+  for (const auto& [name, t] : tensors) {
+    auto c = t.detach().to(torch::kCPU).to(dtype).contiguous();
+    f(std::string_view(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel()) * c.element_size()));
+  }
+}
+
 }  // namespace
 
 torch::ScalarType dtype_from_flag(const std::string& flag) {
@@ -51,39 +112,36 @@ torch::ScalarType dtype_from_flag(const std::string& flag) {
 }
 
 std::map<std::string, torch::Tensor> read_safetensors(const std::string& path, std::string* sha256) {
-  const std::string data = read_file(path);
-  if (sha256) *sha256 = sha256_hex(data);
-  const SafetensorsTable table = read_safetensors_table(data, path);
+  const auto file = MappedFile::open(path);
+  if (sha256) *sha256 = file->sha256();
+  const SafetensorsTable table = read_safetensors_table(file->bytes(), path);
   std::map<std::string, torch::Tensor> out;
   for (const auto& e : table.entries) {
-    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(parse_dtype(e.dtype, path + " tensor " + e.name)));
-    std::memcpy(t.data_ptr(), data.data() + table.data_start + e.begin, e.end - e.begin);
-    out[e.name] = t;
+    const auto type = parse_dtype(e.dtype, path + " tensor " + e.name);
+    const uint64_t offset = table.data_start + e.begin;
+    if (offset % c10::elementSize(type) == 0) {
+      out[e.name] = file->view(offset, e.shape, type);
+    } else {  // a header whose length is no multiple of the element size: this tensor is copied out
+      auto t = torch::empty(e.shape, torch::TensorOptions().dtype(type));
+      std::memcpy(t.data_ptr(), file->bytes().data() + offset, e.end - e.begin);
+      file->release(offset, e.end - e.begin);
+      out[e.name] = t;
+    }
   }
   return out;
 }
 
 std::string encode_safetensors(const StateDict& tensors, torch::ScalarType dtype) {
-  nlohmann::ordered_json header;
-  header["__metadata__"] = {{"format", "pt"}};
-  std::vector<torch::Tensor> converted;
-  uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    auto c = t.detach().to(torch::kCPU).to(dtype).contiguous();
-    const uint64_t nbytes = static_cast<uint64_t>(c.numel()) * c.element_size();
-    header[name] = {{"dtype", dtype_name(dtype)}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
-    offset += nbytes;
-    converted.push_back(c);
-  }
-  std::string json = header.dump();
-  json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
-  std::string out(8, '\0');
-  uint64_t n = json.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  out += json;
-  out.reserve(out.size() + offset);
-  for (const auto& c : converted) out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  std::string out = safetensors_header(tensors, dtype);
+  for_each_tensor_bytes(tensors, dtype, [&](std::string_view bytes) { out.append(bytes); });
   return out;
+}
+
+void write_safetensors(const std::string& path, const StateDict& tensors, torch::ScalarType dtype) {
+  AtomicFile file(path);
+  file.write(safetensors_header(tensors, dtype));
+  for_each_tensor_bytes(tensors, dtype, [&](std::string_view bytes) { file.write(bytes); });
+  file.commit();
 }
 
 LoadedModel load_hf(const std::string& path) {
@@ -101,36 +159,22 @@ LoadedModel load_hf(const std::string& path) {
   out.format = ModelFormat::hf;
   ModelConfig config = config_from_hf_json(read_json(config_path), config_path);
 
-  std::map<std::string, torch::Tensor> tensors;
-  std::string source;
+  // One file: its tensors are views of its mapping, copied into the model one at a time (load_state_dict).
+  auto load_file = [&](const std::string& file, std::string* sha256) {
+    auto tensors = read_safetensors(file, sha256);
+    drop_non_parameters(tensors, config);
+    out.model = Llama(config);
+    load_state_dict(out.model, tensors, file);
+  };
   if (!fs::is_directory(path)) {
-    source = path;
-    tensors = read_safetensors(path, &out.sha256);
+    load_file(path, &out.sha256);
   } else if (file_exists((dir / "model.safetensors").string())) {
-    source = (dir / "model.safetensors").string();
-    tensors = read_safetensors(source);
+    load_file((dir / "model.safetensors").string(), nullptr);
   } else if (file_exists((dir / "model.safetensors.index.json").string())) {
-    source = (dir / "model.safetensors.index.json").string();
-    auto index = read_json(source);
-    if (!index.contains("weight_map") || !index["weight_map"].is_object()) fail(source, ": no weight_map");
-    std::set<std::string> shards;
-    for (const auto& [name, file] : index["weight_map"].items()) {
-      if (!file.is_string()) fail(source, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
-      shards.insert(file.get<std::string>());
-    }
-    for (const auto& shard : shards)
-      for (auto& [name, t] : read_safetensors((dir / shard).string())) tensors[name] = t;
-    for (const auto& [name, file] : index["weight_map"].items())
-      if (!tensors.count(name)) fail(source, ": tensor ", name, " is listed for ", file.get<std::string>(), " but not in it");
+    load_shards(dir, (dir / "model.safetensors.index.json").string(), config, out.model);
   } else {
     fail(dir.string(), ": no model.safetensors or model.safetensors.index.json");
   }
-  if (config.tie_embeddings) tensors.erase("lm_head.weight");  // tied checkpoints may carry a copy
-  tensors.erase("model.rotary_emb.inv_freq");
-  for (int64_t i = 0; i < config.n_layers; ++i)
-    tensors.erase("model.layers." + std::to_string(i) + ".self_attn.rotary_emb.inv_freq");
-  out.model = Llama(config);
-  load_state_dict(out.model, tensors, source);
   for (const char* name : {"tokenizer.json", "tokenizer.model"})  // the fast tokenizer first, as transformers does
     if (file_exists((dir / name).string())) {
       out.tokenizer_model = read_file((dir / name).string());
@@ -147,7 +191,7 @@ void save_hf(const std::string& dir, Llama& model, const std::string& dtype, con
   auto config = config_to_hf_json(model->config);
   auto type = dtype_from_flag(dtype);
   config["torch_dtype"] = type == torch::kFloat32 ? "float32" : type == torch::kBFloat16 ? "bfloat16" : "float16";
-  write_file_atomic((fs::path(dir) / "model.safetensors").string(), encode_safetensors(state_dict(model), type));
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), state_dict(model), type);
   write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
   // The folder's tokenizer is the one this model carries, or none: a tokenizer left by an earlier model would be
   // loaded with these weights (wr and transformers read tokenizer.json first, then tokenizer.model).

@@ -136,7 +136,7 @@ TorchArchive check_torch_archive(std::string_view file, const std::string& path)
   }
   std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, zip_discard);
   TorchArchive out;
-  std::string pickle_name;
+  std::string pickle_name, folder;
   for (zip_int64_t i = 0, n = zip_get_num_entries(zip, 0); i < n; ++i) {
     zip_stat_t st;
     if (zip_stat_index(zip, static_cast<zip_uint64_t>(i), 0, &st) != 0) fail(path, ": zip record ", i, " is unreadable");
@@ -144,7 +144,14 @@ TorchArchive check_torch_archive(std::string_view file, const std::string& path)
     const uint64_t most = st.comp_method == ZIP_CM_STORE ? st.comp_size : st.comp_size * kMaxDeflateRatio;
     if (st.comp_size > file.size() || st.size > most)
       fail(path, ": zip record ", name, " declares ", st.size, " bytes, more than its ", st.comp_size, " stored bytes can hold");
-    if (name.find("/data/") != std::string::npos) out.storage_record_sizes.push_back(st.size);
+    if (i == 0) folder = name.substr(0, name.find('/') + 1);
+    if (name.find("/data/") != std::string::npos) {
+      out.storage_record_sizes.push_back(st.size);
+      constexpr zip_uint64_t kKnown = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_ENCRYPTION_METHOD;
+      if ((st.valid & kKnown) == kKnown && st.comp_method == ZIP_CM_STORE && st.encryption_method == ZIP_EM_NONE &&
+          st.size == st.comp_size && !folder.empty() && starts_with(name, folder))
+        out.stored_records[name.substr(folder.size())] = st.size;
+    }
     if (ends_with(name, "/data.pkl") && name.find('/') == name.size() - 9) pickle_name = name;
   }
   if (pickle_name.empty()) fail(path, ": no <archive>/data.pkl record (not a torch.save archive)");

@@ -4,6 +4,7 @@
 // few bytes could ask for terabytes. Every declared size is checked here against the bytes that hold it.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,10 @@ namespace wr {
 
 struct TorchArchive {
   std::vector<uint64_t> storage_record_sizes;  // the records under <archive>/data/: one per tensor storage
+  // Those stored without compression or encryption, by their names inside the archive's folder ("data/0", the
+  // names LibTorch's reader takes; the folder is the first record's, as there), with their sizes: their bytes are
+  // the tensor's bytes, readable in place.
+  std::map<std::string, uint64_t> stored_records;
 };
 
 // Fails naming path when the bytes are not a zip archive, a record declares more bytes than its compressed size can

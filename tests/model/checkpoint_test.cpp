@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "model/llama2c.h"
+#include "model/mapped_file.h"
 #include "model/safetensors.h"
 #include "model/safetensors_table.h"
 #include "tests/model/model_fixtures.h"
@@ -54,6 +55,28 @@ TEST(Checkpoint, NativeRoundTripIsBitwise) {
   EXPECT_EQ(back.tokenizer_model, std::string("tokenizer-bytes\x01\x02"));
   EXPECT_TRUE(torch::equal(extra.at("optimizer.exp_avg"), torch::ones({3})));
   EXPECT_EQ(wr::config_to_json(back.model->config), wr::config_to_json(m->config));
+}
+
+// save_native writes its archive into the file as it is made (write_pickle_archive), not through
+// torch::pickle_save's one buffer: the bytes are pickle_save's.
+TEST(Checkpoint, PickleArchiveIsWhatPickleSaveWrites) {
+  auto dir = wr::test::temp_dir();
+  c10::impl::GenericDict inner(c10::StringType::get(), c10::TensorType::get());
+  inner.insert("w", torch::randn({300, 70}));
+  inner.insert("bytes", torch::arange(200, torch::kUInt8));
+  inner.insert("view", torch::arange(10, torch::kFloat32).slice(0, 2, 8).clone());
+  c10::impl::GenericDict value(c10::StringType::get(), c10::AnyType::get());
+  value.insert("format", std::string("wr"));
+  value.insert("version", int64_t{1});
+  value.insert("model", inner);
+  wr::write_pickle_archive(dir + "/a.pt", value);
+  const std::vector<char> want = torch::pickle_save(value);
+  const std::string got = wr::read_file(dir + "/a.pt");
+  EXPECT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == std::string(want.begin(), want.end()));
+  // a write that fails names the file and leaves nothing behind
+  const auto err = error_of([&] { wr::write_pickle_archive(dir + "/no-such-dir/b.pt", value); });
+  EXPECT_TRUE(contains(err, dir + "/no-such-dir/b.pt")) << err;
 }
 
 TEST(Checkpoint, PythonTorchLoadReadsNativeCheckpoint) {
@@ -159,6 +182,96 @@ TEST(Checkpoint, ShardedSafetensorsIndex) {
   EXPECT_TRUE(torch::equal(logits_of(back.model), logits_of(m)));
 }
 
+// Every parameter of a equal, bit for bit, to b's after conversion to dtype and back (exact for f32 -> bf16/f16 -> f32:
+// a conversion rounds once, and widening is exact).
+void expect_parameters_equal(wr::Llama loaded, wr::Llama source, torch::ScalarType dtype, const std::string& what) {
+  auto want = wr::state_dict(source);
+  auto got = wr::state_dict(loaded);
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first) << what;
+    EXPECT_EQ(got[i].second.scalar_type(), torch::kFloat32) << what << " " << got[i].first;
+    EXPECT_TRUE(torch::equal(got[i].second, want[i].second.to(dtype).to(torch::kFloat32))) << what << " " << got[i].first;
+  }
+}
+
+// Loads read the files through a mapping, as views copied once into the model (and bf16/f16 converted there, one
+// tensor at a time, 16 MB at a time): every format gives the source's parameters bit for bit, where the format
+// keeps them, and a tensor that is not aligned in its file (an odd header length) is copied out first.
+TEST(Checkpoint, MappedLoadsAreBitwiseTheSource) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  // Large enough that copies go in several 16 MB stretches: a 4608 x 1024 embedding (18.9 MB in f32).
+  auto big_config = tiny_config();
+  big_config.vocab_size = 4608;
+  big_config.dim = 1024;
+  big_config.n_heads = 4;
+  big_config.n_kv_heads = 2;
+  big_config.n_layers = 1;
+  auto big = tiny_model(big_config);
+  for (auto* model : {&m, &big}) {
+    const std::string d = dir + "/" + std::to_string((*model)->config.dim);
+    std::filesystem::create_directories(d + "/sharded");
+    wr::save_native(d + "/ckpt.pt", *model, {}, "");
+    wr::save_llama2c(d + "/m.bin", *model);
+    expect_parameters_equal(wr::load_model(d + "/ckpt.pt").model, *model, torch::kFloat32, "ckpt.pt");
+    expect_parameters_equal(wr::load_model(d + "/m.bin").model, *model, torch::kFloat32, "llama2.c");
+    for (auto [name, dtype] : {std::pair{"f32", torch::kFloat32}, {"bf16", torch::kBFloat16}, {"f16", torch::kFloat16}}) {
+      wr::save_hf(d + "/" + name, *model, name, "");
+      expect_parameters_equal(wr::load_model(d + "/" + name).model, *model, dtype, name);
+    }
+    // The same tensors in 3 shards
+    auto sd = wr::state_dict(*model);
+    nlohmann::json index;
+    const size_t per_shard = (sd.size() + 2) / 3;
+    for (size_t s = 0; s * per_shard < sd.size(); ++s) {
+      const std::string file = "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors";
+      wr::StateDict part(sd.begin() + s * per_shard, sd.begin() + std::min(sd.size(), (s + 1) * per_shard));
+      for (auto& [n, t] : part) index["weight_map"][n] = file;
+      wr::write_file_atomic(d + "/sharded/" + file, wr::encode_safetensors(part, torch::kBFloat16));
+    }
+    wr::write_file_atomic(d + "/sharded/model.safetensors.index.json", index.dump());
+    wr::write_file_atomic(d + "/sharded/config.json", wr::config_to_hf_json((*model)->config).dump());
+    expect_parameters_equal(wr::load_model(d + "/sharded").model, *model, torch::kBFloat16, "sharded bf16");
+  }
+  // A header of odd length puts every f32 tensor at an odd offset: read by copies, the same values.
+  auto bytes = wr::encode_safetensors(wr::state_dict(m), torch::kFloat32);
+  uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = (header << 8) | static_cast<unsigned char>(bytes[i]);
+  std::string json = bytes.substr(8, header);
+  json.push_back(' ');  // JSON ignores it
+  std::string odd(8, '\0');
+  for (int i = 0; i < 8; ++i) odd[i] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
+  odd += json + bytes.substr(8 + header);
+  std::filesystem::create_directories(dir + "/odd");
+  wr::write_file_atomic(dir + "/odd/model.safetensors", odd);
+  wr::write_file_atomic(dir + "/odd/config.json", wr::config_to_hf_json(m->config).dump());
+  auto back = wr::load_model(dir + "/odd/model.safetensors");
+  expect_parameters_equal(back.model, m, torch::kFloat32, "odd header");
+  EXPECT_EQ(back.sha256, wr::sha256_file(dir + "/odd/model.safetensors"));
+}
+
+// A mapped file's view reads the same bytes after its pages are given back (they are read again from the file),
+// and keeps the mapping alive after the MappedFile pointer is gone.
+TEST(Checkpoint, MappedViewsOutliveTheirFileAndItsReleasedPages) {
+  auto dir = wr::test::temp_dir();
+  auto values = torch::arange(3 * 1024 * 1024, torch::kFloat32);  // 12 MB: many pages
+  wr::write_file_atomic(dir + "/f", std::string(static_cast<const char*>(values.data_ptr()), values.numel() * 4));
+  torch::Tensor view;
+  {
+    auto file = wr::MappedFile::open(dir + "/f");
+    EXPECT_EQ(file->sha256(), wr::sha256_file(dir + "/f"));
+    view = file->view(4, {values.numel() - 1}, torch::kFloat32);
+  }
+  EXPECT_TRUE(torch::equal(view, values.slice(0, 1)));
+  wr::release_if_mapped(view);
+  EXPECT_TRUE(torch::equal(view, values.slice(0, 1)));
+  wr::release_if_mapped(values);  // not a view of a file: nothing happens to it
+  EXPECT_EQ(values[5].item<float>(), 5.0f);
+  const auto err = error_of([&] { wr::MappedFile::open(dir + "/missing"); });
+  EXPECT_TRUE(contains(err, dir + "/missing") && contains(err, "No such file")) << err;
+}
+
 TEST(Checkpoint, Llama2cV1RoundTripIsBitwise) {
   auto dir = wr::test::temp_dir();
   for (bool tied : {false, true}) {
@@ -221,6 +334,12 @@ zout.close()
     EXPECT_TRUE(contains(err, std::string(mode) == "short" ? "(12416 bytes declared, 6208 stored); truncated or edited?" : "expected floating point weights"))
         << mode << ": " << err;
   }
+  // Copied unchanged by Python's zipfile, the records no longer start at 64-byte boundaries: LibTorch's reader
+  // reads them (copies) instead of views of the file, and the model is the same.
+  ASSERT_EQ(std::system(("python3 " + dir + "/edit.py " + dir + "/ckpt.pt " + dir + "/same.pt same").c_str()), 0);
+  auto same = wr::load_model(dir + "/same.pt");
+  expect_parameters_equal(same.model, m, torch::kFloat32, "zipfile's copy");
+  EXPECT_EQ(same.sha256, wr::sha256_file(dir + "/same.pt"));
 }
 
 std::string safetensors_with_header(const std::string& header_json, size_t data_bytes) {
@@ -251,6 +370,56 @@ TEST(BadFiles, Safetensors) {
         "4 bytes before tensor b belong to no tensor");
   check(safetensors_with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12), "8 bytes after the last tensor");
   check(safetensors_with_header(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0), "overflows");
+}
+
+// A model's safetensors file cut short, or with a tensor whose offsets disagree with its shape: one line naming the
+// file and the cause, from the mapped reader as from the table's checks (BadFiles.Safetensors), for a folder's
+// file, a file named directly and a shard.
+TEST(BadFiles, TruncatedOrMisSizedSafetensorsModel) {
+  auto dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  wr::save_hf(dir + "/hf", m, "f32", "");
+  const std::string file = dir + "/hf/model.safetensors", good = wr::read_file(file);
+  auto one_line_naming = [&](const std::string& path, const std::string& load, const std::string& cause) {
+    const auto err = error_of([&] { wr::load_model(load); });
+    EXPECT_TRUE(contains(err, path) && contains(err, cause)) << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  };
+  wr::write_file_atomic(file, good.substr(0, good.size() - 100));
+  one_line_naming(file, dir + "/hf", "data runs past the end of the file (truncated?)");
+  one_line_naming(file, file, "data runs past the end of the file (truncated?)");
+  wr::write_file_atomic(file, good.substr(0, 5));
+  one_line_naming(file, dir + "/hf", "truncated safetensors file (5 bytes, no header)");
+  wr::write_file_atomic(file, "");
+  one_line_naming(file, dir + "/hf", "truncated safetensors file (0 bytes, no header)");
+  // the header's length field promises more than the file holds
+  wr::write_file_atomic(file, good.substr(0, 8 + 10));
+  one_line_naming(file, dir + "/hf", "exceeds the file size 18");
+  // one tensor's offsets span 4 bytes fewer than its shape needs (the data 4 bytes shorter too)
+  uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = (header << 8) | static_cast<unsigned char>(good[i]);
+  auto json = nlohmann::json::parse(good.substr(8, header));
+  const std::string last = "lm_head.weight";  // the last tensor in the file, [97, 32] f32: 12416 bytes
+  auto offsets = json[last]["data_offsets"];
+  json[last]["data_offsets"] = {offsets[0], offsets[1].get<uint64_t>() - 4};
+  std::string edited = json.dump();
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((edited.size() >> (8 * i)) & 0xff);
+  wr::write_file_atomic(file, out + edited + good.substr(8 + header, good.size() - 8 - header - 4));
+  one_line_naming(file, dir + "/hf", "tensor lm_head.weight: data_offsets span 12412 bytes, shape and dtype need 12416");
+  // a shard cut short names the shard
+  auto sd = wr::state_dict(m);
+  wr::StateDict a(sd.begin(), sd.begin() + 10), b(sd.begin() + 10, sd.end());
+  nlohmann::json index;
+  std::filesystem::create_directories(dir + "/sharded");
+  for (auto& [n, t] : a) index["weight_map"][n] = "a.safetensors";
+  for (auto& [n, t] : b) index["weight_map"][n] = "b.safetensors";
+  wr::write_file_atomic(dir + "/sharded/a.safetensors", wr::encode_safetensors(a, torch::kFloat32));
+  const std::string shard_b = wr::encode_safetensors(b, torch::kFloat32);
+  wr::write_file_atomic(dir + "/sharded/b.safetensors", shard_b.substr(0, shard_b.size() - 1));
+  wr::write_file_atomic(dir + "/sharded/model.safetensors.index.json", index.dump());
+  wr::write_file_atomic(dir + "/sharded/config.json", wr::config_to_hf_json(m->config).dump());
+  one_line_naming(dir + "/sharded/b.safetensors", dir + "/sharded", "(truncated?)");
 }
 
 TEST(BadFiles, ShapeAndVocabMismatches) {
