@@ -60,7 +60,7 @@ class Headlines {
 // The columns that say which evaluation a CSV row belongs to: rows agreeing on all of them are one column of the
 // table (wr-eval's rows of one checkpoint and settings, however many invocations added tasks).
 const std::vector<std::string> kIdentityColumns = {"run", "checkpoint", "checkpoint_sha256", "step",
-                                                   "num_fewshot", "bos", "rules"};
+                                                   "num_fewshot", "bos", "rules", "quant"};
 const std::vector<std::string> kNeededColumns = {"run", "task", "metric", "value", "rules"};
 
 struct Column {
@@ -123,7 +123,8 @@ void read_csv(const std::string& path, Tables& tables, Headlines& headlines) {
     const std::string what = "run '" + printable(run) + "', " + printable(task) + " " + metric;
     const double value = parse_value(field("value"), table == &tables.headline, where, what);
     Column column{{}, run, rule_set, ""};
-    for (const auto& name : kIdentityColumns) column.identity.push_back(index_of(name) ? field(name) : "");
+    for (const auto& name : kIdentityColumns)  // a CSV from before the quant column holds models' own scores
+      column.identity.push_back(index_of(name) ? field(name) : name == "quant" ? "none" : "");
     auto& columns = tables.columns;
     const auto found = std::find_if(columns.begin(), columns.end(), [&](const Column& c) { return c.identity == column.identity; });
     const size_t c = static_cast<size_t>(found - columns.begin());
@@ -183,7 +184,9 @@ void add_sample_line(const nlohmann::json& j, const std::string& where, Samples&
   const nlohmann::json gold = j.contains("gold") ? j["gold"] : nlohmann::json();
   const bool correct = prediction.is_boolean() ? prediction.get<bool>()
                                                : (gold.is_number_integer() && prediction.get<int64_t>() == gold.get<int64_t>());
-  auto [doc, first] = out[task].try_emplace(id);
+  // a variant's lines (wr-eval --quant) pair with the same variant's in the other log
+  const std::string quant = j.contains("quant") && j["quant"].is_string() ? j["quant"].get<std::string>() : "none";
+  auto [doc, first] = out[quant == "none" ? task : task + " [quant " + quant + "]"].try_emplace(id);
   DocSample& d = doc->second;
   if (first) {
     d = {where, rules, gold, {}, correct, std::nan("")};

@@ -52,8 +52,8 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
   for (size_t m = 0; m < task.metrics.size(); ++m) res.metrics.push_back(mean_with_stderr(task.metrics[m], per_metric[m]));
 }
 
-// One task: documents -> requests -> scores (or generations) -> metrics.
-TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::string& definition) {
+// One task: documents -> requests -> scores (or generations) -> metrics; the model's row, then one per variant.
+std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::string& definition) {
   const auto t0 = std::chrono::steady_clock::now();
   TaskResult res;
   res.task = load_task(definition);
@@ -75,14 +75,20 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
   }
   res.n_docs = docs.size();
   if (res.task.generative) {
+    if (!opt.variants.empty())
+      fail(name, ": a generative task; simulated quantization (--quant) scores log-likelihood tasks only");
     generate_task(model, tok, opt, docs, res);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return res;
+    return {res};
   }
   // Documents are scored a chunk at a time: the packed rows, token ids and sample lines of one chunk are all
   // that is held, whatever the task's size; a chunk is large enough for length-sorted batches to fill.
   constexpr size_t kChunkDocs = 1024;
-  std::vector<std::vector<RequestScore>> scores(docs.size());
+  const size_t P = 1 + opt.variants.size();  // the model, then each variant
+  auto quant_name = [&](size_t p) { return p == 0 ? std::string("none") : opt.variants[p - 1].name; };
+  std::vector<std::vector<std::vector<RequestScore>>> scores(P, std::vector<std::vector<RequestScore>>(docs.size()));
+  std::vector<double> doc_tokens(docs.size());  // continuation tokens per document
+  std::vector<double> model_seconds(P);
   for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
     const size_t end = std::min(docs.size(), begin + kChunkDocs);
     // Tokenized on all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
@@ -115,40 +121,74 @@ TaskResult evaluate_task(Llama& model, const Tokenizer& tok, const EvalOptions& 
       chunk_opt.progress = [&](int64_t done, int64_t) {
         opt.score.progress(static_cast<int64_t>(begin) + done, static_cast<int64_t>(docs.size()));
       };
-    auto chunk = score_requests(model, reqs, chunk_opt);
+    ScoreStats chunk_stats;
+    chunk_opt.stats = &chunk_stats;
+    auto chunk = score_variants(model, opt.variants, reqs, chunk_opt);
+    if (opt.score.stats) *opt.score.stats += chunk_stats;
+    for (size_t p = 0; p < P && p < chunk_stats.model_seconds.size(); ++p) model_seconds[p] += chunk_stats.model_seconds[p];
     // A NaN or Inf weight makes every log-likelihood non-finite, and argmax over NaNs still "predicts": stop.
-    size_t non_finite = 0, n_requests = 0;
-    for (const auto& doc_scores : chunk)
-      for (const auto& s : doc_scores) non_finite += !std::isfinite(s.logprob), ++n_requests;
-    if (non_finite > 0)
-      fail(name, ": ", non_finite, " of ", n_requests, " log-likelihoods in documents ", begin, "-", end - 1,
-           " are not finite (NaN or Inf in the model's weights or activations?); no metrics are reported");
+    for (size_t p = 0; p < P; ++p) {
+      size_t non_finite = 0, n_requests = 0;
+      for (const auto& doc_scores : chunk[p])
+        for (const auto& s : doc_scores) non_finite += !std::isfinite(s.logprob) || !std::isfinite(s.kl), ++n_requests;
+      if (non_finite > 0)
+        fail(name, p == 0 ? "" : " under --quant " + quant_name(p), ": ", non_finite, " of ", n_requests,
+             " log-likelihoods in documents ", begin, "-", end - 1, " are not finite (NaN or Inf in the model's "
+             "weights or activations?); no metrics are reported");
+    }
     for (size_t d = begin; d < end; ++d) {
-      scores[d] = std::move(chunk[d - begin]);
+      for (const auto& t : reqs[d - begin]) doc_tokens[d] += static_cast<double>(t.continuation.size());
+      for (size_t p = 0; p < P; ++p) scores[p][d] = std::move(chunk[p][d - begin]);
       if (!opt.on_sample) continue;
-      const DocOutcome o = doc_outcome(docs[d], scores[d], opt.rules);
-      for (size_t r = 0; r < docs[d].requests.size(); ++r)
-        opt.on_sample({{"task", name},
-                       {"rules", opt.rules.name},
-                       {"doc_id", docs[d].id},
-                       {"request", r},
-                       {"context", docs[d].requests[r].context},
-                       {"continuation", docs[d].requests[r].continuation},
-                       {"context_tokens", reqs[d - begin][r].context},
-                       {"continuation_tokens", reqs[d - begin][r].continuation},
-                       {"ll", scores[d][r].logprob},
-                       {"is_greedy", scores[d][r].is_greedy},
-                       {"pred", o.pred},
-                       {"pred_norm", o.pred_norm},
-                       {"pred_norm_nospace", o.pred_norm_nospace},
-                       {"gold", docs[d].gold},
-                       // a generative (greedy-match) document has no gold choice to measure
-                       {"bpb", docs[d].gold >= 0 ? nlohmann::json(o.bpb) : nlohmann::json(nullptr)}});
+      for (size_t p = 0; p < P; ++p) {
+        const DocOutcome o = doc_outcome(docs[d], scores[p][d], opt.rules);
+        for (size_t r = 0; r < docs[d].requests.size(); ++r) {
+          const RequestScore& s = scores[p][d][r];
+          nlohmann::json line = {{"task", name},
+                                 {"rules", opt.rules.name},
+                                 {"quant", quant_name(p)},
+                                 {"doc_id", docs[d].id},
+                                 {"request", r},
+                                 {"context", docs[d].requests[r].context},
+                                 {"continuation", docs[d].requests[r].continuation},
+                                 {"context_tokens", reqs[d - begin][r].context},
+                                 {"continuation_tokens", reqs[d - begin][r].continuation},
+                                 {"ll", s.logprob},
+                                 {"is_greedy", s.is_greedy},
+                                 {"pred", o.pred},
+                                 {"pred_norm", o.pred_norm},
+                                 {"pred_norm_nospace", o.pred_norm_nospace},
+                                 {"gold", docs[d].gold},
+                                 // a generative (greedy-match) document has no gold choice to measure
+                                 {"bpb", docs[d].gold >= 0 ? nlohmann::json(o.bpb) : nlohmann::json(nullptr)}};
+          if (p > 0) {  // against the model's distributions, per continuation token
+            const double n = static_cast<double>(reqs[d - begin][r].continuation.size());
+            line["kl"] = s.kl / n;
+            line["top1_agree"] = static_cast<double>(s.top1_agree) / n;
+          }
+          opt.on_sample(line);
+        }
+      }
     }
   }
-  res.metrics = compute_metrics(res.task, docs, scores, opt.rules);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return res;
+  std::vector<TaskResult> out;
+  for (size_t p = 0; p < P; ++p) {
+    TaskResult r = res;
+    r.quant = quant_name(p);
+    r.model_seconds = model_seconds[p];
+    r.metrics = compute_metrics(res.task, docs, scores[p], opt.rules);
+    if (p > 0) {
+      r.paired = paired_metrics(res.task, docs, scores[0], scores[p], opt.rules);
+      std::vector<double> kl(docs.size()), agree(docs.size());  // per document, over its scored tokens
+      for (size_t d = 0; d < docs.size(); ++d)
+        for (const auto& s : scores[p][d]) kl[d] += s.kl, agree[d] += static_cast<double>(s.top1_agree);
+      r.metrics.push_back(ratio_with_stderr("kl", kl, doc_tokens));
+      r.metrics.push_back(ratio_with_stderr("top1_agree", agree, doc_tokens));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace
@@ -223,14 +263,25 @@ std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalO
   for (const auto& name : opt.tasks) {
     const TaskDef task = load_task(opt.rules.definition_of(name));
     if (task.subtasks.empty()) {
-      results.push_back(evaluate_task(model, tok, opt, task.definition));
+      for (auto& r : evaluate_task(model, tok, opt, task.definition)) results.push_back(std::move(r));
       continue;
     }
     std::vector<TaskResult> subs;
-    for (const auto& sub : task.subtasks) subs.push_back(evaluate_task(model, tok, opt, sub));
-    auto groups = group_results(task, subs, opt.rules.group_mean);
+    for (const auto& sub : task.subtasks)
+      for (auto& r : evaluate_task(model, tok, opt, sub)) subs.push_back(std::move(r));
     results.insert(results.end(), subs.begin(), subs.end());
-    results.insert(results.end(), groups.begin(), groups.end());
+    std::vector<std::string> quants = {"none"};
+    for (const auto& v : opt.variants) quants.push_back(v.name);
+    for (const auto& q : quants) {  // a group's rows per variant, from that variant's subtask rows
+      std::vector<TaskResult> of_q;
+      for (const auto& r : subs)
+        if (r.quant == q) of_q.push_back(r);
+      for (auto& g : group_results(task, of_q, opt.rules.group_mean)) {
+        g.quant = q;
+        for (const auto& r : of_q) g.model_seconds += r.model_seconds;
+        results.push_back(std::move(g));
+      }
+    }
   }
   if (was_training) model->train();
   return results;

@@ -27,6 +27,9 @@ struct EvalOptions {
   // so a --log-samples file is written as the run goes instead of held in memory; null: no samples.
   std::function<void(const nlohmann::json&)> on_sample;
   ScoreOptions score;
+  // Variants scored beside the model on the same documents (wr-eval --quant): each adds a TaskResult per task
+  // with quant = its name, its metrics against the model's (paired) and the divergence metrics kl and top1_agree.
+  std::vector<ScoreVariant> variants;
 };
 
 struct TaskResult {
@@ -37,12 +40,16 @@ struct TaskResult {
   int64_t tokens_scored = 0;            // continuation tokens
   int64_t requests = 0;                 // log-likelihood requests scored
   int64_t context_not_prefix = 0;       // of those, requests whose enc(ctx) is not a prefix of enc(ctx + cont)
+  std::string quant = "none";           // the variant these are the scores of (EvalOptions::variants); "none": the model
+  std::vector<PairedMetric> paired;     // a variant's: each metric against the model's on the same documents
+  double model_seconds = 0;             // scoring time in this row's model (decoder and head; a group: its subtasks')
 };
 
 // Fails naming model_path when the tokenizer has ids the model has no embedding for.
 void check_tokenizer_fits(Llama& model, const Tokenizer& tok, const std::string& model_path);
 
-// A group (MMLU) expands to its subtasks' results followed by group_results.
+// A group (MMLU) expands to its subtasks' results followed by group_results. With variants, each task's row of the
+// model ("none") is followed by one row per variant, and a group's rows come per variant too.
 std::vector<TaskResult> evaluate(Llama& model, const Tokenizer& tok, const EvalOptions& opt);
 
 // Each metric (acc, bpb, prob_gold) per category and over the whole group: means over documents (lm-eval's

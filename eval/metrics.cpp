@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "eval/compare.h"
 #include "tasks/preprocess.h"
 
 namespace wr {
@@ -106,9 +107,26 @@ DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& s, const
   return o;
 }
 
-std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
-                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules) {
+namespace {
+
+// Each document's value of each metric: acc (the greedy flag for single-request documents), acc_norm,
+// acc_norm_nospace, bpb, prob_gold, and ll (single-request documents' log-likelihood).
+struct DocValues {
   std::vector<double> acc, acc_norm, acc_norm_nospace, ll, bpb, prob_gold;
+  const std::vector<double>* of(const std::string& metric) const {
+    if (metric == "acc") return &acc;
+    if (metric == "acc_norm") return &acc_norm;
+    if (metric == "acc_norm_nospace") return &acc_norm_nospace;
+    if (metric == "bpb") return &bpb;
+    if (metric == "prob_gold") return &prob_gold;
+    return nullptr;
+  }
+};
+
+DocValues doc_values(const std::vector<Doc>& docs, const std::vector<std::vector<RequestScore>>& scores,
+                     const RuleSet& rules) {
+  DocValues v;
+  auto& [acc, acc_norm, acc_norm_nospace, ll, bpb, prob_gold] = v;
   for (size_t d = 0; d < docs.size(); ++d) {
     const Doc& doc = docs[d];
     const auto& s = scores[d];
@@ -124,22 +142,83 @@ std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<
     bpb.push_back(o.bpb);
     prob_gold.push_back(o.prob_gold);
   }
+  return v;
+}
+
+double perplexity(const std::vector<double>& ll) {
+  double mean_ll = 0;
+  for (double x : ll) mean_ll += x;
+  return std::exp(-mean_ll / std::max<size_t>(1, ll.size()));
+}
+
+}  // namespace
+
+std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
+                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules) {
+  const DocValues v = doc_values(docs, scores, rules);
+  const auto& [acc, acc_norm, acc_norm_nospace, ll, bpb, prob_gold] = v;
   std::vector<MetricValue> out;
   for (const auto& name : task.metrics) {
     if (name == "acc") out.push_back(mean_with_stderr("acc", acc));
     else if (name == "acc_norm") out.push_back(mean_with_stderr("acc_norm", acc_norm));
     else if (name == "acc_norm_nospace") out.push_back(mean_with_stderr("acc_norm_nospace", acc_norm_nospace));
-    else if (name == "perplexity") {
-      double mean_ll = 0;
-      for (double x : ll) mean_ll += x;
-      out.push_back({"perplexity", std::exp(-mean_ll / std::max<size_t>(1, ll.size())), -1});
-    } else fail(task.source, ": unknown metric '", name, "' in metric_list");
+    else if (name == "perplexity") out.push_back({"perplexity", perplexity(ll), -1});
+    else fail(task.source, ": unknown metric '", name, "' in metric_list");
   }
   if (!bpb.empty()) {
     out.push_back(mean_with_stderr("bpb", bpb));
     out.push_back(mean_with_stderr("prob_gold", prob_gold));
   }
   return out;
+}
+
+}  // namespace wr
+
+namespace wr {
+
+std::vector<PairedMetric> paired_metrics(const TaskDef& task, const std::vector<Doc>& docs,
+                                         const std::vector<std::vector<RequestScore>>& reference,
+                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules) {
+  const DocValues a = doc_values(docs, reference, rules), b = doc_values(docs, scores, rules);
+  const auto reference_metrics = compute_metrics(task, docs, reference, rules);
+  const auto metrics = compute_metrics(task, docs, scores, rules);
+  std::vector<PairedMetric> out;
+  for (size_t m = 0; m < metrics.size(); ++m) {
+    const std::string& name = metrics[m].name;
+    PairedMetric pm{name, reference_metrics[m].value, metrics[m].value, metrics[m].value - reference_metrics[m].value,
+                    -1, std::nan("")};
+    const bool perplexity = name == "perplexity";
+    const std::vector<double>* va = perplexity ? &a.ll : a.of(name);
+    const std::vector<double>* vb = perplexity ? &b.ll : b.of(name);
+    if (va && vb && va->size() == vb->size() && va->size() >= 2) {
+      std::vector<double> differences;
+      int64_t only_a = 0, only_b = 0;  // the discordant documents of an accuracy
+      for (size_t d = 0; d < va->size(); ++d) {
+        differences.push_back((*vb)[d] - (*va)[d]);
+        only_a += (*va)[d] > (*vb)[d], only_b += (*vb)[d] > (*va)[d];
+      }
+      const PairedDifference diff = paired_difference(differences);
+      const bool accuracy = name == "acc" || name == "acc_norm" || name == "acc_norm_nospace";
+      if (!perplexity) pm.stderr_ = diff.standard_error;
+      pm.p = accuracy ? mcnemar_exact_p(only_a, only_b) : diff.p;
+    }
+    out.push_back(pm);
+  }
+  return out;
+}
+
+MetricValue ratio_with_stderr(const std::string& name, const std::vector<double>& numerators,
+                              const std::vector<double>& denominators) {
+  const size_t n = numerators.size();
+  double num = 0, den = 0;
+  for (size_t d = 0; d < n; ++d) num += numerators[d], den += denominators[d];
+  MetricValue m{name, den > 0 ? num / den : 0, -1};
+  if (n > 1 && den > 0) {  // se of a ratio estimator: the residuals num_d - r den_d over the mean denominator
+    double ss = 0;
+    for (size_t d = 0; d < n; ++d) ss += std::pow(numerators[d] - m.value * denominators[d], 2);
+    m.stderr_ = std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n)) / (den / static_cast<double>(n));
+  }
+  return m;
 }
 
 }  // namespace wr

@@ -57,4 +57,22 @@ DocOutcome doc_outcome(const Doc& doc, const std::vector<RequestScore>& scores, 
 std::vector<MetricValue> compute_metrics(const TaskDef& task, const std::vector<Doc>& docs,
                                          const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules);
 
+// A variant's metric against the model's own on the same documents (wr-eval --quant): the difference
+// value - reference, the standard error of the per-document differences' mean, and a two-sided p-value of "no
+// difference": exact McNemar on the discordant documents for the accuracies, the paired normal approximation for
+// bpb and prob_gold, and for perplexity that of the documents' log-likelihoods. stderr_ < 0 and p NaN where there
+// are too few documents.
+struct PairedMetric {
+  std::string name;
+  double reference = 0, value = 0, delta = 0, stderr_ = -1, p = 0;
+};
+std::vector<PairedMetric> paired_metrics(const TaskDef& task, const std::vector<Doc>& docs,
+                                         const std::vector<std::vector<RequestScore>>& reference,
+                                         const std::vector<std::vector<RequestScore>>& scores, const RuleSet& rules);
+// sum(numerators) / sum(denominators) over documents with the ratio estimator's standard error (documents as the
+// sampled units, since a document's tokens are not independent): a mean over scored tokens, such as a variant's
+// KL divergence (RequestScore::kl) or its top-1 agreement.
+MetricValue ratio_with_stderr(const std::string& name, const std::vector<double>& numerators,
+                              const std::vector<double>& denominators);
+
 }  // namespace wr

@@ -1,5 +1,8 @@
 #include "eval/report.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -29,7 +32,13 @@ std::string number(double v) {
 }  // namespace
 
 const char* const kCsvHeader =
+    "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date,quant";
+
+namespace {
+// The header before the quant column (issue 28): its rows are models' own scores, quant "none".
+const char* const kCsvHeaderBeforeQuant =
     "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date";
+}  // namespace
 
 std::string default_run_name(const std::string& checkpoint) {
   std::filesystem::path p = std::filesystem::absolute(checkpoint).lexically_normal();
@@ -53,6 +62,12 @@ std::string read_csv_to_append(const std::string& path) {
     if (!(raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n')) content += raw[i];
   if (content.find_first_not_of(" \t\r\n") == std::string::npos) return "";
   const std::string first = content.substr(0, content.find('\n'));
+  if (first == kCsvHeaderBeforeQuant) {
+    std::string upgraded = std::string(kCsvHeader) + "\n";
+    const auto rows = parse_csv(content, path);
+    for (size_t r = 1; r < rows.size(); ++r) upgraded += rows[r].text + ",none\n";
+    return upgraded;
+  }
   if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
   if (content.back() != '\n') content += '\n';
   return content;
@@ -113,8 +128,9 @@ void keep_csv_rows_through_step(const std::string& path, int64_t step) {
     const auto& fields = rows[r].fields;
     char* end = nullptr;
     const long long row_step = fields.size() > 3 ? std::strtoll(fields[3].c_str(), &end, 10) : 0;
-    if (fields.size() != 14 || fields[3].empty() || *end)
-      fail(path, ":", rows[r].line, ": expected a row of 14 fields with a training step, got '", rows[r].text, "'");
+    const size_t columns = rows[0].fields.size();
+    if (fields.size() != columns || fields[3].empty() || *end)
+      fail(path, ":", rows[r].line, ": expected a row of ", columns, " fields with a training step, got '", rows[r].text, "'");
     if (row_step <= step) kept += rows[r].text + "\n";
   }
   write_file_atomic(path, kept);
@@ -125,8 +141,13 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
   const FileLock lock = FileLock::wait(path);
   std::string content = read_csv_to_append(path);
   if (content.empty()) content = std::string(kCsvHeader) + "\n";
-  for (const auto& r : results)
-    for (const auto& m : r.metrics) {
+  for (const auto& r : results) {
+    std::vector<MetricValue> metrics = r.metrics;
+    for (const auto& pm : r.paired) {
+      metrics.push_back({pm.name + "_delta", pm.delta, pm.stderr_});
+      if (std::isfinite(pm.p)) metrics.push_back({pm.name + "_delta_p", pm.p, -1});
+    }
+    for (const auto& m : metrics) {
       std::vector<std::string> row = {run.run,
                                       run.checkpoint,
                                       run.checkpoint_sha256,
@@ -140,10 +161,12 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
                                       run.bos ? "on" : "off",
                                       run.rules,
                                       WR_VERSION,
-                                      run.date};
+                                      run.date,
+                                      r.quant};
       for (size_t i = 0; i < row.size(); ++i) content += (i ? "," : "") + csv_field(row[i]);
       content += "\n";
     }
+  }
   write_file_atomic(path, content);
 }
 
@@ -151,6 +174,19 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
   nlohmann::json j;
   j["results"] = nlohmann::json::object();
   for (const auto& r : results) {
+    if (r.quant != "none") {  // a variant's row: under "quant", with its paired differences
+      auto& t = j["quant"]["results"][r.quant][r.task.name];
+      for (const auto& m : r.metrics) {
+        t[m.name + ",none"] = m.value;
+        t[m.name + "_stderr,none"] = m.stderr_ >= 0 ? nlohmann::json(m.stderr_) : nlohmann::json("N/A");
+      }
+      for (const auto& pm : r.paired)
+        t["paired"][pm.name] = {{"reference", pm.reference}, {"value", pm.value}, {"delta", pm.delta},
+                                {"delta_stderr", pm.stderr_ >= 0 ? nlohmann::json(pm.stderr_) : nlohmann::json("N/A")},
+                                {"p", std::isfinite(pm.p) ? nlohmann::json(pm.p) : nlohmann::json("N/A")}};
+      t["seconds"] = r.model_seconds;
+      continue;
+    }
     auto& t = j["results"][r.task.name];
     t["alias"] = r.task.name;
     for (const auto& m : r.metrics) {
@@ -180,10 +216,56 @@ nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const st
                  {"sample", opt.sample > 0 ? nlohmann::json(opt.sample) : nlohmann::json(nullptr)},
                  {"sample_seed", opt.sample_seed},
                  {"batch_tokens", opt.score.batch_tokens},
-                 {"share_context", opt.score.share}};
+                 {"share_context", opt.score.share},
+                 {"quant", run.quant}};
   j["date"] = run.date;
   j["wr_version"] = WR_VERSION;
   return j;
+}
+
+std::string paired_table(const std::vector<TaskResult>& results) {
+  std::string out =
+      "against the model's own scores (quant none) on the same documents: delta = quant - none, its paired stderr "
+      "and p\n(exact McNemar for accuracies, paired normal approximation otherwise); kl: mean KL(none || quant) "
+      "of the\nnext-token distributions over the scored tokens, top1_agree: how often their argmaxes agree\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "%-20s %-8s %-16s %9s %9s %9s %8s %9s\n", "task", "quant", "metric", "none",
+                "quant", "delta", "stderr", "p");
+  out += line;
+  auto number = [](double v, const char* format) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, format, v);
+    return std::string(buf);
+  };
+  for (const auto& r : results) {
+    if (r.quant == "none") continue;
+    for (const auto& pm : r.paired) {
+      std::snprintf(line, sizeof line, "%-20s %-8s %-16s %9.4f %9.4f %+9.4f %8s %9s\n", r.task.name.c_str(),
+                    r.quant.c_str(), pm.name.c_str(), pm.reference, pm.value, pm.delta,
+                    pm.stderr_ >= 0 ? number(pm.stderr_, "%.4f").c_str() : "",
+                    std::isfinite(pm.p) ? number(pm.p, "%.3g").c_str() : "");
+      out += line;
+    }
+    for (const auto& m : r.metrics)
+      if (m.name == "kl" || m.name == "top1_agree") {
+        std::snprintf(line, sizeof line, "%-20s %-8s %-16s %9s %9.5f %9s %8s\n", r.task.name.c_str(), r.quant.c_str(),
+                      m.name.c_str(), "", m.value, "", m.stderr_ >= 0 ? number(m.stderr_, "%.5f").c_str() : "");
+        out += line;
+      }
+  }
+  std::string seconds;  // the time each model spent scoring, over all tasks
+  std::vector<std::pair<std::string, double>> by_quant;
+  for (const auto& r : results) {
+    if (!r.task.subtasks.empty()) continue;  // a group's rows repeat its subtasks' time
+    auto it = std::find_if(by_quant.begin(), by_quant.end(), [&](const auto& q) { return q.first == r.quant; });
+    if (it == by_quant.end()) by_quant.emplace_back(r.quant, 0), it = by_quant.end() - 1;
+    it->second += r.model_seconds;
+  }
+  for (const auto& [quant, s] : by_quant) {
+    seconds += (seconds.empty() ? "" : ", ") + quant + " " + number(s, "%.1f") + " s";
+    if (quant != "none" && by_quant[0].second > 0) seconds += " (" + number(100 * (s / by_quant[0].second - 1), "%+.0f") + "%)";
+  }
+  return out + "seconds scoring (decoder and head): " + seconds + "\n";
 }
 
 }  // namespace wr

@@ -18,6 +18,7 @@ struct RunInfo {
   int num_fewshot = 0;
   std::string date;               // ISO 8601, UTC
   std::string bos_why;            // what decided bos: "--bos on", or the model's or its tokenizer's file and field
+  nlohmann::json quant;           // wr-eval --quant's schemes, scope and calibration; null without
 };
 
 extern const char* const kCsvHeader;
@@ -28,10 +29,12 @@ std::string default_run_name(const std::string& checkpoint);
 
 std::string utc_now_iso8601();
 // Appends rows to path, writing the header first when the file is new; an existing file with another header
-// is an error. The file is rewritten atomically, so a crash leaves the old or the new version.
+// is an error. The file is rewritten atomically, so a crash leaves the old or the new version. A variant's row
+// (TaskResult::quant) also gets <metric>_delta (value and paired stderr) and <metric>_delta_p rows.
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results);
 // The rows already in a CSV to append to, from the header on, "\n"-terminated: "" for a new or empty file; a
-// UTF-8 BOM and CRLF line ends (a spreadsheet's save) are accepted and normalised. Fails naming the file when
+// UTF-8 BOM and CRLF line ends (a spreadsheet's save) are accepted and normalised, and a CSV written before the
+// quant column (its header without it) comes back with it, each row's quant "none". Fails naming the file when
 // it is not wr's CSV (another header), so wr-eval can check before scoring.
 std::string read_csv_to_append(const std::string& path);
 // One row of a CSV: its fields, the line it starts on (the header's is 1) and its text as written, without its
@@ -49,6 +52,11 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source
 // checkpoint it resumed from had seen), so evaluations redone after the resume are not listed twice. A new run
 // (step < 0) starts with no rows. Rewritten atomically; a missing file stays missing.
 void keep_csv_rows_through_step(const std::string& path, int64_t step);
+// The results JSON: lm-eval's keys for the model's own rows; rows of variants (wr-eval --quant) under
+// "quant": {"results": {scheme: {task: metrics and "paired"}}}, and the settings under config.quant.
 nlohmann::json harness_json(const RunInfo& run, const EvalOptions& opt, const std::vector<TaskResult>& results);
+// wr-eval --quant's table for people: per task, variant and metric, the model's value, the variant's, the
+// difference with its paired standard error and p-value, then kl and top1_agree, and the seconds each spent.
+std::string paired_table(const std::vector<TaskResult>& results);
 
 }  // namespace wr

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <exception>
 #include <map>
+#include <memory>
+#include <set>
 #include <tuple>
 
 #include "common/error.h"
@@ -115,9 +117,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Scores one batch of rows, writes into scores and adds what it ran to stats.
-void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<std::vector<RequestScore>>& scores,
-               ScoreStats& stats) {
+// One model a batch runs through: the model itself or a variant, with its inputs' rounding (null: none).
+struct Pass {
+  Llama model;
+  const LinearInputFn* linear_input;
+};
+
+// Scores one batch of rows through each pass, writes into scores[pass] and adds what it ran to stats. Passes after
+// the first also get, per scored token, the KL divergence of their next-token distribution from the first's and
+// whether the two argmaxes agree.
+void run_batch(const std::vector<Pass>& passes, const std::vector<const Row*>& batch,
+               std::vector<std::vector<std::vector<RequestScore>>>& scores, ScoreStats& stats) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t B = batch.size();
   int64_t T = 0;
@@ -151,44 +161,75 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
         flat_target.push_back(tg.tokens[j]);
       }
   }
-  auto device = model->output_weight().device();
+  auto device = passes[0].model.ptr()->output_weight().device();
   ForwardArgs args;
   args.positions = positions.to(device);
   args.visible = {prefix.to(device), from.to(device)};
+  tokens = tokens.to(device);
+  const auto head_rows = torch::tensor(head_at, torch::kInt64).to(device);
   stats.seconds_inputs += seconds_since(t0);
 
-  t0 = std::chrono::steady_clock::now();
-  auto hidden = model->hidden(tokens.to(device), args);
-  hidden = hidden.reshape({B * T, hidden.size(-1)}).index_select(0, torch::tensor(head_at, torch::kInt64).to(device));
-  if (device.is_cuda()) torch::cuda::synchronize();
-  stats.seconds_decoder += seconds_since(t0);
+  const size_t P = passes.size();
+  stats.model_seconds.assign(P, 0);
+  std::vector<torch::Tensor> hidden(P);
+  for (size_t p = 0; p < P; ++p) {
+    t0 = std::chrono::steady_clock::now();
+    args.linear_input = passes[p].linear_input;
+    auto h = passes[p].model.ptr()->hidden(tokens, args);
+    hidden[p] = h.reshape({B * T, h.size(-1)}).index_select(0, head_rows);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    stats.seconds_decoder += seconds_since(t0);
+    stats.model_seconds[p] += seconds_since(t0);
+  }
 
   // Per scored token: its log-probability and whether it is the argmax, a block of head positions at a time.
-  t0 = std::chrono::steady_clock::now();
   const int64_t H = static_cast<int64_t>(head_at.size());
+  const int64_t N = static_cast<int64_t>(flat_target.size());
   const auto head_of = torch::tensor(head_of_target, torch::kInt64);
   const auto target = torch::tensor(flat_target, torch::kInt64);
-  auto lp = torch::empty({static_cast<int64_t>(flat_target.size())}, torch::kFloat64);
-  auto greedy = torch::empty({static_cast<int64_t>(flat_target.size())}, torch::kBool);
+  std::vector<torch::Tensor> lp(P), greedy(P), kl(P), agree(P);
+  for (size_t p = 0; p < P; ++p) {
+    lp[p] = torch::empty({N}, torch::kFloat64);
+    greedy[p] = torch::empty({N}, torch::kBool);
+    kl[p] = torch::zeros({N}, torch::kFloat64);
+    agree[p] = torch::ones({N}, torch::kBool);
+  }
   std::vector<std::vector<int64_t>> block_targets((H + kHeadBlock - 1) / kHeadBlock);
   for (size_t i = 0; i < head_of_target.size(); ++i) block_targets[head_of_target[i] / kHeadBlock].push_back(i);
   for (int64_t h0 = 0; h0 < H; h0 += kHeadBlock) {
     const auto which = torch::tensor(block_targets[h0 / kHeadBlock], torch::kInt64);
     const auto rows = (head_of.index_select(0, which) - h0).to(device);
     const auto tgt = target.index_select(0, which).to(device);
-    const auto logits = model->logits(hidden.slice(0, h0, std::min(H, h0 + kHeadBlock))).to(torch::kFloat32);
-    torch::Tensor block_lp, block_greedy;
-    if (fused_cpu_applies(logits)) {
-      std::tie(block_lp, block_greedy) = token_logprobs_cpu(logits, rows, tgt);
-    } else {
-      const auto logprobs = torch::log_softmax(logits, -1);
-      block_lp = logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64);
-      block_greedy = (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU);
+    torch::Tensor first_logp, first_p, first_top;  // the first pass's, which the others are compared with
+    for (size_t p = 0; p < P; ++p) {
+      t0 = std::chrono::steady_clock::now();
+      const auto block = hidden[p].slice(0, h0, std::min(H, h0 + kHeadBlock));
+      const auto logits = passes[p].model.ptr()->logits(block, passes[p].linear_input).to(torch::kFloat32);
+      torch::Tensor block_lp, block_greedy;
+      if (fused_cpu_applies(logits)) {
+        std::tie(block_lp, block_greedy) = token_logprobs_cpu(logits, rows, tgt);
+      } else {
+        const auto logprobs = torch::log_softmax(logits, -1);
+        block_lp = logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64);
+        block_greedy = (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU);
+      }
+      lp[p].index_copy_(0, which, block_lp);
+      greedy[p].index_copy_(0, which, block_greedy);
+      if (P > 1) {  // KL(first || this) = sum p_first (log p_first - log p_this), and the argmaxes
+        const auto logp = torch::log_softmax(logits, -1);
+        const auto top = logits.argmax(-1);
+        if (p == 0) {
+          first_logp = logp, first_p = logp.exp(), first_top = top;
+        } else {
+          const auto row_kl = (first_p * (first_logp - logp)).sum(-1, false, torch::kFloat64);
+          kl[p].index_copy_(0, which, row_kl.index_select(0, rows).to(torch::kCPU));
+          agree[p].index_copy_(0, which, (top == first_top).index_select(0, rows).to(torch::kCPU));
+        }
+      }
+      stats.seconds_head += seconds_since(t0);
+      stats.model_seconds[p] += seconds_since(t0);
     }
-    lp.index_copy_(0, which, block_lp);
-    greedy.index_copy_(0, which, block_greedy);
   }
-  stats.seconds_head += seconds_since(t0);
   stats.head_positions += H;
   stats.batches += 1;
   stats.padded_tokens += B * T;
@@ -197,20 +238,25 @@ void run_batch(Llama& model, const std::vector<const Row*>& batch, std::vector<s
     stats.model_tokens += r->tokens.size();
     for (const auto& t : r->targets) stats.scored_tokens += t.tokens.size();
   }
-  auto lp_a = lp.accessor<double, 1>();
-  auto gr_a = greedy.accessor<bool, 1>();
-
-  size_t i = 0;
-  for (const Row* r : batch)
-    for (const auto& tg : r->targets) {
-      RequestScore s;
-      for (size_t j = 0; j < tg.at.size(); ++j, ++i) {
-        s.logprob += lp_a[i];
-        s.is_greedy = s.is_greedy && gr_a[i];
+  for (size_t p = 0; p < P; ++p) {
+    auto lp_a = lp[p].accessor<double, 1>();
+    auto gr_a = greedy[p].accessor<bool, 1>();
+    auto kl_a = kl[p].accessor<double, 1>();
+    auto ag_a = agree[p].accessor<bool, 1>();
+    size_t i = 0;
+    for (const Row* r : batch)
+      for (const auto& tg : r->targets) {
+        RequestScore s;
+        for (size_t j = 0; j < tg.at.size(); ++j, ++i) {
+          s.logprob += lp_a[i];
+          s.is_greedy = s.is_greedy && gr_a[i];
+          s.kl += kl_a[i];
+          s.top1_agree += ag_a[i];
+        }
+        scores[p][tg.doc][tg.req] = s;
+        for (size_t copy : tg.copies) scores[p][tg.doc][copy] = s;
       }
-      scores[tg.doc][tg.req] = s;
-      for (size_t copy : tg.copies) scores[tg.doc][copy] = s;
-    }
+  }
 }
 
 }  // namespace
@@ -256,14 +302,25 @@ TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool b
 std::vector<std::vector<RequestScore>> score_requests(Llama& model,
                                                       const std::vector<std::vector<TokenizedRequest>>& docs,
                                                       const ScoreOptions& opt) {
+  return std::move(score_variants(model, {}, docs, opt)[0]);
+}
+
+std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model, const std::vector<ScoreVariant>& variants,
+                                                                   const std::vector<std::vector<TokenizedRequest>>& docs,
+                                                                   const ScoreOptions& opt) {
   torch::NoGradGuard no_grad;
-  const ColumnMajorProjections layout(model);
+  std::vector<Pass> passes = {{model, nullptr}};
+  for (const auto& v : variants) passes.push_back({v.model, v.linear_input ? &v.linear_input : nullptr});
+  std::vector<std::unique_ptr<ColumnMajorProjections>> layouts;  // once per model: variants may share one
+  std::set<const void*> laid_out;
+  for (auto& p : passes)
+    if (laid_out.insert(p.model.ptr().get()).second) layouts.push_back(std::make_unique<ColumnMajorProjections>(p.model));
   std::vector<Row> rows;
-  std::vector<std::vector<RequestScore>> scores(docs.size());
+  std::vector<std::vector<std::vector<RequestScore>>> scores(passes.size(), std::vector<std::vector<RequestScore>>(docs.size()));
   std::vector<size_t> unscored(docs.size());  // a document is done when all its requests are scored
   int64_t docs_done = 0;
   for (size_t d = 0; d < docs.size(); ++d) {
-    scores[d].resize(docs[d].size());
+    for (auto& s : scores) s[d].resize(docs[d].size());
     unscored[d] = docs[d].size();
     docs_done += docs[d].empty();
     document_rows(docs[d], d, model->config.max_seq_len, opt.share, rows);
@@ -300,7 +357,7 @@ std::vector<std::vector<RequestScore>> score_requests(Llama& model,
     torch::NoGradGuard batch_no_grad;  // grad mode is per thread
     ScoreStats batch_stats;
     try {
-      run_batch(model, batch, scores, batch_stats);
+      run_batch(passes, batch, scores, batch_stats);
     } catch (...) {
 #pragma omp critical(wr_score_requests)
       if (!failure) failure = std::current_exception();

@@ -7,6 +7,7 @@
 // documents fill a batch up to a token budget, longest first; log-softmax is computed only where a continuation token is scored.
 // --no-share scores each request as its own sequence, (ctx + cont)[-(max_len+1):][:-1] as the harness does.
 #pragma once
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -39,6 +40,18 @@ TokenizedRequest tokenize_request(const Tokenizer& tok, const Request& r, bool b
 struct RequestScore {
   double logprob = 0;      // sum of the continuation tokens' log-probabilities (float32 log-softmax)
   bool is_greedy = true;   // the argmax token equals the continuation token at every position
+  // A variant's (score_variants) against the model's own next-token distributions at the continuation's tokens:
+  // the sum of KL(model || variant) and the tokens whose argmax is the model's argmax.
+  double kl = 0;
+  int64_t top1_agree = 0;
+};
+
+// A variant of the model scored on the same rows and batches as the model (simulated quantization, model/quant.h):
+// its own weights and the rounding of its linear layers' inputs (empty: none).
+struct ScoreVariant {
+  std::string name;  // "w8", ...
+  Llama model{nullptr};
+  LinearInputFn linear_input;
 };
 
 // What a scoring call ran, for benchmarks: tokens through the model (padding excluded) and scored, and where the
@@ -53,11 +66,14 @@ struct ScoreStats {
   double seconds_inputs = 0;   // packing rows into token, position and key-span tensors
   double seconds_decoder = 0;  // embeddings, decoder layers, final norm
   double seconds_head = 0;     // lm_head, log-softmax, gather and argmax on the scored positions
+  std::vector<double> model_seconds;  // score_variants: decoder and head per model (the model, then each variant)
 
   ScoreStats& operator+=(const ScoreStats& o) {
     rows += o.rows, batches += o.batches, model_tokens += o.model_tokens, padded_tokens += o.padded_tokens;
     scored_tokens += o.scored_tokens, head_positions += o.head_positions;
     seconds_inputs += o.seconds_inputs, seconds_decoder += o.seconds_decoder, seconds_head += o.seconds_head;
+    model_seconds.resize(std::max(model_seconds.size(), o.model_seconds.size()));
+    for (size_t i = 0; i < o.model_seconds.size(); ++i) model_seconds[i] += o.model_seconds[i];
     return *this;
   }
 };
@@ -74,5 +90,10 @@ struct ScoreOptions {
 std::vector<std::vector<RequestScore>> score_requests(Llama& model,
                                                       const std::vector<std::vector<TokenizedRequest>>& docs,
                                                       const ScoreOptions& opt);
+// The model and each variant on the same rows and batches: result[0] holds the model's scores, result[1 + v]
+// variant v's, with kl and top1_agree against the model's distributions at the same positions.
+std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model, const std::vector<ScoreVariant>& variants,
+                                                                   const std::vector<std::vector<TokenizedRequest>>& docs,
+                                                                   const ScoreOptions& opt);
 
 }  // namespace wr

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -21,6 +22,7 @@
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/checkpoint.h"
+#include "model/quant.h"
 #include "model/torch_compat.h"
 #include "tasks/download_cli.h"
 
@@ -48,6 +50,12 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--device", "D", "cpu or cuda", "cpu", "WR_DEVICE"},
     {"--dtype", "f32|bf16", "model dtype (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
+    {"--quant", "LIST", "also score under simulated quantization, paired with the model: w8, w4g128, w8a8, a8t, fp8 "
+                        "(docs/EVALUATION.md)", "", ""},
+    {"--quant-scope", "decoder|all", "the linear layers --quant rounds: the decoder's seven per layer, or also lm_head",
+     "decoder", ""},
+    {"--quant-calibration", "FILE", "a8t's static input scales: the first 64 windows of up to 512 tokens of this text",
+     "", ""},
     {"--n", "N", "tasks show: documents to print", "3", ""},
     {"--samples", "A,B", "compare: per-sample logs of two runs for a paired significance test", "", ""},
     {"--help", "", "show this help", "", ""},
@@ -186,6 +194,35 @@ wr::BosRule default_bos(wr::ModelFormat format, const wr::Tokenizer& tok) {
   return tok.bos_rule();
 }
 
+// --quant's variants of the model (weights rounded once, here; a8t's input ranges from --quant-calibration), and
+// what they were for the outputs.
+std::vector<wr::ScoreVariant> quant_variants(const wr::Args& args, wr::Llama& model, const wr::Tokenizer& tok, bool bos,
+                                             nlohmann::json& config) {
+  if (args.get("--quant").empty()) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto schemes = wr::parse_quant_list(args.get("--quant"));
+  const bool head = args.get("--quant-scope") == "all";
+  std::map<wr::WeightQuant, wr::Llama> copies;  // w8, w8a8 and a8t share one
+  std::optional<wr::InputRanges> ranges;
+  std::vector<wr::ScoreVariant> out;
+  config = {{"schemes", nlohmann::json::array()}, {"scope", head ? "all" : "decoder"}, {"calibration", nullptr}};
+  for (const auto& s : schemes) {
+    if (!copies.count(s.weights)) copies.emplace(s.weights, wr::quantized_copy(model, s.weights, head));
+    if (s.inputs == wr::InputQuant::kInt8Static && !ranges) {
+      const std::string file = args.get("--quant-calibration");
+      const auto windows = wr::calibration_windows(tok, wr::read_file(file), bos, model->config.max_seq_len);
+      ranges = wr::calibrate_input_ranges(model, windows);
+      config["calibration"] = {{"file", file}, {"windows", windows.size()}, {"tokens", windows[0].size()}};
+    }
+    out.push_back({s.name, copies.at(s.weights), wr::input_quantizer(s, head, ranges ? &*ranges : nullptr)});
+    config["schemes"].push_back(s.name);
+  }
+  std::fprintf(stderr, "wr-eval: --quant %s (%s): weights rounded%s in %.1f s\n", args.get("--quant").c_str(),
+               head ? "decoder and lm_head" : "decoder", ranges ? ", a8t calibrated" : "",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return out;
+}
+
 // A one-line progress bar on a terminal; silent otherwise.
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   if (!isatty(STDERR_FILENO)) return nullptr;
@@ -220,6 +257,19 @@ int run(const wr::Args& args) {
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
   const torch::Device device = wr::parse_device(args.get("--device"), "--device");
+  if (!args.get("--quant").empty()) {  // simulated quantization: checked before the model loads
+    bool a8t = false;
+    for (const auto& s : wr::parse_quant_list(args.get("--quant"))) a8t |= s.inputs == wr::InputQuant::kInt8Static;
+    const std::string calibration = args.get("--quant-calibration");
+    if (a8t && calibration.empty()) wr::fail("--quant a8t needs --quant-calibration FILE (text for its static input scales)");
+    if (a8t && !wr::file_exists(calibration)) wr::fail("--quant-calibration ", calibration, ": no such file");
+    if (!a8t && !calibration.empty()) wr::fail("--quant-calibration applies to --quant a8t only");
+    if (dtype != "f32") wr::fail("--quant simulates quantization in float32; --dtype ", dtype, " would round again");
+    for (const auto& t : tasks)
+      if (load_task(t, args).generative) wr::fail("--quant scores log-likelihood tasks; ", t, " is generative");
+  } else if (args.given("--quant-scope") || args.given("--quant-calibration")) {
+    wr::fail("--quant-scope and --quant-calibration apply to --quant only");
+  }
 
   // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
   wr::set_threads(args.get_int("--threads"));
@@ -267,6 +317,8 @@ int run(const wr::Args& args) {
   }
   opt.score.share = !args.flag("--no-share");
   opt.score.batch_tokens = args.get_int("--batch-tokens");
+  nlohmann::json quant_config;
+  opt.variants = quant_variants(args, loaded.model, tok, opt.bos, quant_config);
 
   std::vector<wr::TaskResult> results;
   for (const auto& t : tasks) {
@@ -286,11 +338,14 @@ int run(const wr::Args& args) {
   info.bos_why = bos_rule.why;
   info.num_fewshot = opt.num_fewshot;
   info.date = wr::utc_now_iso8601();
+  info.quant = quant_config;
 
-  std::printf("%-16s %-16s %8s %8s %6s %8s\n", "task", "metric", "value", "stderr", "n", "docs/s");
+  const int task_width = opt.variants.empty() ? 16 : 26;  // with --quant: "task [scheme]"
+  std::printf("%-*s %-16s %8s %8s %6s %8s\n", task_width, "task", "metric", "value", "stderr", "n", "docs/s");
   for (const auto& r : results)
     for (const auto& m : r.metrics)
-      std::printf("%-16s %-16s %8.4f %8s %6ld %8.1f\n", r.task.name.c_str(), m.name.c_str(), m.value,
+      std::printf("%-*s %-16s %8.4f %8s %6ld %8.1f\n", task_width,
+                  (r.task.name + (r.quant == "none" ? "" : " [" + r.quant + "]")).c_str(), m.name.c_str(), m.value,
                   m.stderr_ >= 0 ? std::to_string(m.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
                   r.n_docs / std::max(r.seconds, 1e-9));
   for (const auto& r : results)
@@ -299,6 +354,7 @@ int run(const wr::Args& args) {
                    "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
                    "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
                    r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
+  if (!opt.variants.empty()) std::printf("\n%s", wr::paired_table(results).c_str());
   if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
   if (!args.get("--json").empty())
     wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");

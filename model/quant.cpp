@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "common/cli.h"
 #include "common/error.h"
@@ -18,6 +20,22 @@ const std::vector<QuantScheme>& schemes() {
       {"fp8", WeightQuant::kFp8Rows, InputQuant::kFp8Tokens},
   };
   return all;
+}
+
+// Round half to even for |x| < 2^52 (every division here: int8's is clamped first, int4's |w| / s is at most
+// 15 x 2^24 for float32 weights, e4m3's at most 2^4): adding and taking away 2^52 leaves the integer the default
+// rounding mode gives, the same as std::rint, without its library call (the build targets baseline x86-64).
+inline double rhe(double x) {
+  constexpr double kTwo52 = 4503599627370496.0;
+  return std::copysign((std::fabs(x) + kTwo52) - kTwo52, x);
+}
+
+// 2^k for the exponents here (normal doubles), from its bits.
+inline double pow2(int k) {
+  const uint64_t bits = static_cast<uint64_t>(1023 + k) << 52;
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
 }
 
 // The float32 CPU tensor x's vectors along its last dimension, each through f(in, out, n) into a new tensor.
@@ -45,7 +63,7 @@ double max_abs(const float* v, int64_t n) {
 // Symmetric int8 with scale s > 0: clamp(rhe(v / s), -127, 127) s.
 void int8_with_scale(const float* in, float* out, int64_t n, double s) {
   for (int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>(std::clamp(std::rint(in[i] / s), -127.0, 127.0) * s);
+    out[i] = static_cast<float>(std::clamp(rhe(std::clamp(in[i] / s, -128.0, 128.0)), -127.0, 127.0) * s);
 }
 
 // Asymmetric int4 of one group; a constant group (max == min) is kept as it is.
@@ -56,8 +74,8 @@ void int4_group(const float* in, float* out, int64_t n) {
     std::copy(in, in + n, out);
     return;
   }
-  const double s = (hi - lo) / 15, z = std::rint(-lo / s);
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((std::clamp(std::rint(in[i] / s) + z, 0.0, 15.0) - z) * s);
+  const double s = (hi - lo) / 15, z = rhe(-lo / s);
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((std::clamp(rhe(in[i] / s) + z, 0.0, 15.0) - z) * s);
 }
 
 const char* input_name(LinearInput which) {
@@ -107,11 +125,13 @@ double round_e4m3(double v) {
   const double a = std::fabs(v);
   double r = 448;  // the largest finite e4m3fn value; beyond it, saturate
   if (a < 448) {
-    int e = 0;
-    std::frexp(a, &e);  // a = m 2^e, m in [0.5, 1): the binade [2^(e-1), 2^e) holds 8 values 2^(e-4) apart
-    // below 2^-6 (the smallest normal), subnormals: multiples of 2^-9
-    const double step = a < std::ldexp(1.0, -6) ? std::ldexp(1.0, -9) : std::ldexp(1.0, e - 4);
-    r = std::min(448.0, std::rint(a / step) * step);  // a / step is exact; rint: ties to the even multiple
+    // The binade [2^e, 2^(e+1)) holds 8 values 2^(e-3) apart; below 2^-6 (the smallest normal) the subnormals
+    // are multiples of 2^-9, the step of e = -6. e from the double's exponent bits (a zero's or a subnormal's: -6).
+    uint64_t bits;
+    std::memcpy(&bits, &a, sizeof bits);
+    const int e = std::max(static_cast<int>(bits >> 52) - 1023, -6);
+    // a 2^(3-e) is exact (a power of two); rhe: ties to the even multiple, the even mantissa
+    r = std::min(448.0, rhe(a * pow2(3 - e)) * pow2(e - 3));
   }
   return std::copysign(r, v);
 }
@@ -189,6 +209,8 @@ Llama quantized_copy(Llama& model, WeightQuant q, bool head) {
 InputRanges calibrate_input_ranges(Llama& model, const std::vector<std::vector<int64_t>>& windows) {
   torch::NoGradGuard no_grad;
   if (windows.empty()) fail("calibration: no windows of tokens");
+  for (const auto& w : windows)
+    if (w.empty()) fail("calibration: an empty window of tokens");
   InputRanges ranges;
   const LinearInputFn record = [&ranges](const torch::Tensor& x, int64_t layer, LinearInput which) {
     double& m = ranges[{layer, which}];
@@ -196,11 +218,15 @@ InputRanges calibrate_input_ranges(Llama& model, const std::vector<std::vector<i
     return x;
   };
   const auto device = model->output_weight().device();
-  for (const auto& w : windows) {
-    ForwardArgs args;
-    args.linear_input = &record;
-    const auto hidden = model->hidden(torch::tensor(w, torch::kInt64).unsqueeze(0).to(device), args);
-    record(hidden, -1, LinearInput::kHead);
+  ForwardArgs args;
+  args.linear_input = &record;
+  // Windows of one length run together, a few per forward pass (a larger product for the BLAS).
+  constexpr size_t kPerPass = 8;
+  for (size_t i = 0; i < windows.size();) {
+    std::vector<torch::Tensor> batch;
+    for (; i < windows.size() && batch.size() < kPerPass && windows[i].size() == windows[i - batch.size()].size(); ++i)
+      batch.push_back(torch::tensor(windows[i], torch::kInt64));
+    record(model->hidden(torch::stack(batch).to(device), args), -1, LinearInput::kHead);
   }
   for (const auto& [key, m] : ranges)
     if (!std::isfinite(m))

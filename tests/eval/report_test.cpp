@@ -189,7 +189,7 @@ std::string csv_row(const std::string& run, const std::string& checkpoint, const
                     const std::string& metric, const std::string& value,
                     const std::string& rules = "lm-eval sha256:0123456789ab") {
   return run + "," + checkpoint + ",abc,500," + task + "," + metric + "," + value + ",0.01,100,0,on," + rules +
-         ",0.1,2026-01-01T00:00:00Z\n";
+         ",0.1,2026-01-01T00:00:00Z,none\n";
 }
 
 std::string write_csv(const std::string& dir, const std::string& name, const std::string& rows) {
@@ -213,7 +213,7 @@ TEST(Report, CsvRowsWithLineBreaksAndQuotesReadBack) {
   wr::append_csv(path, run, one_result());
   const auto rows = wr::parse_csv(wr::read_file(path), path);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[1].fields.size(), 14u);
+  EXPECT_EQ(rows[1].fields.size(), 15u);
   EXPECT_EQ(rows[1].fields[0], "two\nlines, \"quoted\"");
   EXPECT_EQ(rows[1].fields[5], "acc");
   EXPECT_EQ(rows[1].line, 2);
