@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -80,10 +81,32 @@ std::map<std::string, std::string> telemetry_rows(const std::string& path) {
   return out;
 }
 
-// eval.csv's rows without their last field (the date).
+// eval.csv's rows without their date column, found by the header's name (columns may follow it). Training's rows
+// hold no quoted commas.
 std::vector<std::string> eval_rows(const std::string& path) {
+  auto fields = [](const std::string& line) {
+    std::vector<std::string> out(1);
+    for (char c : line) {
+      if (c == ',') {
+        out.emplace_back();
+      } else {
+        out.back().push_back(c);
+      }
+    }
+    return out;
+  };
+  const auto lines = lines_of(wr::read_file(path));
+  if (lines.empty()) return {};
+  const auto header = fields(lines[0]);
+  const size_t date = static_cast<size_t>(std::find(header.begin(), header.end(), "date") - header.begin());
   std::vector<std::string> out;
-  for (const auto& line : lines_of(wr::read_file(path))) out.push_back(line.substr(0, line.rfind(',')));
+  for (const auto& line : lines) {
+    auto f = fields(line);
+    if (date < f.size()) f.erase(f.begin() + static_cast<std::ptrdiff_t>(date));
+    std::string row;
+    for (size_t i = 0; i < f.size(); ++i) row += (i ? "," : "") + f[i];
+    out.push_back(row);
+  }
   return out;
 }
 
