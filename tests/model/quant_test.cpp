@@ -282,7 +282,9 @@ TEST(Quant, CopyRoundsTheLinearLayersAndSharesTheRest) {
       EXPECT_TRUE(torch::equal(q->layer(0).self_attn->k_proj->weight, wr::quantize_int8_rows(m->layer(0).self_attn->k_proj->weight)));
       EXPECT_EQ(q->layer(0).input_layernorm->weight.data_ptr(), m->layer(0).input_layernorm->weight.data_ptr());
       EXPECT_EQ(q->output_weight().data_ptr() == m->output_weight().data_ptr(), !head);
-      if (head) EXPECT_TRUE(torch::equal(q->output_weight(), wr::quantize_int8_rows(m->output_weight())));
+      if (head) {
+        EXPECT_TRUE(torch::equal(q->output_weight(), wr::quantize_int8_rows(m->output_weight())));
+      }
       // tied: the one matrix is the embedding too
       EXPECT_EQ(q->model->embed_tokens->weight.data_ptr() == m->model->embed_tokens->weight.data_ptr(), !(tied && head));
     }
