@@ -264,9 +264,11 @@ std::vector<PairedRow> pair_samples(const Samples& a, const Samples& b) {
   return rows;
 }
 
-// One row per task, a column per run (in the order first seen), the last run minus the first, and the mean over
-// the tasks every run has. `scale` turns a value into what is printed (100 for percentages).
-void print_table(const Table& table, const std::vector<Column>& columns, double scale, const char* value_format) {
+// One row per task, a column per run (in the order first seen), the last run minus the first (unless
+// !last_minus_first), and the mean over the tasks every run has. `scale` turns a value into what is printed (100
+// for percentages).
+void print_table(const Table& table, const std::vector<Column>& columns, double scale, const char* value_format,
+                 bool last_minus_first = true) {
   size_t task_width = 20;
   for (const auto& [task, cells] : table) task_width = std::max(task_width, printable(task).size());
   std::vector<int> widths;
@@ -274,7 +276,8 @@ void print_table(const Table& table, const std::vector<Column>& columns, double 
   const int tw = static_cast<int>(task_width);
   std::printf("%-*s", tw, "task");
   for (size_t i = 0; i < columns.size(); ++i) std::printf(" %*s", widths[i], columns[i].label.c_str());
-  if (columns.size() > 1) std::printf(" %8s", "delta");
+  const bool delta = last_minus_first && columns.size() > 1;
+  if (delta) std::printf(" %8s", "delta");
   std::printf("\n");
   const std::string cell_format = std::string(" %*") + value_format;
   const std::string delta_format = std::string(" %+8") + value_format;
@@ -288,7 +291,7 @@ void print_table(const Table& table, const std::vector<Column>& columns, double 
       else std::printf(cell_format.c_str(), widths[i], scale * it->second.value);
     }
     const bool all = cells.size() == columns.size();
-    if (columns.size() > 1 && all)
+    if (delta && all)
       std::printf(delta_format.c_str(), scale * (cells.at(columns.size() - 1).value - cells.at(0).value));
     std::printf("\n");
     if (all) {
@@ -299,9 +302,31 @@ void print_table(const Table& table, const std::vector<Column>& columns, double 
   if (common > 0) {
     std::printf("%-*s", tw, ("mean (" + std::to_string(common) + " tasks)").c_str());
     for (size_t i = 0; i < columns.size(); ++i) std::printf(cell_format.c_str(), widths[i], scale * sums[i] / common);
-    if (columns.size() > 1) std::printf(delta_format.c_str(), scale * (sums.back() - sums.front()) / common);
+    if (delta) std::printf(delta_format.c_str(), scale * (sums.back() - sums.front()) / common);
     std::printf("\n");
   }
+}
+
+// wr-eval --quant's columns against their own run's unquantized one (the column whose identity differs only in
+// quant "none"): per task, the scheme's value minus that run's. Columns without such a partner are left out.
+void print_drops(const Table& table, const std::vector<Column>& columns, double scale, const char* value_format) {
+  const size_t quant = kIdentityColumns.size() - 1;  // "quant", the last identity column
+  std::vector<Column> drop_columns;
+  Table drops;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (columns[c].identity[quant] == "none") continue;
+    auto own = columns[c].identity;
+    own[quant] = "none";
+    const auto ref = std::find_if(columns.begin(), columns.end(), [&](const Column& o) { return o.identity == own; });
+    if (ref == columns.end()) continue;
+    const size_t r = static_cast<size_t>(ref - columns.begin());
+    for (const auto& [task, cells] : table)
+      if (cells.count(c) && cells.count(r))
+        drops[task].emplace(drop_columns.size(), Cell{cells.at(c).value - cells.at(r).value, cells.at(c).where});
+    drop_columns.push_back(columns[c]);
+  }
+  if (drop_columns.empty() || drops.empty()) return;
+  print_table(drops, drop_columns, scale, value_format, /*last_minus_first=*/false);
 }
 
 void print_paired(const std::vector<PairedRow>& rows, const Samples& a, const Samples& b,
@@ -397,6 +422,16 @@ void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<s
   if (!tables.bpb.empty()) {
     std::printf("\nbits per byte of the gold answer (lower is better)\n");
     print_table(tables.bpb, tables.columns, 1, ".4f");
+  }
+  const bool quantized = std::any_of(tables.columns.begin(), tables.columns.end(),
+                                     [](const Column& c) { return c.identity.back() != "none"; });
+  if (quantized) {  // wr-eval --quant: each scheme's drop from its own run's unquantized score
+    std::printf("\nunder --quant, each scheme minus its own run's unquantized score (quant none)\n");
+    print_drops(tables.headline, tables.columns, 100, ".1f");
+    if (!tables.bpb.empty()) {
+      std::printf("\nbits per byte, each scheme minus its own run's unquantized (positive: worse)\n");
+      print_drops(tables.bpb, tables.columns, 1, ".4f");
+    }
   }
   if (!samples.empty()) print_paired(paired, a, b, samples);
 }

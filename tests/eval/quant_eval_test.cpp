@@ -212,6 +212,7 @@ TEST(QuantCli, OneRunScoresEachSchemeAndTheOutputsNameIt) {
   auto c = wr_eval("compare " + dir + "/r.csv --samples " + dir + "/s.jsonl," + dir + "/t.jsonl", dir, "");
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_TRUE(contains(c.out, "quant=fp8")) << c.out;
+  EXPECT_TRUE(contains(c.out, "each scheme minus its own run's unquantized score")) << c.out;
   EXPECT_TRUE(contains(c.out, "mmlu_anatomy [quant fp8]")) << c.out;
 }
 
