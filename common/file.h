@@ -2,9 +2,12 @@
 // rename, so a crash never leaves a half-written file under the final name), and SHA-256.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace wr {
 
@@ -51,6 +54,17 @@ void check_not_an_input(const std::string& output, const std::string& what, cons
 // Whether the two paths name one file: the same inode when both exist, else the same normalised path.
 bool same_file(const std::string& a, const std::string& b);
 bool is_directory(const std::string& path);
+
+// Incremental SHA-256 (OpenSSL's EVP interface): for bytes that arrive in pieces (a mapped file, a stream).
+class Sha256 {
+ public:
+  Sha256();
+  void update(const void* data, size_t n);
+  std::string hex();  // once, at the end
+
+ private:
+  std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> ctx_;
+};
 
 std::string sha256_hex(std::string_view data);
 std::string sha256_file(const std::string& path);

@@ -1,7 +1,6 @@
 #include "model/mapped_file.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/file.h"
 
 namespace wr {
 namespace {
@@ -62,23 +62,13 @@ MappedFile::~MappedFile() {
 }
 
 std::string MappedFile::sha256() const {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  Sha256 hash;
   for (size_t at = 0; at < size_; at += kHashChunk) {
     const size_t n = std::min(kHashChunk, size_ - at);
-    EVP_DigestUpdate(ctx.get(), data_ + at, n);
+    hash.update(data_ + at, n);
     release(at, n);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += digits[digest[i] >> 4];
-    out += digits[digest[i] & 15];
-  }
-  return out;
+  return hash.hex();
 }
 
 at::DataPtr MappedFile::data_ptr(uint64_t offset) const {
