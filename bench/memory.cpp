@@ -139,17 +139,12 @@ uint64_t bytes_on_disk(const std::string& path) {
 // `expect` in its log (a load-only run); otherwise it must succeed.
 double peak_mb(const std::vector<std::string>& argv, const std::string& log, bool expect_fail = false,
                const std::string& expect = "") {
-  const pid_t pid = wr::spawn_logged(argv, log);
-  int status = 0;
-  rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == (expect_fail ? 1 : 0);
+  const wr::Finished f = wr::run_logged(argv, log);
   const std::string text = wr::read_file(log);
-  if (!ok || (expect_fail && text.find(expect) == std::string::npos))
-    wr::fail(argv[0], " did not end as expected (", WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "a signal",
-             "); its output is in ", log, ":\n", text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
-  return usage.ru_maxrss / 1024.0;
+  if (f.exit_code != (expect_fail ? 1 : 0) || (expect_fail && text.find(expect) == std::string::npos))
+    wr::fail(argv[0], " did not end as expected (", f.how(), "); its output is in ", log, ":\n",
+             text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
+  return f.peak_rss_mb;
 }
 
 struct Build {

@@ -38,19 +38,15 @@ struct Run {
 // Runs argv to its end with stdout and stderr to log; its wall time and peak RSS. Fails naming the log when it fails.
 Run run(const std::vector<std::string>& argv, const std::string& log) {
   const auto t0 = std::chrono::steady_clock::now();
-  const pid_t pid = wr::spawn_logged(argv, log);
-  int status = 0;
-  rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
+  const wr::Finished f = wr::run_logged(argv, log);
   Run out;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out.peak_rss_mb = usage.ru_maxrss / 1024;
+  out.peak_rss_mb = static_cast<long>(f.peak_rss_mb);
   out.log = log;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (f.exit_code != 0) {
     const std::string text = wr::read_file(log);
-    wr::fail(argv[0], " failed (", WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal",
-             "); its output is in ", log, ":\n", text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
+    wr::fail(argv[0], " failed (", f.how(), "); its output is in ", log, ":\n",
+             text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
   }
   return out;
 }

@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "common/error.h"
@@ -24,6 +27,22 @@ pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log)
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) fail("cannot start ", argv[0], ": ", std::strerror(rc));
   return pid;
+}
+
+std::string Finished::how() const {
+  return exit_code >= 0 ? "exit " + std::to_string(exit_code) : "killed by a signal";
+}
+
+Finished run_logged(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = spawn_logged(argv, log);
+  int status = 0;
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  Finished out;
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  out.peak_rss_mb = usage.ru_maxrss / 1024.0;
+  return out;
 }
 
 }  // namespace wr

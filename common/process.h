@@ -12,4 +12,14 @@ namespace wr {
 // naming the program when it cannot start.
 pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log);
 
+// How a program started by run_logged ended.
+struct Finished {
+  int exit_code = -1;        // -1: killed by a signal
+  double peak_rss_mb = 0;    // wait4's ru_maxrss, in MiB
+  std::string how() const;   // "exit 3" or "killed by a signal"
+};
+
+// spawn_logged, then waits for the program to end (retrying on EINTR).
+Finished run_logged(const std::vector<std::string>& argv, const std::string& log);
+
 }  // namespace wr
