@@ -60,16 +60,20 @@ std::vector<float> values(const torch::Tensor& t) {
   return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
 }
 
-// Row by row in float64, as the definitions read.
-std::vector<float> int8_rows_reference(const std::vector<float>& x, int64_t n) {
+// Row by row in float64, as the definitions read: s = max|row| / range, w' = round(w / s) * s (a zero row kept).
+template <typename Round>
+std::vector<float> rows_reference(const std::vector<float>& x, int64_t n, double range, Round round) {
   std::vector<float> out(x.size());
   for (size_t r = 0; r < x.size(); r += n) {
     double amax = 0;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(double(x[r + i])));
-    for (int64_t i = 0; i < n; ++i)
-      out[r + i] = amax == 0 ? x[r + i] : float(std::clamp(rhe(x[r + i] / (amax / 127)), -127.0, 127.0) * (amax / 127));
+    for (int64_t i = 0; i < n; ++i) out[r + i] = amax == 0 ? x[r + i] : float(round(x[r + i] / (amax / range)) * (amax / range));
   }
   return out;
+}
+
+std::vector<float> int8_rows_reference(const std::vector<float>& x, int64_t n) {
+  return rows_reference(x, n, 127, [](double v) { return std::clamp(rhe(v), -127.0, 127.0); });
 }
 
 std::vector<float> int4_groups_reference(const std::vector<float>& x, int64_t n, int64_t group) {
@@ -87,14 +91,7 @@ std::vector<float> int4_groups_reference(const std::vector<float>& x, int64_t n,
 }
 
 std::vector<float> fp8_rows_reference(const std::vector<float>& x, int64_t n) {
-  std::vector<float> out(x.size());
-  for (size_t r = 0; r < x.size(); r += n) {
-    double amax = 0;
-    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(double(x[r + i])));
-    for (int64_t i = 0; i < n; ++i)
-      out[r + i] = amax == 0 ? x[r + i] : float(e4m3_reference(x[r + i] / (amax / 448)) * (amax / 448));
-  }
-  return out;
+  return rows_reference(x, n, 448, e4m3_reference);
 }
 
 // Heavy-tailed random values (a few large ones per row, as trained weights and activations have), with ties.
