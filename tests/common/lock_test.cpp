@@ -12,33 +12,17 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "tests/lock_util.h"
 #include "tests/test_util.h"
 
 namespace {
 
-// A child process that takes the lock on path, signals through a pipe, and holds it for hold_ms.
-pid_t hold_in_child(const std::string& path, int hold_ms) {
-  int ready[2];
-  EXPECT_EQ(::pipe(ready), 0);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(ready[0]);
-    const wr::FileLock lock = wr::FileLock::wait(path);
-    (void)!::write(ready[1], "x", 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
-    _exit(0);
-  }
-  ::close(ready[1]);
-  char c;
-  EXPECT_EQ(::read(ready[0], &c, 1), 1);
-  ::close(ready[0]);
-  return pid;
-}
+using wr::test::hold_lock_in_child;
 
 TEST(FileLock, ASecondWriterIsRefusedNamingTheHolder) {
   const std::string dir = wr::test::temp_dir() + "/run";
   std::filesystem::create_directories(dir);
-  const pid_t holder = hold_in_child(dir, 1000);
+  const pid_t holder = hold_lock_in_child(dir, 1000);
   const std::string e = wr::test::error_of([&] { wr::FileLock::hold_or_fail(dir, "run.dir"); });
   EXPECT_TRUE(wr::test::contains(e, "run.dir " + dir + " is in use by pid " + std::to_string(holder))) << e;
   EXPECT_TRUE(wr::test::contains(e, "common_tests")) << e;  // the holder's command
@@ -50,7 +34,7 @@ TEST(FileLock, ASecondWriterIsRefusedNamingTheHolder) {
 
 TEST(FileLock, AWaiterGetsTheLockWhenTheHolderLetsGo) {
   const std::string path = wr::test::temp_dir() + "/results.csv";
-  const pid_t holder = hold_in_child(path, 300);
+  const pid_t holder = hold_lock_in_child(path, 300);
   const auto t0 = std::chrono::steady_clock::now();
   { const wr::FileLock lock = wr::FileLock::wait(path); }
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));

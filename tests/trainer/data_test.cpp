@@ -14,6 +14,7 @@
 #include "common/lock.h"
 #include "model/tokenizer.h"
 #include "tasks/task.h"
+#include "tests/lock_util.h"
 #include "tests/test_util.h"
 #include "trainer/corpus.h"
 #include "trainer/shards.h"
@@ -367,17 +368,7 @@ TEST(Tokenize, ASecondWriterOfTheFolderIsRefused) {
   const std::string dir = wr::test::temp_dir();
   wr::write_file_atomic(dir + "/c.jsonl", nlohmann::json({{"text", "the cat sat"}}).dump() + "\n");
   std::filesystem::create_directories(dir + "/shards");
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t holder = fork();
-  if (holder == 0) {
-    const wr::FileLock lock = wr::FileLock::hold_or_fail(dir + "/shards", "--out");
-    (void)!write(ready[1], "x", 1);
-    sleep(2);
-    _exit(0);
-  }
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const pid_t holder = wr::test::hold_lock_in_child(dir + "/shards", 2000);
   wr::TokenizeOptions opt;
   opt.inputs = {dir + "/c.jsonl"};
   opt.tokenizer = trained_tokenizer();

@@ -25,6 +25,7 @@
 #include "model/tokenizer.h"
 #include "model/variance.h"
 #include "tests/eval/eval_fixtures.h"
+#include "tests/lock_util.h"
 #include "tests/test_util.h"
 #include "tests/trainer/train_fixtures.h"
 #include "trainer/distributed.h"
@@ -391,17 +392,7 @@ TEST(Train, WeightsThatOverflowAreNeverCheckpointed) {
 TEST(Train, ASecondRunOnTheSameDirectoryIsRefused) {
   const std::string dir = wr::test::temp_dir();
   std::filesystem::create_directories(dir + "/r");
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t holder = fork();
-  if (holder == 0) {
-    const wr::FileLock lock = wr::FileLock::hold_or_fail(dir + "/r", "run.dir");
-    (void)!write(ready[1], "x", 1);
-    sleep(3);
-    _exit(0);
-  }
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const pid_t holder = wr::test::hold_lock_in_child(dir + "/r", 3000);
   tiny_config(dir + "/r", {"schedule.steps=4"});
   const std::string cmd = std::string(WR_TRAIN_BIN) + " " + dir + "/r.json run.threads=1 > " + dir + "/log 2>&1";
   EXPECT_NE(std::system(cmd.c_str()), 0);
