@@ -243,9 +243,9 @@ void StateDictLoader::copy(const std::map<std::string, torch::Tensor>& part, con
       fail(source, ": tensor ", name, " has shape ", t.sizes(), ", the config implies ", p.sizes());
   }
   if (known != part.size())
-    for (const auto& [name, t] : part)
-      if (std::none_of(params_.begin(), params_.end(), [&](const auto& p) { return p.first == name; }))
-        fail(source, ": unexpected tensor ", name, " (not part of this model config)");
+    for (const auto& entry : part)
+      if (std::none_of(params_.begin(), params_.end(), [&](const auto& p) { return p.first == entry.first; }))
+        fail(source, ": unexpected tensor ", entry.first, " (not part of this model config)");
   for (auto& [name, p] : params_) {
     auto it = part.find(name);
     if (it == part.end()) continue;

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -47,13 +49,17 @@ struct KillOutcome {
   Clock::duration ran;  // from its start to its end
 };
 
-// Runs argv and sends SIGKILL after `delay` unless it ends before (polled, so a program that ends early is timed
-// exactly and the wait ends with it).
-KillOutcome kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay) {
+// Runs argv and sends SIGKILL `delay` after `armed` first holds (from the start by default), unless it ends before
+// (polled, so a program that ends early is timed exactly and the wait ends with it).
+KillOutcome kill_after(const std::vector<std::string>& argv, const std::string& log, std::chrono::microseconds delay,
+                       const std::function<bool()>& armed = [] { return true; }) {
   const auto start = Clock::now();
   const pid_t pid = wr::spawn_logged(argv, log);
-  for (int status = 0; Clock::now() - start < delay; std::this_thread::sleep_for(std::chrono::milliseconds(1)))
+  std::optional<Clock::time_point> armed_at;
+  for (int status = 0; !armed_at || Clock::now() - *armed_at < delay; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
     if (::waitpid(pid, &status, WNOHANG) == pid) return {false, Clock::now() - start};
+    if (!armed_at && armed()) armed_at = Clock::now();
+  }
   ::kill(pid, SIGKILL);  // a process that ended since the last poll is a zombie until waited for: the pid is its own
   const bool landed = wait_for(pid) == 128 + SIGKILL;
   return {landed, Clock::now() - start};
@@ -160,11 +166,21 @@ TEST(HardKill, TrainingContinuedAfterKill9EndsAsAnUninterruptedRun) {
   ASSERT_EQ(ref_eval.size(), 5u);  // the header and the validation loss at steps 8, 16, 24, 32
 
   KillTimer timer(duration, 0.4, 1.05, 20261204);
+  std::mt19937 after_checkpoint(20261207);
   int trials = 0, killed = 0, left_temps = 0, resumed = 0;
   for (; trials < 16 && killed < 10; ++trials) {
     const int trial = trials;
     const std::string run = dir + "/trial-" + std::to_string(trial), log = run + ".log";
-    killed += timer.landed(kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, timer.next()));
+    // Odd trials wait for the first checkpoint under its final name before their random moment, so that resuming
+    // from a checkpoint is tested however slow start-up is on a loaded machine; even trials may land anywhere.
+    auto has_checkpoint = [&] { return fs::exists(run) && !wr::list_checkpoints(run).empty(); };
+    if (trial % 2 == 0) {
+      killed += timer.landed(kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, timer.next()));
+    } else {
+      const auto delay = std::chrono::microseconds(std::uniform_int_distribution<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count() / 3)(after_checkpoint));
+      killed += kill_after({WR_TRAIN_BIN, config, "run.dir=" + run}, log, delay, has_checkpoint).landed;
+    }
     left_temps += !temp_files(run).empty();
     // Every checkpoint under its final name is complete.
     const auto checkpoints = fs::exists(run) ? wr::list_checkpoints(run) : std::vector<std::string>{};
