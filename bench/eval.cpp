@@ -13,10 +13,10 @@
 #include "common/allocator.h"
 #include "common/cli.h"
 #include "eval/score.h"
-#include "model/checkpoint.h"
+#include "model/io/model_file.h"
 #include "model/flops.h"
 #include "model/init.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // bench-gemm: the BLAS this process loaded, its fp32 GEMM rate at a few sizes, and a projection's rate (x W^T, as
 // the model computes it) with W row-major (the checkpoint's layout) and column-major (ColumnMajorProjections,
-// model/weight_layout.h) for stories260K's and a 41.7M-parameter model's shapes, 2048 rows.
+// model/kernels/weight_layout.h) for stories260K's and a 41.7M-parameter model's shapes, 2048 rows.
 // Usage: bench-gemm [--threads N]   (scoring runs each batch on one thread: --threads 1 is its case)
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "common/allocator.h"
 #include "common/cli.h"
 #include "model/flops.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 
 namespace {
 

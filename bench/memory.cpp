@@ -27,11 +27,11 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/process.h"
-#include "model/checkpoint.h"
+#include "model/io/native.h"
 #include "model/init.h"
-#include "model/llama2c.h"
-#include "model/safetensors.h"
-#include "model/torch_compat.h"
+#include "model/io/llama2c.h"
+#include "model/io/safetensors.h"
+#include "model/backend/torch_compat.h"
 
 namespace {
 

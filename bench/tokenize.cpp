@@ -16,7 +16,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "eval/score.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tasks/task.h"
 #include "trainer/corpus.h"
 

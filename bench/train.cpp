@@ -12,7 +12,7 @@
 #include "common/cli.h"
 #include "model/flops.h"
 #include "model/init.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 #include "trainer/optimizer.h"
 
 namespace {

@@ -10,8 +10,8 @@
 #include <tuple>
 
 #include "common/error.h"
-#include "model/fused_cpu.h"
-#include "model/weight_layout.h"
+#include "model/kernels/fused_cpu.h"
+#include "model/kernels/weight_layout.h"
 
 namespace wr {
 namespace {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "model/llama.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tasks/rules.h"
 #include "tasks/task.h"
 

@@ -21,9 +21,9 @@
 #include "eval/compare.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
-#include "model/checkpoint.h"
+#include "model/io/model_file.h"
 #include "model/quant.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 #include "tasks/download_cli.h"
 
 namespace {

@@ -1,7 +1,7 @@
 #include "model/llama.h"
 
-#include "model/fused_cpu.h"
-#include "model/torch_compat.h"
+#include "model/kernels/fused_cpu.h"
+#include "model/backend/torch_compat.h"
 
 namespace wr {
 namespace {

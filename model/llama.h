@@ -1,6 +1,6 @@
 // The LLaMA decoder: pre-norm blocks of RMSNorm -> attention (RoPE, MHA/GQA) and RMSNorm -> SwiGLU MLP,
 // untied or tied embeddings. Parameter names follow Hugging Face LLaMA (model.layers.0.self_attn.q_proj.weight).
-// It holds weights and the forward pass only; initialisation is in init.h, file formats in checkpoint.h.
+// It holds weights and the forward pass only; initialisation is in init.h, file formats in io/.
 #pragma once
 #include <torch/torch.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "model/config.h"
-#include "model/span_attention.h"
+#include "model/kernels/span_attention.h"
 
 namespace wr {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "model/llama.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace wr {
 

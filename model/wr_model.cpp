@@ -6,10 +6,10 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file.h"
-#include "model/checkpoint.h"
+#include "model/io/model_file.h"
 #include "model/generate.h"
-#include "model/tokenizer.h"
-#include "model/torch_compat.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/backend/torch_compat.h"
 
 namespace {
 

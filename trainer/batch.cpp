@@ -1,6 +1,6 @@
 #include "trainer/batch.h"
 
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 #include "trainer/optimizer.h"
 
 namespace wr {

@@ -9,8 +9,8 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/strings.h"
-#include "model/checkpoint.h"
-#include "model/torch_compat.h"
+#include "model/io/native.h"
+#include "model/backend/torch_compat.h"
 
 namespace wr {
 namespace {

@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "common/lock.h"
 #include "common/strings.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/shards.h"
 

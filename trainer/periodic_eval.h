@@ -6,7 +6,7 @@
 #include <string>
 
 #include "model/llama.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tasks/download.h"
 #include "tasks/rules.h"
 #include "trainer/shards.h"

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 
 namespace wr {
 

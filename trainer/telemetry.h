@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "model/llama.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "model/variance.h"
 #include "trainer/shards.h"
 #include "trainer/tensorboard.h"

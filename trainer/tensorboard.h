@@ -8,7 +8,7 @@
 // bytes, or a length and bytes) rather than through libprotobuf: PyPI's LibTorch links its own protobuf into
 // libtorch_cpu.so and exports some of its symbols (google::protobuf::internal::byteswap<N>, std::_Hashtable
 // instantiations over google::protobuf::Descriptor types), while Debian's LibTorch uses Debian's libprotobuf.so.32;
-// a second protobuf in the process is the clash that made SentencePiece a plugin (model/sentencepiece_shim.cpp),
+// a second protobuf in the process is the clash that made SentencePiece a plugin (model/tokenizer/sentencepiece_shim.cpp),
 // and protoc would be a new build dependency for five fields. This file does not read summaries back, write
 // histograms or images, or know about TensorBoard's plugins.
 #pragma once

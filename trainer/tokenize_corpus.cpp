@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/lock.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/shards.h"
 

@@ -2,7 +2,7 @@
 // split, a dummy prefix, and identity normalisation with whitespace kept, so decode(encode(text)) == text
 // (the library's default NFKC normalisation and whitespace folding are lossy). Ids: unk 0, bos 1, eos 2.
 // This links the SentencePiece trainer directly and so must live in a binary without LibTorch (see
-// model/sentencepiece_shim.cpp).
+// model/tokenizer/sentencepiece_shim.cpp).
 #pragma once
 #include <cstdint>
 #include <string>

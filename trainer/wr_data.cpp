@@ -1,5 +1,5 @@
 // wr-data: corpora to what wr-train reads. Built without LibTorch (SentencePiece training cannot run in a
-// LibTorch process; see model/sentencepiece_shim.cpp).
+// LibTorch process; see model/tokenizer/sentencepiece_shim.cpp).
 //   wr-data train-tokenizer --out tok.model [--vocab-size N] INPUTS...
 //   wr-data tokenize --tokenizer tok.model --out DIR [--eos] [--val-fraction F] INPUTS...
 //   wr-data synth --out DIR [--seed S]          the quickstart's invented corpus and task
@@ -19,8 +19,8 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/json.h"
-#include "model/hf_tokenizer.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/hf_tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "trainer/corpus.h"
 #include "trainer/interchange.h"
 #include "trainer/synth.h"

@@ -12,8 +12,8 @@
 
 #include "common/file.h"
 #include "eval/report.h"
-#include "model/checkpoint.h"
-#include "model/torch_compat.h"
+#include "model/io/native.h"
+#include "model/backend/torch_compat.h"
 #include "tasks/task.h"
 #include "tests/eval/eval_fixtures.h"
 

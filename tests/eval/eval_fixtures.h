@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "model/init.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tests/test_util.h"
 
 namespace wr::test {
@@ -30,7 +30,7 @@ inline const Tokenizer& fixture_tokenizer() {
       for (int i = 0; i < 600; ++i) out << subjects[i % 6] << " " << verbs[(i / 6) % 6] << " " << objects[(i / 36) % 6] << "\n";
     }
     // Debian's sentencepiece package's trainer (SentencePiece cannot train inside a LibTorch process; see
-    // model/sentencepiece_shim.cpp).
+    // model/tokenizer/sentencepiece_shim.cpp).
     const std::string cmd = "spm_train --input=" + text + " --model_prefix=" + prefix +
                             " --vocab_size=320 --model_type=bpe --byte_fallback=true --character_coverage=1.0"
                             " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --minloglevel=2 > " + prefix + ".log 2>&1";

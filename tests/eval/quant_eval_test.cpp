@@ -13,7 +13,7 @@
 #include "common/file.h"
 #include "eval/report.h"
 #include "eval/score.h"
-#include "model/checkpoint.h"
+#include "model/io/native.h"
 #include "model/quant.h"
 #include "tests/eval/eval_fixtures.h"
 

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "eval/metrics.h"
-#include "model/torch_compat.h"
+#include "model/backend/torch_compat.h"
 #include "tests/eval/eval_fixtures.h"
 
 namespace {

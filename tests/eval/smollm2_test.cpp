@@ -14,8 +14,8 @@
 
 #include "common/file.h"
 #include "eval/score.h"
-#include "model/checkpoint.h"
-#include "model/fused_cpu.h"
+#include "model/io/model_file.h"
+#include "model/kernels/fused_cpu.h"
 #include "model/generate.h"
 #include "tests/test_util.h"
 

@@ -1,5 +1,5 @@
 // libFuzzer target: a llama2.c .bin (the legacy v0 layout and v1 "ak42"), header and weights, loaded into a model.
-#include "model/llama2c.h"
+#include "model/io/llama2c.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
-// libFuzzer target: a safetensors file's header and tensor table (model/safetensors_table.h), the part of the
+// libFuzzer target: a safetensors file's header and tensor table (model/io/safetensors_table.h), the part of the
 // checkpoint readers that interprets outside bytes before LibTorch copies them.
-#include "model/safetensors_table.h"
+#include "model/io/safetensors_table.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // libFuzzer target: a Hugging Face tokenizer.json (model, pre-tokenizer, normalizer, added tokens), loaded and
 // used to encode and decode. SentencePiece .model files are parsed by Debian's libsentencepiece, not by wr.
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -3,10 +3,10 @@
 
 #include <fstream>
 
-#include "model/checkpoint.h"
+#include "model/io/model_file.h"
 #include "model/generate.h"
-#include "model/safetensors.h"
-#include "model/tokenizer.h"
+#include "model/io/safetensors.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tests/test_util.h"
 
 namespace {

@@ -12,7 +12,7 @@
 
 #include "common/file.h"
 #include "common/lock.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tasks/task.h"
 #include "tests/lock_util.h"
 #include "tests/test_util.h"

@@ -23,7 +23,7 @@
 #include "common/file.h"
 #include "common/process.h"
 #include "eval/report.h"
-#include "model/checkpoint.h"
+#include "model/io/native.h"
 #include "tests/test_util.h"
 #include "tests/trainer/train_fixtures.h"
 #include "trainer/checkpointer.h"

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "common/file.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tests/test_util.h"
 #include "trainer/interchange.h"
 #include "trainer/shards.h"

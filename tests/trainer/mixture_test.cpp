@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "common/file.h"
-#include "model/checkpoint.h"
+#include "model/io/native.h"
 #include "tests/test_util.h"
 #include "tests/trainer/train_fixtures.h"
 #include "trainer/batch.h"

@@ -21,8 +21,8 @@
 
 #include "common/file.h"
 #include "common/lock.h"
-#include "model/checkpoint.h"
-#include "model/tokenizer.h"
+#include "model/io/native.h"
+#include "model/tokenizer/tokenizer.h"
 #include "model/variance.h"
 #include "tests/eval/eval_fixtures.h"
 #include "tests/lock_util.h"
