@@ -4,9 +4,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "common/strings.h"
+#include "trainer/parquet_reader.h"
 
 namespace wr {
 namespace {
@@ -86,8 +89,23 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& patterns)
       globfree(&g);
       fail("input ", pattern, ": no such file");
     }
-    for (size_t i = 0; i < g.gl_pathc; ++i) files.push_back(g.gl_pathv[i]);  // glob sorts
+    std::vector<std::string> matches(g.gl_pathv, g.gl_pathv + g.gl_pathc);  // glob sorts
     globfree(&g);
+    for (const auto& match : matches) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(match, ec)) {
+        files.push_back(match);
+        continue;
+      }
+      // A folder as the Hub's datasets are laid out: its files (symbolic links into a download cache included).
+      std::vector<std::string> inside;
+      for (const auto& e : std::filesystem::directory_iterator(match, ec))
+        if (e.is_regular_file() && e.path().filename().string()[0] != '.') inside.push_back(e.path().string());
+      if (ec) fail("input ", match, ": cannot list the folder: ", ec.message());
+      if (inside.empty()) fail("input ", match, ": a folder with no files");
+      std::sort(inside.begin(), inside.end());
+      files.insert(files.end(), inside.begin(), inside.end());
+    }
   }
   return files;
 }
@@ -100,8 +118,12 @@ void read_documents(const std::string& path, const std::string& text_field,
     on_doc(std::move(text));
     return;
   }
+  if (ends_with(path, ".parquet")) {
+    read_parquet_documents(path, text_field, on_doc, on_bytes);
+    return;
+  }
   if (!ends_with(path, ".jsonl") && !ends_with(path, ".jsonl.gz") && !ends_with(path, ".jsonl.zst"))
-    fail(path, ": unknown input type (expected .txt, .jsonl, .jsonl.gz or .jsonl.zst)");
+    fail(path, ": unknown input type (expected .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet)");
   std::string line;
   int64_t line_no = 0;
   auto on_line = [&]() {

@@ -40,7 +40,7 @@ const std::vector<wr::Option> kOptions = {
     {"--val", "INPUT", "import: the validation split's Megatron prefix or llm.c files (a glob)", "", ""},
     {"--vocab-size", "N", "vocabulary size (train-tokenizer); pieces kept (truncate-tokenizer)", "8192", ""},
     {"--max-sentences", "N", "lines sampled for tokenizer training", "2000000", ""},
-    {"--text-field", "NAME", "the JSON field holding a document's text", "text", ""},
+    {"--text-field", "NAME", "the JSON field or parquet column holding a document's text", "text", ""},
     {"--eos", "", "append EOS after every document (BOS always comes first)", "", ""},
     {"--val-fraction", "F", "fraction of documents held out for validation (import: 0 unless given)", "0.005", ""},
     {"--seed", "N", "seed of the train/validation split (tokenize) or of the invented world (synth)", "1", ""},
@@ -58,8 +58,8 @@ const char* kSynopsis =
     "       wr-data truncate-tokenizer --vocab-size N IN.json OUT.json\n"
     "       wr-data export --format megatron|llmc --out DIR [--split NAME] SHARD_DIR\n"
     "       wr-data import --format megatron|llmc --tokenizer PATH --out DIR [--val INPUT] INPUTS...\n"
-    "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst files or globs; for import, Megatron-LM\n"
-    "prefixes (PREFIX.bin + PREFIX.idx) or llm.c .bin files or globs";
+    "INPUTS: .txt (one document per file), .jsonl, .jsonl.gz, .jsonl.zst, .parquet files, folders of them or globs;\n"
+    "for import, Megatron-LM prefixes (PREFIX.bin + PREFIX.idx) or llm.c .bin files or globs";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
