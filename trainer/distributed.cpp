@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -43,6 +44,50 @@ std::string message_of(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
   return c10_error ? c10_error->what_without_backtrace() : e.what();
 }
+
+#if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
+// Every process checks in at the store under its rank; this waits until all `world` have, or fails at `deadline`
+// naming those that have not. (TCPStore's own wait for workers gave up silently at its timeout, then the process
+// group waited a second timeout and failed with "Socket Timeout": rank 0 alone stopped after 2.3x
+// run.dist_timeout_s, without saying who was missing.)
+void wait_for_ranks(c10d::Store& store, int rank, int world, std::chrono::steady_clock::time_point deadline,
+                    const std::string& where, std::chrono::seconds timeout) {
+  const auto key = [](int r) { return "wr/joined/" + std::to_string(r); };
+  store.set(key(rank), std::vector<uint8_t>{1});
+  std::vector<std::string> keys;
+  for (int r = 0; r < world; ++r) keys.push_back(key(r));
+  while (!store.check(keys)) {
+    if (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    std::string missing;
+    int n_missing = 0;
+    for (int r = 0; r < world; ++r)
+      if (!store.check({key(r)}) && ++n_missing <= 8) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    if (n_missing > 8) missing += " and " + std::to_string(n_missing - 8) + " more";
+    fail("rank ", rank, " of ", world, ": rank", n_missing > 1 ? "s " : " ", missing, " did not join at ", where,
+         " within run.dist_timeout_s = ", timeout.count(), " s (start every rank with the same WORLD_SIZE, ",
+         "MASTER_ADDR and MASTER_PORT)");
+  }
+}
+
+// c10d logs each failed connection and timeout itself (through glog in Debian's LibTorch, which first prints
+// "WARNING: Logging before InitGoogleLogging()"), before the error wr reports with the same cause. Its lines are
+// left out while the process joins, unless the user asks for LibTorch's log (TORCH_CPP_LOG_LEVEL).
+class QuietC10d {
+ public:
+  QuietC10d() : before_(FLAGS_caffe2_log_level) {
+    if (!std::getenv("TORCH_CPP_LOG_LEVEL")) FLAGS_caffe2_log_level = std::max<int>(before_, 3);  // 3: fatal only
+  }
+  ~QuietC10d() { FLAGS_caffe2_log_level = before_; }
+  QuietC10d(const QuietC10d&) = delete;
+  QuietC10d& operator=(const QuietC10d&) = delete;
+
+ private:
+  int before_;
+};
+#endif
 
 }  // namespace
 
@@ -94,15 +139,19 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
     fail("WORLD_SIZE=", dp.world_, ": this build has no torch.distributed backend for ", device.str(),
          " (configure found no c10d/ProcessGroupGloo.hpp or gloo headers", device.is_cuda() ? ", and no NCCL" : "", ")");
 #if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string where = addr + ":" + std::to_string(port);
   c10d::TCPStoreOptions store_opt;
   store_opt.port = static_cast<uint16_t>(port);
   store_opt.isServer = dp.rank_ == 0;
   store_opt.numWorkers = dp.world_;
-  store_opt.waitWorkers = true;
+  store_opt.waitWorkers = false;  // wait_for_ranks waits, and names who is missing
   store_opt.timeout = timeout;
   dp.group_ = std::make_shared<Group>();
+  const QuietC10d quiet;
   try {
     auto store = c10::make_intrusive<c10d::TCPStore>(addr, store_opt);
+    wait_for_ranks(*store, dp.rank_, dp.world_, deadline, where, timeout);
 #ifdef WR_WITH_NCCL
     if (use_nccl) {
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
@@ -122,8 +171,10 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
       dp.backend_ = "gloo";
     }
 #endif
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
-    fail("joining the process group at ", addr, ":", port, " as rank ", dp.rank_, " of ", dp.world_, " (waited up to ",
+    fail("joining the process group at ", where, " as rank ", dp.rank_, " of ", dp.world_, " (waited up to ",
          timeout.count(), " s, run.dist_timeout_s): ", message_of(e));
   }
 #endif
