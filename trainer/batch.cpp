@@ -29,7 +29,7 @@ Batch make_batch(const Mixture& data, DataMode mode, uint64_t seed, int64_t inde
 
 double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);
+  Bf16Autocast autocast(device.type(), c.dtype == TrainDtype::bf16);
   double sum = 0;
   for (int64_t i = 0; i < c.val_batches; ++i) {
     Batch b = make_batch(val, DataMode::sequential, 0, i, c.micro_batch, c.seq_len, device);

@@ -108,7 +108,7 @@ void ModelTelemetry::after_step(int64_t step, Llama& model, const std::vector<Ma
   if (step % c_.telemetry_interval != 0) return;
   if (!tvr_stats) telemetry_.add_matrices(step, matrix_stats(model, c_.tvr));
   const auto acts = [&] {
-    CudaBf16Autocast autocast(c_.dtype == TrainDtype::bf16);  // the run's dtype
+    Bf16Autocast autocast(probe_.device().type(), c_.dtype == TrainDtype::bf16);  // the run's dtype
     return activation_stats(model, probe_);
   }();
   for (size_t l = 0; l < acts.size(); ++l) {

@@ -101,7 +101,7 @@ StepResult train_step(Llama& model, torch::optim::Optimizer& optimizer, const st
     Batch b = make_batch(data, c.data_mode, c.seed, step * c.accumulation + micro, c.micro_batch, c.seq_len, dp.device());
     torch::Tensor l;
     {
-      CudaBf16Autocast autocast(c.dtype == TrainDtype::bf16);
+      Bf16Autocast autocast(dp.device().type(), c.dtype == TrainDtype::bf16);
       l = lm_loss(model, b.inputs, b.targets) / static_cast<double>(c.accumulation);
     }
     l.backward();
@@ -224,7 +224,10 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log,
                              dp.is_main() ? c.run_dir + "/eval.csv" : "", opt.resume ? state.step : -1);
   if (dp.is_main()) periodic_eval.fetch_task_files(opt.download);
-  const double peak_tflops = c.peak_tflops > 0 ? c.peak_tflops : matmul_tflops(device);
+  // MFU against the run's own matmul dtype: bf16 matmuls on the CPU run at about twice the f32 rate
+  const double peak_tflops =
+      c.peak_tflops > 0 ? c.peak_tflops
+                        : matmul_tflops(device, c.dtype == TrainDtype::bf16 ? torch::kBFloat16 : torch::kFloat32);
   StepLog step_log(c, train_flops_per_token(c.model, c.seq_len), peak_tflops * 1e12, dp.world(), telemetry, log);
   log(format("wr-train %s: %s%s, %.2fM parameters, %ld tokens/step, %ld steps, LibTorch %s, %d threads, %s, "
              "matmul %.1f TFLOP/s%s",

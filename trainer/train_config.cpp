@@ -85,7 +85,7 @@ const Key kKeys[] = {
     {"run.seed", "1", "seed of the initialisation and the data order",
      [](TrainConfig& c, const Value& v) { c.seed = v.integer<uint64_t>(); }},
     {"run.device", R"("cpu")", "cpu | cuda | cuda:N", [](TrainConfig& c, const Value& v) { c.device = v.text(); }},
-    {"run.dtype", R"("f32")", "f32 | bf16 (CUDA autocast over f32 master weights)",
+    {"run.dtype", R"("f32")", "f32 | bf16 (autocast over f32 master weights, CPU or CUDA)",
      [](TrainConfig& c, const Value& v) {
        const std::string d = v.text();
        if (d != "f32" && d != "bf16") fail(v.source, ": run.dtype must be \"f32\" or \"bf16\", got \"", d, "\"");
@@ -331,7 +331,6 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     if (!ok) fail(source, ": ", what);
   };
   need(c.dist_timeout_s > 0, "run.dist_timeout_s must be positive (seconds)");
-  need(c.dtype == TrainDtype::f32 || starts_with(c.device, "cuda"), "run.dtype \"bf16\" needs run.device \"cuda\" (CPU trains in f32)");
   need(c.init.std > 0, "init.std must be positive");
   need(!c.data_dir.empty(), "data.dir is empty (a directory made by `wr-data tokenize`; or data.sources)");
   need(c.data_sources.size() == 1 || c.data_mode == DataMode::random,

@@ -17,7 +17,7 @@
 
 namespace wr {
 
-enum class TrainDtype { f32, bf16 };  // bf16: CUDA autocast over f32 master weights
+enum class TrainDtype { f32, bf16 };  // bf16: autocast (CPU or CUDA) over f32 master weights
 
 // The typed form of a resolved config. It has no defaults of its own: every field is set from the JSON, whose
 // keys, defaults and help live in one table (kKeys in train_config.cpp; default_train_config() gives them typed).

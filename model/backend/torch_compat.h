@@ -112,34 +112,52 @@ inline int set_threads(long n) {
   return torch::get_num_threads();
 }
 
-// bf16 autocast on CUDA for the guard's lifetime: matmuls run in bf16 while the parameters (the optimizer's
-// master copy) stay f32. Leaving clears autocast's cache of cast weights, which would be stale after a step.
-class CudaBf16Autocast {
+// bf16 autocast on `device` (CPU or CUDA) for the guard's lifetime: matmuls and attention run in bf16 while the
+// parameters (the optimizer's master copy) stay f32. Leaving clears autocast's cache of cast weights, which would
+// be stale after a step. LibTorch 2.4 names the device in one call; 1.13 has a function pair per device.
+class Bf16Autocast {
  public:
-  explicit CudaBf16Autocast(bool enabled) : enabled_(enabled) {
+  Bf16Autocast(torch::DeviceType device, bool enabled) : device_(device), enabled_(enabled) {
     if (!enabled_) return;
-#if WR_TORCH_AT_LEAST(2, 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+    TORCH_CHECK(device_ == torch::kCPU || device_ == torch::kCUDA, "bf16 autocast is for the CPU or CUDA");
+    set(true);
   }
-  ~CudaBf16Autocast() {
+  ~Bf16Autocast() {
     if (!enabled_) return;
-#if WR_TORCH_AT_LEAST(2, 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
+    set(false);
     at::autocast::clear_cache();
   }
-  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
-  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
 
  private:
+  void set(bool on) const {
+#if WR_TORCH_AT_LEAST(2, 4)
+    if (on) at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(device_, on);
+#else
+    if (device_ == torch::kCPU) {
+      if (on) at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(on);
+    } else {
+      if (on) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(on);
+    }
+#endif
+  }
+
+  torch::DeviceType device_;
   bool enabled_;
 };
+
+// Whether autocast is on for the CPU in this thread (a Bf16Autocast guard): wr's fused f32 kernels step aside
+// then, as autocast's matmuls hand the step after them bf16.
+inline bool cpu_autocast_enabled() {
+#if WR_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(at::kCPU);
+#else
+  return at::autocast::is_cpu_enabled();
+#endif
+}
 
 }  // namespace wr

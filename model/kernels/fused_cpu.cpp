@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "model/backend/torch_compat.h"
 #include "model/kernels/simd.h"
 
 namespace wr {
@@ -99,7 +100,7 @@ RowSoftmax row_softmax(const float* x, int64_t n) {
 }  // namespace
 
 bool fused_cpu_applies(const torch::Tensor& x) {
-  return x.is_cpu() && x.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled();
+  return x.is_cpu() && x.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled() && !cpu_autocast_enabled();
 }
 
 torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, double eps) {

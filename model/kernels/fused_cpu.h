@@ -8,7 +8,8 @@
 
 namespace wr {
 
-// CPU, float32, no autograd (scoring and generation run under NoGradGuard).
+// CPU, float32, no autograd (scoring and generation run under NoGradGuard), no autocast (bf16 training's
+// validation and telemetry passes, whose matmuls give bf16).
 bool fused_cpu_applies(const torch::Tensor& x);
 
 // weight * x / sqrt(mean(x^2) + eps) over the last dimension. x: [..., dim].

@@ -61,8 +61,6 @@ TEST(TrainConfig, UnknownKeysAreRejectedByName) {
   EXPECT_TRUE(contains(e, "key=value")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"optimizer.lr=\"fast\""}); });
   EXPECT_TRUE(contains(e, "optimizer.lr") && contains(e, "wrong type")) << e;
-  e = error_of([&] { tiny_config(dir + "/r", {"run.dtype=bf16"}); });
-  EXPECT_TRUE(contains(e, "cuda")) << e;
 }
 
 TEST(TrainConfig, OverridesApply) {
