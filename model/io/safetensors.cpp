@@ -175,12 +175,10 @@ LoadedModel load_hf(const std::string& path) {
   } else {
     fail(dir.string(), ": no model.safetensors or model.safetensors.index.json");
   }
-  for (const char* name : {"tokenizer.json", "tokenizer.model"})  // the fast tokenizer first, as transformers does
-    if (file_exists((dir / name).string())) {
-      out.tokenizer_model = read_file((dir / name).string());
-      out.meta["tokenizer"] = (dir / name).string();
-      break;
-    }
+  if (const std::string tokenizer = folder_tokenizer(dir.string()); !tokenizer.empty()) {
+    out.tokenizer_model = read_file(tokenizer);
+    out.meta["tokenizer"] = tokenizer;
+  }
   return out;
 }
 

@@ -11,9 +11,28 @@ namespace wr {
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
   if (!is_directory(path)) return from_bytes(read_file(path), path);
-  for (const char* name : {"tokenizer.json", "tokenizer.model"})
-    if (file_exists(path + "/" + name)) return from_file(path + "/" + name);
-  fail(path, ": a directory without tokenizer.json or tokenizer.model");
+  const std::string file = folder_tokenizer(path);
+  if (file.empty()) fail(path, ": a directory without tokenizer.json or tokenizer.model");
+  return from_file(file);
+}
+
+std::string folder_tokenizer(const std::string& dir) {
+  const std::string json = dir + "/tokenizer.json", spm = dir + "/tokenizer.model";
+  const bool has_json = file_exists(json), has_spm = file_exists(spm);
+  if (!has_json || !has_spm) return has_json ? json : has_spm ? spm : "";
+  const Tokenizer a = Tokenizer::from_file(json), b = Tokenizer::from_file(spm);
+  std::string difference;
+  if (a.vocab_size() != b.vocab_size()) {
+    difference = std::to_string(a.vocab_size()) + " pieces against " + std::to_string(b.vocab_size());
+  } else {
+    for (int id = 0; id < a.vocab_size() && difference.empty(); ++id)
+      if (a.piece(id) != b.piece(id))
+        difference = "id " + std::to_string(id) + " is '" + a.piece(id) + "' against '" + b.piece(id) + "'";
+  }
+  if (!difference.empty())
+    fail(json, " and ", spm, " describe different vocabularies (", difference, "): one of them is not this folder's",
+         " tokenizer; remove it, or name the right one with --tokenizer");
+  return json;
 }
 
 void Tokenizer::read_hf_config(const std::string& path) {

@@ -39,7 +39,7 @@ inline const char* tokenizer_file_name(TokenizerFormat f) {
 
 class Tokenizer {
  public:
-  // A file, or a Hugging Face model directory (its tokenizer.json, else its tokenizer.model).
+  // A file, or a Hugging Face model directory (folder_tokenizer).
   static Tokenizer from_file(const std::string& path);
   static Tokenizer from_bytes(const std::string& model_bytes, const std::string& source);
 
@@ -70,6 +70,12 @@ class Tokenizer {
   int config_bos_ = -1;                 // its bos_token
   std::optional<bool> config_add_bos_;  // its add_bos_token
 };
+
+// The tokenizer file of a Hugging Face model folder: its tokenizer.json, else its tokenizer.model; "" when it has
+// neither. A folder holding both is read as transformers reads it, tokenizer.json first, once the two are seen to
+// describe one vocabulary (the same piece for every id). Two that differ (a stale file left beside the other)
+// are an error naming both: either one would score silently wrong.
+std::string folder_tokenizer(const std::string& dir);
 
 std::shared_ptr<const TokenizerImpl> load_sentencepiece(const std::string& model_bytes, const std::string& source);
 

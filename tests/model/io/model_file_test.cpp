@@ -167,6 +167,23 @@ TEST(Checkpoint, ConvertingIntoAFolderReplacesItsTokenizer) {
   EXPECT_EQ(wr::load_model(dir + "/hf").tokenizer_model, sp);
 }
 
+// A folder holding two tokenizers of different vocabularies (one left by an earlier model) is refused when the model
+// loads, naming both, rather than scored with whichever is read first (issue 26, F15).
+TEST(Checkpoint, AFolderWithTwoDisagreeingTokenizersIsRefused) {
+  WR_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  WR_REQUIRE_SHARED("models/stories260K/tok512.model");
+  const std::string dir = wr::test::temp_dir();
+  auto m = tiny_model(tiny_config());
+  const std::string own = wr::read_file(wr::test::shared_path("models/stories260K/tok512.model"));
+  wr::save_model(m, dir + "/hf", wr::ModelFormat::hf, {}, own);
+  EXPECT_EQ(wr::load_model(dir + "/hf").meta["tokenizer"], dir + "/hf/tokenizer.model");
+  const std::string other = wr::read_file(wr::test::shared_path("tokenizers/llama3/tokenizer.json"));
+  wr::write_file_atomic(dir + "/hf/tokenizer.json", other);
+  const std::string e = wr::test::error_of([&] { wr::load_model(dir + "/hf"); });
+  EXPECT_EQ(e.rfind(dir + "/hf/tokenizer.json and " + dir + "/hf/tokenizer.model describe different vocabularies "
+                    "(128256 pieces against 512): ", 0), 0u) << e;
+}
+
 TEST(Checkpoint, ShardedSafetensorsIndex) {
   auto dir = wr::test::temp_dir();
   auto m = tiny_model(tiny_config());

@@ -509,4 +509,39 @@ TEST(HfTokenizer, AmbiguousIdsMergesAndNonObjectsAreNamed) {
     EXPECT_EQ(wr::test::error_of([&] { wr::Tokenizer::from_bytes(bytes, "t/tokenizer.json"); }), message) << bytes;
 }
 
+
+// A Hugging Face folder holding both tokenizer files is read through tokenizer.json, as transformers reads it, once
+// the two are seen to hold one vocabulary; two that differ are refused in one line naming both files (issue 26,
+// F15: a stale tokenizer.json beside a converted model's tokenizer scored synth_facts 0.40 instead of 1.00, exit 0).
+TEST(FolderTokenizer, BothFilesMustHoldOneVocabulary) {
+  WR_REQUIRE_SHARED("models/llama2-tokenizer/tokenizer.model");
+  WR_REQUIRE_SHARED(kLlama3);
+  const std::string dir = wr::test::temp_dir(), spm = shared_path("models/llama2-tokenizer/tokenizer.model");
+  wr::write_file_atomic(dir + "/tokenizer.model", wr::read_file(spm));
+  EXPECT_EQ(wr::folder_tokenizer(dir), dir + "/tokenizer.model");
+  EXPECT_EQ(wr::Tokenizer::from_file(dir).vocab_size(), 32000);
+  const std::string both = dir + "/tokenizer.json and " + dir + "/tokenizer.model describe different vocabularies (";
+  wr::write_file_atomic(dir + "/tokenizer.json", wr::read_file(shared_path(kLlama3)));  // another model's
+  std::string e = wr::test::error_of([&] { wr::Tokenizer::from_file(dir); });
+  EXPECT_EQ(e.rfind(both + "128256 pieces against 32000): ", 0), 0u) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+
+  // Llama 2's own tokenizer.json (transformers' conversion of the same model) agrees with it, and is the one read.
+  const std::string skip = run_reference({"convert-sentencepiece", spm, dir + "/converted.json", "metaspace"});
+  if (!skip.empty()) GTEST_SKIP() << "transformers unavailable: " << skip;
+  auto j = nlohmann::json::parse(wr::read_file(dir + "/converted.json"));
+  wr::write_file_atomic(dir + "/tokenizer.json", j.dump());
+  EXPECT_EQ(wr::folder_tokenizer(dir), dir + "/tokenizer.json");
+  EXPECT_EQ(wr::Tokenizer::from_file(dir).format(), wr::TokenizerFormat::hf_json);
+  // The same pieces under other ids: as many pieces, another vocabulary.
+  auto& vocab = j["model"]["vocab"];
+  const int a = vocab["\u2581a"], the = vocab["\u2581the"];
+  std::swap(vocab["\u2581a"], vocab["\u2581the"]);
+  wr::write_file_atomic(dir + "/tokenizer.json", j.dump());
+  e = wr::test::error_of([&] { wr::folder_tokenizer(dir); });
+  const std::string piece_a = "\u2581a", piece_the = "\u2581the";
+  EXPECT_EQ(e.rfind(both + "id " + std::to_string(std::min(a, the)) + " is '" + (a < the ? piece_the : piece_a) +
+                        "' against '" + (a < the ? piece_a : piece_the) + "'): ", 0), 0u) << e;
+}
+
 }  // namespace
