@@ -5,13 +5,9 @@
 #include <chrono>
 #include <exception>
 #include <map>
-#include <memory>
-#include <set>
-#include <tuple>
 
 #include "common/error.h"
-#include "model/kernels/fused_cpu.h"
-#include "model/kernels/weight_layout.h"
+#include "model/token_scorer.h"
 
 namespace wr {
 namespace {
@@ -107,28 +103,16 @@ void document_rows(const std::vector<TokenizedRequest>& reqs, size_t doc, int64_
   }
 }
 
-// Positions whose logits one lm_head block computes: the [positions, vocab] float logits of a whole batch (about
-// 3000 x 32000 = 390 MB on HellaSwag with a Llama 2 vocabulary) would set the process's peak memory, and a block's
-// logits are still in cache for the log-softmax, gather and argmax that follow the matmul. Each thread scoring a
-// batch holds a block's logits and log-probabilities (128 x 32000 floats: 33 MB).
-constexpr int64_t kHeadBlock = 128;
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// One model a batch runs through: the model itself or a variant, with its inputs' rounding (null: none).
-struct Pass {
-  Llama model;
-  const LinearInputFn* linear_input;
-};
-
-// Scores one batch of rows through each pass, writes into scores[pass] and adds what it ran to stats. Passes after
-// the first also get, per scored token, the KL divergence of their next-token distribution from the first's and
-// whether the two argmaxes agree.
-void run_batch(const std::vector<Pass>& passes, const std::vector<const Row*>& batch,
+// Packs one batch of rows into the model's inputs, scores them through each of the scorer's passes (the model, then
+// its variants, which also get per scored token the KL divergence from the model's next-token distribution and
+// whether the argmaxes agree), writes into scores[pass] and adds what it ran to stats.
+void run_batch(const TokenScorer& scorer, const std::vector<const Row*>& batch,
                std::vector<std::vector<std::vector<RequestScore>>>& scores, ScoreStats& stats) {
-  auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   const int64_t B = batch.size();
   int64_t T = 0;
   for (const Row* r : batch) T = std::max<int64_t>(T, r->tokens.size());
@@ -141,9 +125,8 @@ void run_batch(const std::vector<Pass>& passes, const std::vector<const Row*>& b
   auto pos_a = positions.accessor<int64_t, 2>();
   auto prefix_a = prefix.accessor<int32_t, 2>();
   auto from_a = from.accessor<int32_t, 2>();
-  // Each scored token: the index of its position among the distinct positions that go through lm_head.
-  std::vector<int64_t> head_at, head_of_target, flat_target;
-  std::map<int64_t, int64_t> head_index;
+  // Each scored token: the flat position whose logits predict it, and the token.
+  std::vector<int64_t> at, target;
   for (int64_t b = 0; b < B; ++b) {
     const Row& r = *batch[b];
     for (size_t t = 0; t < r.tokens.size(); ++t) {
@@ -154,83 +137,24 @@ void run_batch(const std::vector<Pass>& passes, const std::vector<const Row*>& b
     }
     for (const auto& tg : r.targets)
       for (size_t j = 0; j < tg.at.size(); ++j) {
-        const int64_t at = b * T + tg.at[j];
-        auto [it, added] = head_index.emplace(at, static_cast<int64_t>(head_at.size()));
-        if (added) head_at.push_back(at);
-        head_of_target.push_back(it->second);
-        flat_target.push_back(tg.tokens[j]);
+        at.push_back(b * T + tg.at[j]);
+        target.push_back(tg.tokens[j]);
       }
   }
-  auto device = passes[0].model.ptr()->output_weight().device();
   ForwardArgs args;
-  args.positions = positions.to(device);
-  args.visible = {prefix.to(device), from.to(device)};
-  tokens = tokens.to(device);
-  const auto head_rows = torch::tensor(head_at, torch::kInt64).to(device);
+  args.positions = positions;
+  args.visible = {prefix, from};
   stats.seconds_inputs += seconds_since(t0);
 
-  const size_t P = passes.size();
+  const BatchScores result = scorer.score(tokens, args, at, target);
+  const size_t P = result.passes.size();
   stats.model_seconds.assign(P, 0);
-  std::vector<torch::Tensor> hidden(P);
   for (size_t p = 0; p < P; ++p) {
-    t0 = std::chrono::steady_clock::now();
-    args.linear_input = passes[p].linear_input;
-    auto h = passes[p].model.ptr()->hidden(tokens, args);
-    hidden[p] = h.reshape({B * T, h.size(-1)}).index_select(0, head_rows);
-    if (device.is_cuda()) torch::cuda::synchronize();
-    stats.seconds_decoder += seconds_since(t0);
-    stats.model_seconds[p] += seconds_since(t0);
+    stats.seconds_decoder += result.passes[p].seconds_decoder;
+    stats.seconds_head += result.passes[p].seconds_head;
+    stats.model_seconds[p] += result.passes[p].seconds_decoder + result.passes[p].seconds_head;
   }
-
-  // Per scored token: its log-probability and whether it is the argmax, a block of head positions at a time.
-  const int64_t H = static_cast<int64_t>(head_at.size());
-  const int64_t N = static_cast<int64_t>(flat_target.size());
-  const auto head_of = torch::tensor(head_of_target, torch::kInt64);
-  const auto target = torch::tensor(flat_target, torch::kInt64);
-  std::vector<torch::Tensor> lp(P), greedy(P), kl(P), agree(P);
-  for (size_t p = 0; p < P; ++p) {
-    lp[p] = torch::empty({N}, torch::kFloat64);
-    greedy[p] = torch::empty({N}, torch::kBool);
-    kl[p] = torch::zeros({N}, torch::kFloat64);
-    agree[p] = torch::ones({N}, torch::kBool);
-  }
-  std::vector<std::vector<int64_t>> block_targets((H + kHeadBlock - 1) / kHeadBlock);
-  for (size_t i = 0; i < head_of_target.size(); ++i) block_targets[head_of_target[i] / kHeadBlock].push_back(i);
-  for (int64_t h0 = 0; h0 < H; h0 += kHeadBlock) {
-    const auto which = torch::tensor(block_targets[h0 / kHeadBlock], torch::kInt64);
-    const auto rows = (head_of.index_select(0, which) - h0).to(device);
-    const auto tgt = target.index_select(0, which).to(device);
-    torch::Tensor first_logp, first_p, first_top;  // the first pass's, which the others are compared with
-    for (size_t p = 0; p < P; ++p) {
-      t0 = std::chrono::steady_clock::now();
-      const auto block = hidden[p].slice(0, h0, std::min(H, h0 + kHeadBlock));
-      const auto logits = passes[p].model.ptr()->logits(block, passes[p].linear_input).to(torch::kFloat32);
-      torch::Tensor block_lp, block_greedy;
-      if (fused_cpu_applies(logits)) {
-        std::tie(block_lp, block_greedy) = token_logprobs_cpu(logits, rows, tgt);
-      } else {
-        const auto logprobs = torch::log_softmax(logits, -1);
-        block_lp = logprobs.index({rows, tgt}).to(torch::kCPU, torch::kFloat64);
-        block_greedy = (logprobs.argmax(-1).index_select(0, rows) == tgt).to(torch::kCPU);
-      }
-      lp[p].index_copy_(0, which, block_lp);
-      greedy[p].index_copy_(0, which, block_greedy);
-      if (P > 1) {  // KL(first || this) = sum p_first (log p_first - log p_this), and the argmaxes
-        const auto logp = torch::log_softmax(logits, -1);
-        const auto top = logits.argmax(-1);
-        if (p == 0) {
-          first_logp = logp, first_p = logp.exp(), first_top = top;
-        } else {
-          const auto row_kl = (first_p * (first_logp - logp)).sum(-1, false, torch::kFloat64);
-          kl[p].index_copy_(0, which, row_kl.index_select(0, rows).to(torch::kCPU));
-          agree[p].index_copy_(0, which, (top == first_top).index_select(0, rows).to(torch::kCPU));
-        }
-      }
-      stats.seconds_head += seconds_since(t0);
-      stats.model_seconds[p] += seconds_since(t0);
-    }
-  }
-  stats.head_positions += H;
+  stats.head_positions += result.head_positions;
   stats.batches += 1;
   stats.padded_tokens += B * T;
   for (const Row* r : batch) {
@@ -239,10 +163,11 @@ void run_batch(const std::vector<Pass>& passes, const std::vector<const Row*>& b
     for (const auto& t : r->targets) stats.scored_tokens += t.tokens.size();
   }
   for (size_t p = 0; p < P; ++p) {
-    auto lp_a = lp[p].accessor<double, 1>();
-    auto gr_a = greedy[p].accessor<bool, 1>();
-    auto kl_a = kl[p].accessor<double, 1>();
-    auto ag_a = agree[p].accessor<bool, 1>();
+    const auto& scored = result.passes[p];
+    auto lp_a = scored.logprob.accessor<double, 1>();
+    auto gr_a = scored.greedy.accessor<bool, 1>();
+    auto kl_a = scored.kl.accessor<double, 1>();
+    auto ag_a = scored.top1_agree.accessor<bool, 1>();
     size_t i = 0;
     for (const Row* r : batch)
       for (const auto& tg : r->targets) {
@@ -309,14 +234,11 @@ std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model,
                                                                    const std::vector<std::vector<TokenizedRequest>>& docs,
                                                                    const ScoreOptions& opt) {
   torch::NoGradGuard no_grad;
-  std::vector<Pass> passes = {{model, nullptr}};
+  std::vector<ScoringPass> passes = {{model, nullptr}};
   for (const auto& v : variants) passes.push_back({v.model, v.linear_input ? &v.linear_input : nullptr});
-  std::vector<std::unique_ptr<ColumnMajorProjections>> layouts;  // once per model: variants may share one
-  std::set<const void*> laid_out;
-  for (auto& p : passes)
-    if (laid_out.insert(p.model.ptr().get()).second) layouts.push_back(std::make_unique<ColumnMajorProjections>(p.model));
+  const TokenScorer scorer(std::move(passes));
   std::vector<Row> rows;
-  std::vector<std::vector<std::vector<RequestScore>>> scores(passes.size(), std::vector<std::vector<RequestScore>>(docs.size()));
+  std::vector<std::vector<std::vector<RequestScore>>> scores(scorer.passes(), std::vector<std::vector<RequestScore>>(docs.size()));
   std::vector<size_t> unscored(docs.size());  // a document is done when all its requests are scored
   int64_t docs_done = 0;
   for (size_t d = 0; d < docs.size(); ++d) {
@@ -335,7 +257,7 @@ std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model,
   // loops run inline inside an OpenMP parallel region): a small model's forward pass is a chain of small
   // operations, and splitting each over threads cost more in fork/join and tiny GEMM blocks than it gained. The
   // token budget is shared out, so that the padded tokens in flight, and with them the memory, stay batch_tokens.
-  const bool on_cpu = model->output_weight().device().is_cpu();
+  const bool on_cpu = scorer.device().is_cpu();
   const int64_t workers = on_cpu ? at::get_num_threads() : 1;
   const int64_t budget = std::max<int64_t>(1, opt.batch_tokens / workers);
 
@@ -357,7 +279,7 @@ std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model,
     torch::NoGradGuard batch_no_grad;  // grad mode is per thread
     ScoreStats batch_stats;
     try {
-      run_batch(passes, batch, scores, batch_stats);
+      run_batch(scorer, batch, scores, batch_stats);
     } catch (...) {
 #pragma omp critical(wr_score_requests)
       if (!failure) failure = std::current_exception();

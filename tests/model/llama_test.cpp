@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <limits>
 #include <random>
 
 #include "common/error.h"
@@ -112,16 +111,6 @@ TEST(Llama, SharedPrefixPackingMatchesSeparateRuns) {
     EXPECT_TRUE(torch::allclose(out.slice(1, 0, C + A), ref1, tol, tol)) << dtype;
     EXPECT_TRUE(torch::allclose(out.slice(1, C + A, T), ref2.slice(1, C, C + B), tol, tol)) << dtype;
   }
-}
-
-// softmax(q k^T / sqrt(hd) + mask) v with LibTorch's own operations, kv heads repeated: the reference for the kernel.
-torch::Tensor dense_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              const torch::Tensor& mask) {
-  const int64_t group = q.size(1) / k.size(1);
-  auto kr = k.repeat_interleave(group, 1), vr = v.repeat_interleave(group, 1);
-  auto scores = torch::matmul(q.to(torch::kFloat64), kr.to(torch::kFloat64).transpose(-2, -1)) / std::sqrt(q.size(-1));
-  scores = scores.masked_fill(mask.logical_not().unsqueeze(1), -std::numeric_limits<double>::infinity());
-  return torch::matmul(torch::softmax(scores, -1), vr.to(torch::kFloat64)).to(torch::kFloat32);
 }
 
 TEST(Llama, GroupedQueryAttentionEqualsMhaWithRepeatedKv) {
