@@ -28,6 +28,7 @@ from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts/peers"))
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 import lm_eval_reference  # noqa: E402  (exits 3 when lm-eval is absent)
 import lm_eval.evaluator  # noqa: E402
 import lm_eval.tasks  # noqa: E402
