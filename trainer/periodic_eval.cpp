@@ -1,7 +1,12 @@
 #include "trainer/periodic_eval.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <optional>
 
+#include "common/error.h"
+#include "common/strings.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "tasks/download.h"
@@ -16,6 +21,38 @@ PeriodicEval::PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, con
       rules_(load_rules(c.eval_rules)), data_dir_(c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir),
       csv_path_(csv_path) {
   if (!csv_path_.empty()) keep_csv_rows_through_step(csv_path_, keep_until_step);
+  if (c.eval_quant.empty() || c.eval_interval == 0) return;
+  try {
+    quant_ = parse_quant_list(join(c.eval_quant, ","));
+  } catch (const Error& e) {
+    fail("eval.quant: ", e.what());
+  }
+  if (c.eval_tasks.empty()) fail("eval.quant scores eval.tasks under quantization, and eval.tasks is empty");
+  const bool a8t = std::any_of(quant_.begin(), quant_.end(), [](const QuantScheme& s) { return s.inputs == InputQuant::kInt8Static; });
+  if (a8t && !val_) fail("eval.quant a8t calibrates its input scales on the validation split; set eval.val_batches > 0");
+}
+
+// eval.quant's variants of the model as it is now: weights rounded once per scheme family (w8, w8a8 and a8t share
+// one copy), a8t's static input scales from the first 64 windows of up to 512 tokens of the validation split, as
+// wr-eval --quant-calibration takes them from its file (model/quant.h). The decoder's linear layers, not lm_head.
+std::vector<ScoreVariant> PeriodicEval::quant_variants(Llama& model) const {
+  std::map<WeightQuant, Llama> copies;
+  std::optional<InputRanges> ranges;
+  std::vector<ScoreVariant> out;
+  for (const auto& s : quant_) {
+    if (!copies.count(s.weights)) copies.emplace(s.weights, quantized_copy(model, s.weights, /*head=*/false));
+    if (s.inputs == InputQuant::kInt8Static && !ranges) {
+      const int64_t length = std::min<int64_t>(512, c_.model.max_seq_len);
+      std::vector<std::vector<int64_t>> windows;
+      for (int64_t start = 0; start < val_->size() && windows.size() < 64; start += length) {
+        windows.emplace_back(std::min(length, val_->size() - start));
+        val_->read(start, static_cast<int64_t>(windows.back().size()), windows.back().data());
+      }
+      ranges = calibrate_input_ranges(model, windows);
+    }
+    out.push_back({s.name, copies.at(s.weights), input_quantizer(s, /*head=*/false, ranges ? &*ranges : nullptr)});
+  }
+  return out;
 }
 
 void PeriodicEval::fetch_task_files(const DownloadOptions& download) const {
@@ -51,13 +88,17 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
     eo.sample = c_.eval_sample;
     eo.sample_seed = c_.eval_seed;
     eo.bos = c_.eval_bos;
+    eo.variants = quant_variants(model);
     for (auto& r : evaluate(model, tokenizer_, eo)) {
+      const std::string name = "eval." + r.task.name + (r.quant == "none" ? "" : "." + r.quant);
       for (const auto& m : r.metrics) {
-        telemetry_.add(step, "eval." + r.task.name, m.name, m.value);
-        if (m.stderr_ >= 0) telemetry_.add(step, "eval." + r.task.name, m.name + "_stderr", m.stderr_);
-        std::snprintf(buf, sizeof buf, " %s %s %.4f", r.task.name.c_str(), m.name.c_str(), m.value);
+        telemetry_.add(step, name, m.name, m.value);
+        if (m.stderr_ >= 0) telemetry_.add(step, name, m.name + "_stderr", m.stderr_);
+        std::snprintf(buf, sizeof buf, " %s %s %.4f", (r.task.name + (r.quant == "none" ? "" : "[" + r.quant + "]")).c_str(),
+                      m.name.c_str(), m.value);
         line += buf;
       }
+      for (const auto& p : r.paired) telemetry_.add(step, name, p.name + "_delta", p.delta);
       results.push_back(std::move(r));
     }
   }

@@ -1,11 +1,15 @@
 // Evaluation while training, every `eval.interval` steps and at the last step, on the live model (no checkpoint
 // round trip): the validation loss and the configured tasks under the configured rule set, appended to
-// the run's eval.csv (wr-eval's CSV) and the validation loss to the telemetry.
+// the run's eval.csv (wr-eval's CSV) and the validation loss to the telemetry. With eval.quant, the tasks are also
+// scored under each simulated quantization scheme of the model as it is at that step (wr-eval --quant's paired
+// rows: weights rounded at each evaluation, a8t's static input scales from the validation split).
 #pragma once
 #include <functional>
 #include <string>
 
+#include "eval/score.h"
 #include "model/llama.h"
+#include "model/quant.h"
 #include "model/tokenizer/tokenizer.h"
 #include "tasks/download.h"
 #include "tasks/rules.h"
@@ -28,6 +32,8 @@ class PeriodicEval {
   void after_step(int64_t step, Llama& model);
 
  private:
+  std::vector<ScoreVariant> quant_variants(Llama& model) const;
+
   const TrainConfig& c_;
   const Tokenizer& tokenizer_;
   const TokenStream* val_;
@@ -35,6 +41,7 @@ class PeriodicEval {
   Telemetry& telemetry_;
   std::function<void(const std::string&)> log_;
   RuleSet rules_;
+  std::vector<QuantScheme> quant_;
   std::string data_dir_, csv_path_;
 };
 

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "model/backend/torch_compat.h"
+#include "model/outliers.h"
 
 namespace wr {
 
@@ -73,20 +74,6 @@ void Telemetry::flush() {
   if (events_) events_->flush();
 }
 
-std::vector<std::pair<double, double>> activation_stats(Llama& model, const torch::Tensor& probe) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> outputs;
-  ForwardArgs args;
-  args.layer_outputs = &outputs;
-  model->hidden(probe, args);
-  std::vector<std::pair<double, double>> out;
-  for (const auto& h : outputs) {
-    auto a = h.detach().abs().to(torch::kFloat32).flatten();
-    out.emplace_back(a.max().item<double>(), a.median().item<double>());
-  }
-  return out;
-}
-
 ModelTelemetry::ModelTelemetry(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream& probe_source,
                                const torch::Device& device, Telemetry& telemetry)
     : c_(c), telemetry_(telemetry) {
@@ -109,11 +96,21 @@ void ModelTelemetry::after_step(int64_t step, Llama& model, const std::vector<Ma
   if (!tvr_stats) telemetry_.add_matrices(step, matrix_stats(model, c_.tvr));
   const auto acts = [&] {
     Bf16Autocast autocast(probe_.device().type(), c_.dtype == TrainDtype::bf16);  // the run's dtype
-    return activation_stats(model, probe_);
+    return activation_outliers(model, {probe_[0]});
   }();
-  for (size_t l = 0; l < acts.size(); ++l) {
-    telemetry_.add(step, "layer." + std::to_string(l + 1), "act_max", acts[l].first);
-    telemetry_.add(step, "layer." + std::to_string(l + 1), "act_median", acts[l].second);
+  for (size_t l = 0; l < acts.layers.size(); ++l) {
+    const std::string name = "layer." + std::to_string(l + 1);
+    telemetry_.add(step, name, "act_max", acts.layers[l].max_abs);
+    telemetry_.add(step, name, "act_median", acts.layers[l].median_abs);
+    telemetry_.add(step, name, "kurtosis", acts.layers[l].kurtosis);
+    telemetry_.add(step, name, "massive", static_cast<double>(acts.layers[l].massive_count));
+  }
+  for (const auto& in : acts.inputs)
+    telemetry_.add(step, in.layer > 0 ? "layer." + std::to_string(in.layer) : "lm_head",
+                   std::string(linear_input_key(in.which)) + "_input_ratio", in.ratio);
+  for (const auto& w : weight_outliers(model)) {
+    telemetry_.add(step, w.name, "kurtosis", w.kurtosis);
+    telemetry_.add(step, w.name, "max_over_std", w.max_over_std);
   }
 }
 

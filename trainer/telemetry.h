@@ -2,8 +2,12 @@
 // pivot it. Names: "train" (loss, lr, grad_norm, tokens_per_s, mfu, skipped), "val" (loss), a parameter's
 // Hugging Face name (mean, std, and for TVR's matrices std_over_target, rescaled; values from before any TVR
 // rescale; the RMSNorm gains too),
-// "layer.<l>" (act_max, act_median: |output| of decoder layer l, 1-based, on a fixed probe input), and
-// "eval.<task>" (each metric of a periodic evaluation and, where computed, <metric>_stderr).
+// "layer.<l>" (on a fixed probe input, decoder layer l, 1-based: act_max, act_median of its |output|, its excess
+// kurtosis and its count of massive activations; <input>_input_ratio for qkv, o, gate_up and down: the largest
+// input channel's max |x| over the median channel's, model/outliers.h), "lm_head" (input_ratio), each matrix's
+// kurtosis and max_over_std beside its mean and std, and "eval.<task>" (each metric of a periodic evaluation and,
+// where computed, <metric>_stderr; under eval.quant, "eval.<task>.<scheme>" with the scheme's metrics and
+// <metric>_delta, its difference from the unquantized model's).
 // Every row also goes to TensorBoard's event file when one is asked for (trainer/tensorboard.h), as the scalar
 // "<name>/<stat>" ("train/loss"), so the two always hold the same numbers.
 #pragma once
@@ -40,13 +44,11 @@ class Telemetry {
   std::unique_ptr<EventWriter> events_;
 };
 
-// (max, median) of |hidden state| at the output of every decoder layer for the tokens [1, T].
-std::vector<std::pair<double, double>> activation_stats(Llama& model, const torch::Tensor& probe);
-
 // What the paper plots of the model, every `log.telemetry_interval` steps: every matrix's mean and std (TVR's own
-// statistics on a step it rescaled, from before the rescale), the RMSNorm gains, and the activations of a fixed
-// probe input, run in the run's dtype. The probe is the first seq_len tokens of the validation split (else the
-// training split), or with log.probe_text that sentence after BOS (the authors' style).
+// statistics on a step it rescaled, from before the rescale), the RMSNorm gains, the outlier statistics of the
+// weights (kurtosis, max|w| / std) and of a fixed probe input (model/outliers.h), run in the run's dtype. The probe
+// is the first seq_len tokens of the validation split (else the training split), or with log.probe_text that
+// sentence after BOS (the authors' style).
 class ModelTelemetry {
  public:
   ModelTelemetry(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream& probe_source,

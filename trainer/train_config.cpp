@@ -152,6 +152,8 @@ const Key kKeys[] = {
     {"eval.bos", "true", "score with BOS first", [](TrainConfig& c, const Value& v) { c.eval_bos = v.boolean(); }},
     {"eval.rules", R"("lm-eval")", "the rule set tasks are formulated and scored by (tasks/rules.h)",
      [](TrainConfig& c, const Value& v) { c.eval_rules = v.text(); }},
+    {"eval.quant", "[]", "also score the tasks under these quantization schemes (w8, w4g128, w8a8, a8t, fp8), paired",
+     [](TrainConfig& c, const Value& v) { c.eval_quant = v.texts(); }},
     // checkpoints and logging
     {"checkpoint.interval", "0", "steps between checkpoints (0: only at the end)",
      [](TrainConfig& c, const Value& v) { c.ckpt_interval = v.integer<int64_t>(); }},

@@ -59,6 +59,9 @@ struct TrainConfig {
   std::string eval_data_dir;
   std::string eval_rules;  // the rule set the tasks are formulated and scored by (tasks/rules.h)
   bool eval_bos{};
+  // simulated quantization schemes scored beside the model at each evaluation (model/quant.h; a8t calibrates on
+  // the validation split)
+  std::vector<std::string> eval_quant;
   // checkpoints every `interval` steps (0: only at the end), the last `keep` kept
   int64_t ckpt_interval{}, ckpt_keep{};
   // logging every `interval` steps, telemetry (matrix statistics, activations) every `telemetry_interval`
