@@ -12,11 +12,13 @@
 // library's constructor; but there libc has not set `environ` yet, and its own start-up then resets it to the
 // environment the program was started with, so a setenv() here is lost as well. What works is to start the program
 // again: execve(/proc/self/exe) with the same arguments and OMP_WAIT_POLICY=PASSIVE added, before any library has
-// run code (the dynamic loader's work, tens of milliseconds, is done twice). A user's own OMP_WAIT_POLICY or
-// GOMP_SPINCOUNT is left as given and nothing is restarted; where the restart fails (no /proc), the program goes on
-// with libgomp's default.
+// run code (the dynamic loader's work is done twice: about 0.2 s of CPU with LibTorch, docs/PERFORMANCE.md). A
+// user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as given and nothing is restarted; where the restart cannot
+// be made (no /proc, a program started through the dynamic loader by name), it goes on with libgomp's default.
 //
 // Linked into every executable that loads LibTorch (wr_use_torch in CMakeLists.txt) and into wr-data.
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -42,10 +44,18 @@ void passive_omp_wait(int, char** argv, char** envp) {
   }
   env[n] = const_cast<char*>(kPolicy);
   env[n + 1] = nullptr;
+  // Started through the dynamic loader by name (`ld.so PROGRAM ARGS`), /proc/self/exe is the loader, which would
+  // take the first argument for the program: the restart needs the program's own file to be the one running.
+  const auto* started = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  struct stat running{}, named{};
+  if (!started || ::stat("/proc/self/exe", &running) != 0 || ::stat(started, &named) != 0 ||
+      running.st_dev != named.st_dev || running.st_ino != named.st_ino)
+    return;
   ::execve("/proc/self/exe", argv, env);  // returns only when it failed: go on as started
 }
 
 }  // namespace
 
 // .preinit_array: run by the dynamic loader before every shared library's constructor (ELF gABI; glibc's _dl_init).
-__attribute__((section(".preinit_array"), used)) void (*const wr_passive_omp_wait)(int, char**, char**) = passive_omp_wait;
+__attribute__((section(".preinit_array"), used)) void (*const wr_passive_omp_wait)(int, char**, char**) =
+    passive_omp_wait;

@@ -40,6 +40,13 @@ TEST(OmpWait, ProgramsWaitPassivelyUnlessTheUserChose) {
   EXPECT_TRUE(wr::test::contains(displayed(WR_MODEL_BIN, "GOMP_SPINCOUNT=1234"), "GOMP_SPINCOUNT = '1234'"));
   const std::string active = displayed(WR_MODEL_BIN, "OMP_WAIT_POLICY=active");
   EXPECT_TRUE(wr::test::contains(active, "OMP_WAIT_POLICY = 'ACTIVE'")) << active;
+  // Started through the dynamic loader by name, /proc/self/exe is the loader: no restart, and the program runs.
+  const char* loader = "/lib64/ld-linux-x86-64.so.2";
+  if (wr::file_exists(loader)) {
+    const std::string through = displayed(std::string(loader) + " " + WR_MODEL_BIN, "");
+    EXPECT_TRUE(wr::test::contains(through, "wr-model info MODEL")) << through;  // its usage
+    EXPECT_FALSE(wr::test::contains(through, "GOMP_SPINCOUNT = '0'")) << through;
+  }
 }
 
 }  // namespace
