@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/tokenizer_impl.h"
 
 namespace wr {
 

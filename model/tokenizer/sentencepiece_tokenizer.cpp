@@ -1,5 +1,5 @@
 // The SentencePiece format, through a privately loaded plugin (see sentencepiece_shim.cpp for why).
-#include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/tokenizer_impl.h"
 
 #include <dlfcn.h>
 

@@ -7,20 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace wr {
+#include "model/tokenizer/tokenizer_impl.h"
 
-// What each format implements (model/tokenizer/sentencepiece_tokenizer.cpp, model/tokenizer/hf_tokenizer.cpp).
-struct TokenizerImpl {
-  virtual ~TokenizerImpl() = default;
-  virtual std::vector<int> encode(const std::string& text) const = 0;  // no special tokens added
-  virtual std::string decode(const std::vector<int>& ids) const = 0;
-  virtual std::string piece(int id) const = 0;
-  virtual int vocab_size() const = 0;
-  virtual int bos_id() const = 0;  // -1: the file names none
-  virtual int eos_id() const = 0;
-  // The token a tokenizer.json's post-processor puts before the text (-1: none).
-  virtual int template_bos() const { return -1; }
-};
+namespace wr {
 
 // Whether a tokenizer puts BOS before a text when asked for special tokens (transformers' encode(text,
 // add_special_tokens=True), which lighteval calls and lm-eval calls with add_bos_token), and what says so.
@@ -76,7 +65,5 @@ class Tokenizer {
 // describe one vocabulary (the same piece for every id). Two that differ (a stale file left beside the other)
 // are an error naming both: either one would score silently wrong.
 std::string folder_tokenizer(const std::string& dir);
-
-std::shared_ptr<const TokenizerImpl> load_sentencepiece(const std::string& model_bytes, const std::string& source);
 
 }  // namespace wr
