@@ -1,6 +1,7 @@
 #include "eval/compare.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -60,17 +61,22 @@ class Headlines {
 // The columns that say which evaluation a CSV row belongs to: rows agreeing on all of them are one column of the
 // table (wr-eval's rows of one checkpoint and settings, however many invocations added tasks).
 const std::vector<std::string> kIdentityColumns = {"run", "checkpoint", "checkpoint_sha256", "step",
-                                                   "num_fewshot", "bos", "rules", "quant"};
+                                                   "num_fewshot", "bos", "rules", "subset", "quant"};
+// Of those, the ones that tell a sweep's checkpoints apart: columns agreeing on all the others are one series
+// (a run's curve) and, holding more than one step, make the CSV a sweep.
+const std::vector<std::string> kCheckpointColumns = {"checkpoint", "checkpoint_sha256", "step"};
 const std::vector<std::string> kNeededColumns = {"run", "task", "metric", "value", "rules"};
 
 struct Column {
   std::vector<std::string> identity;  // the values of kIdentityColumns ("" for a column the file lacks)
   std::string run, rule_set, label;
+  std::string tokens;                 // the tokens column of its first row ("" where absent)
 };
 
 struct Cell {
   double value;
   std::string where;  // "results.csv:4", for a duplicate's message
+  double stderr_ = std::nan("");  // NaN where the row has none
 };
 
 // The headline metrics (percent, higher is better) and the gold answer's bits per byte (lower is better):
@@ -122,14 +128,20 @@ void read_csv(const std::string& path, Tables& tables, Headlines& headlines) {
     if (!table) continue;
     const std::string what = "run '" + printable(run) + "', " + printable(task) + " " + metric;
     const double value = parse_value(field("value"), table == &tables.headline, where, what);
-    Column column{{}, run, rule_set, ""};
+    double se = std::nan("");
+    if (index_of("stderr") && !field("stderr").empty()) {
+      char* end = nullptr;
+      se = std::strtod(field("stderr").c_str(), &end);
+      if (*end || !(se >= 0)) fail(where, ": column 'stderr' of ", what, ": '", printable(field("stderr")), "' is not a standard error");
+    }
+    Column column{{}, run, rule_set, "", index_of("tokens") ? field("tokens") : ""};
     for (const auto& name : kIdentityColumns)  // a CSV from before the quant column holds models' own scores
       column.identity.push_back(index_of(name) ? field(name) : name == "quant" ? "none" : "");
     auto& columns = tables.columns;
     const auto found = std::find_if(columns.begin(), columns.end(), [&](const Column& c) { return c.identity == column.identity; });
     const size_t c = static_cast<size_t>(found - columns.begin());
     if (found == columns.end()) columns.push_back(column);
-    const auto [cell, added] = (*table)[task].emplace(c, Cell{value, where});
+    const auto [cell, added] = (*table)[task].emplace(c, Cell{value, where, se});
     if (!added)
       fail(where, " and ", cell->second.where, ": two values of ", what, " from one checkpoint and settings; keep one "
            "(or name the runs apart with --run)");
@@ -322,11 +334,150 @@ void print_drops(const Table& table, const std::vector<Column>& columns, double 
     const size_t r = static_cast<size_t>(ref - columns.begin());
     for (const auto& [task, cells] : table)
       if (cells.count(c) && cells.count(r))
-        drops[task].emplace(drop_columns.size(), Cell{cells.at(c).value - cells.at(r).value, cells.at(c).where});
+        drops[task].emplace(drop_columns.size(), Cell{cells.at(c).value - cells.at(r).value, cells.at(c).where, std::nan("")});
     drop_columns.push_back(columns[c]);
   }
   if (drop_columns.empty() || drops.empty()) return;
   print_table(drops, drop_columns, scale, value_format, /*last_minus_first=*/false);
+}
+
+// A sweep's curves: the columns that agree on every identity column but the checkpoint's, by step.
+struct Series {
+  std::vector<std::string> key;        // kIdentityColumns less kCheckpointColumns
+  std::string run, label;
+  std::map<int64_t, size_t> by_step;   // step -> column
+};
+
+bool is_checkpoint_column(const std::string& name) {
+  return std::find(kCheckpointColumns.begin(), kCheckpointColumns.end(), name) != kCheckpointColumns.end();
+}
+
+// The series of the columns with a step, in the order first seen; empty unless one holds two steps (a sweep).
+std::vector<Series> sweep_series(const std::vector<Column>& columns, const Tables& tables) {
+  const size_t step_index = static_cast<size_t>(std::find(kIdentityColumns.begin(), kIdentityColumns.end(), "step") -
+                                                kIdentityColumns.begin());
+  std::vector<Series> series;
+  std::vector<std::pair<size_t, size_t>> twice;  // (first column, another) of one series and step
+  bool sweep = false;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const std::string& text = columns[c].identity[step_index];
+    char* end = nullptr;
+    const long long step = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end) continue;
+    std::vector<std::string> key;
+    for (size_t k = 0; k < kIdentityColumns.size(); ++k)
+      if (!is_checkpoint_column(kIdentityColumns[k])) key.push_back(columns[c].identity[k]);
+    auto s = std::find_if(series.begin(), series.end(), [&](const Series& x) { return x.key == key; });
+    if (s == series.end()) s = series.insert(series.end(), Series{key, columns[c].run, "", {}});
+    const auto [at, added] = s->by_step.emplace(step, c);
+    if (!added) twice.emplace_back(at->second, c);
+    sweep = sweep || s->by_step.size() > 1;
+  }
+  if (!sweep) return {};
+  if (!twice.empty()) {  // two checkpoints of one run at one step: which is the curve's is the user's call
+    const auto [first, other] = twice[0];
+    auto where = [&tables](size_t column) {  // a row of the column, to name it
+      for (const Table* t : {&tables.headline, &tables.bpb})
+        for (const auto& [task, cells] : *t)
+          if (cells.count(column)) return cells.at(column).where;
+      return std::string();
+    };
+    fail(where(first), " and ", where(other), ": two checkpoints of run '", printable(columns[first].run), "' at step ",
+         columns[first].identity[3], "; a sweep's curve has one per step (name the runs apart with --run)");
+  }
+  // labels: the run name, and where two series share one, the identity columns they differ in
+  for (auto& s : series) {
+    std::vector<std::string> differ;
+    size_t k = 0;
+    for (const auto& name : kIdentityColumns) {
+      if (is_checkpoint_column(name)) continue;
+      for (const auto& other : series)
+        if (other.run == s.run && other.key[k] != s.key[k]) {
+          differ.push_back(name + "=" + printable(s.key[k]));
+          break;
+        }
+      ++k;
+    }
+    s.label = printable(s.run) + (differ.empty() ? "" : " [" + join(differ, ", ") + "]");
+  }
+  return series;
+}
+
+// value ± stderr, scaled
+std::string with_stderr(const Cell& cell, double scale, const char* format) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, scale * cell.value);
+  std::string out = buf;
+  if (std::isfinite(cell.stderr_)) {
+    std::snprintf(buf, sizeof buf, format, scale * cell.stderr_);
+    out += std::string("±") + buf;
+  }
+  return out;
+}
+
+// Per task, each series' value at each step, and each series against the first at the steps both scored: the
+// difference, its standard error and p, and p after Holm's correction over those steps.
+void print_sweep(const Table& table, const std::vector<Series>& series, const std::vector<Column>& columns,
+                 double scale, const char* format, const char* what) {
+  for (const auto& [task, cells] : table) {
+    std::set<int64_t> steps;
+    for (const auto& s : series)
+      for (const auto& [step, c] : s.by_step)
+        if (cells.count(c)) steps.insert(step);
+    if (steps.empty()) continue;
+    // the tests: per other series, its differences at the steps both have
+    std::vector<std::map<int64_t, std::array<double, 4>>> tests(series.size());  // step -> d, se, p, p Holm
+    for (size_t b = 1; b < series.size(); ++b) {
+      std::vector<int64_t> at;
+      std::vector<double> p;
+      for (const int64_t step : steps) {
+        const auto ca = series[0].by_step.find(step), cb = series[b].by_step.find(step);
+        if (ca == series[0].by_step.end() || cb == series[b].by_step.end() || !cells.count(ca->second) ||
+            !cells.count(cb->second))
+          continue;
+        const Cell &x = cells.at(ca->second), &y = cells.at(cb->second);
+        const double d = y.value - x.value, se = std::sqrt(x.stderr_ * x.stderr_ + y.stderr_ * y.stderr_);
+        const double pv = se > 0 ? std::erfc(std::fabs(d / se) / std::sqrt(2.0)) : std::nan("");
+        tests[b][step] = {d, se, pv, std::nan("")};
+        if (std::isfinite(pv)) at.push_back(step), p.push_back(pv);
+      }
+      const auto holm = holm_adjusted(p);
+      for (size_t i = 0; i < at.size(); ++i) tests[b][at[i]][3] = holm[i];
+    }
+    std::printf("\n%s: %s\n%8s %12s", printable(task).c_str(), what, "step", "tokens");
+    for (size_t s = 0; s < series.size(); ++s) std::printf(" %16c", static_cast<char>('A' + s % 26));
+    for (size_t b = 1; b < series.size(); ++b)
+      std::printf(" %8s %8s %8s %8s", (std::string(1, static_cast<char>('A' + b % 26)) + "-A").c_str(), "stderr", "p",
+                  "p Holm");
+    std::printf("\n");
+    for (const int64_t step : steps) {
+      std::string tokens;
+      for (const auto& s : series)
+        if (tokens.empty() && s.by_step.count(step)) tokens = columns[s.by_step.at(step)].tokens;
+      std::printf("%8ld %12s", static_cast<long>(step), printable(tokens).c_str());
+      for (const auto& s : series) {
+        const auto c = s.by_step.find(step);
+        const bool has = c != s.by_step.end() && cells.count(c->second);
+        std::printf(" %16s", has ? with_stderr(cells.at(c->second), scale, format).c_str() : "-");
+      }
+      for (size_t b = 1; b < series.size(); ++b) {
+        const auto t = tests[b].find(step);
+        if (t == tests[b].end()) {
+          std::printf(" %8s %8s %8s %8s", "-", "", "", "");
+          continue;
+        }
+        const auto& [d, se, p, holm] = t->second;
+        char cols[4][32];
+        std::snprintf(cols[0], 32, (std::string("%+") + (format + 1)).c_str(), scale * d);  // "%.1f" -> "%+.1f"
+        std::snprintf(cols[1], 32, format, scale * se);
+        std::snprintf(cols[2], 32, "%.3g", p);
+        std::snprintf(cols[3], 32, "%.3g", holm);
+        std::printf(" %8s %8s %8s %8s", cols[0], std::isfinite(se) ? cols[1] : "", std::isfinite(p) ? cols[2] : "",
+                    std::isfinite(holm) ? cols[3] : "");
+      }
+      std::printf("\n");
+    }
+  }
 }
 
 void print_paired(const std::vector<PairedRow>& rows, const Samples& a, const Samples& b,
@@ -367,6 +518,19 @@ double mcnemar_exact_p(int64_t b, int64_t c) {
   for (int64_t i = 0; i <= k; ++i)
     p += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) - n * std::log(2.0));
   return std::min(1.0, 2 * p);
+}
+
+std::vector<double> holm_adjusted(const std::vector<double>& p) {
+  std::vector<size_t> order(p.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> out(p.size());
+  double running = 0;  // the adjusted values never decrease along the sorted order
+  for (size_t k = 0; k < order.size(); ++k) {
+    running = std::max(running, std::min(1.0, static_cast<double>(p.size() - k) * p[order[k]]));
+    out[order[k]] = running;
+  }
+  return out;
 }
 
 PairedDifference paired_difference(const std::vector<double>& differences) {
@@ -418,10 +582,22 @@ void compare_runs(const std::vector<std::string>& csv_paths, const std::vector<s
     for (const auto& t : tables.undefined) names.push_back(printable(t));
     std::printf("note: not shown, no task definition says what heads them: %s\n\n", join(names, ", ").c_str());
   }
-  print_table(tables.headline, tables.columns, 100, ".1f");
-  if (!tables.bpb.empty()) {
-    std::printf("\nbits per byte of the gold answer (lower is better)\n");
-    print_table(tables.bpb, tables.columns, 1, ".4f");
+  const auto series = sweep_series(tables.columns, tables);
+  if (!series.empty()) {  // a sweep: curves by step, and each run against the first at the steps both scored
+    std::printf("a sweep of %zu run(s); per task, each run's value ± stderr at each step, and each run against A at\n"
+                "the steps both scored: the difference, its stderr sqrt(se_A^2 + se_B^2) from the CSV (conservative\n"
+                "for the same documents), two-sided p (normal approximation) and p after Holm's correction over the\n"
+                "steps compared\n", series.size());
+    for (size_t s = 0; s < series.size(); ++s)
+      std::printf("  %c = %s\n", static_cast<char>('A' + s % 26), series[s].label.c_str());
+    print_sweep(tables.headline, series, tables.columns, 100, "%.1f", "headline metric, percent");
+    print_sweep(tables.bpb, series, tables.columns, 1, "%.4f", "bits per byte of the gold answer (lower is better)");
+  } else {
+    print_table(tables.headline, tables.columns, 100, ".1f");
+    if (!tables.bpb.empty()) {
+      std::printf("\nbits per byte of the gold answer (lower is better)\n");
+      print_table(tables.bpb, tables.columns, 1, ".4f");
+    }
   }
   const bool quantized = std::any_of(tables.columns.begin(), tables.columns.end(),
                                      [](const Column& c) { return c.identity.back() != "none"; });

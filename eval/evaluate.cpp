@@ -60,19 +60,24 @@ std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const 
   const std::string& name = res.task.name;
   const std::string data_dir = opt.data_dir.empty() ? default_data_dir() : opt.data_dir;
   if (opt.limit > 0 && opt.sample > 0) fail("limit and sample are exclusive: the first N documents or a random N");
-  std::vector<Doc> docs;
-  if (opt.num_fewshot > 0 || opt.sample > 0) {  // from the whole split: read it once, copy out the scored documents
-    const auto pool = build_docs(res.task, data_dir);
-    if (opt.sample > 0) {
-      docs = sample_docs(pool, opt.sample, opt.sample_seed);
+  PreparedTasks::Task fresh;  // without opt.prepared: this evaluation's own
+  PreparedTasks::Task& prepared = opt.prepared ? opt.prepared->by_definition[definition] : fresh;
+  if (prepared.docs.empty()) {  // a task has documents (build_docs fails on none): empty is not read yet
+    auto& docs = prepared.docs;
+    if (opt.num_fewshot > 0 || opt.sample > 0) {  // from the whole split: read it once, copy out the scored documents
+      const auto pool = build_docs(res.task, data_dir);
+      if (opt.sample > 0) {
+        docs = sample_docs(pool, opt.sample, opt.sample_seed);
+      } else {
+        const size_t n = opt.limit > 0 ? std::min(pool.size(), static_cast<size_t>(opt.limit)) : pool.size();
+        docs.assign(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n));
+      }
+      add_fewshot(docs, pool, res.task, opt.num_fewshot, opt.fewshot_seed);
     } else {
-      const size_t n = opt.limit > 0 ? std::min(pool.size(), static_cast<size_t>(opt.limit)) : pool.size();
-      docs.assign(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(n));
+      docs = build_docs(res.task, data_dir, opt.limit);
     }
-    add_fewshot(docs, pool, res.task, opt.num_fewshot, opt.fewshot_seed);
-  } else {
-    docs = build_docs(res.task, data_dir, opt.limit);
   }
+  const std::vector<Doc>& docs = prepared.docs;
   res.n_docs = docs.size();
   if (res.task.generative) {
     if (!opt.variants.empty())
@@ -90,26 +95,33 @@ std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const 
   std::vector<double> doc_tokens(docs.size());  // continuation tokens per document
   std::vector<double> model_seconds(P);
   for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
-    const size_t end = std::min(docs.size(), begin + kChunkDocs);
-    // Tokenized on all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
-    std::vector<std::vector<TokenizedRequest>> reqs(end - begin);
-    std::vector<std::exception_ptr> failed(end - begin);
+    const size_t end = std::min(docs.size(), begin + kChunkDocs), chunk_index = begin / kChunkDocs;
+    if (!opt.prepared) prepared.chunks.clear();  // one chunk's requests at a time
+    if (prepared.chunks.size() <= chunk_index || !opt.prepared) {
+      // Tokenized on all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
+      std::vector<std::vector<TokenizedRequest>> tokenized(end - begin);
+      std::vector<std::exception_ptr> failed(end - begin);
 #pragma omp parallel for schedule(dynamic, 16)
-    for (size_t d = begin; d < end; ++d) {
-      try {
-        for (const auto& r : docs[d].requests) reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
-      } catch (...) {
-        failed[d - begin] = std::current_exception();
-      }
-    }
-    for (size_t d = begin; d < end; ++d) {
-      if (failed[d - begin]) {
+      for (size_t d = begin; d < end; ++d) {
         try {
-          std::rethrow_exception(failed[d - begin]);
-        } catch (const Error& e) {
-          fail(name, " document ", docs[d].id, ": ", e.what());
+          for (const auto& r : docs[d].requests) tokenized[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
+        } catch (...) {
+          failed[d - begin] = std::current_exception();
         }
       }
+      for (size_t d = begin; d < end; ++d) {
+        if (failed[d - begin]) {
+          try {
+            std::rethrow_exception(failed[d - begin]);
+          } catch (const Error& e) {
+            fail(name, " document ", docs[d].id, ": ", e.what());
+          }
+        }
+      }
+      prepared.chunks.push_back(std::move(tokenized));
+    }
+    const auto& reqs = prepared.chunks[opt.prepared ? chunk_index : 0];
+    for (size_t d = begin; d < end; ++d) {
       for (const auto& t : reqs[d - begin]) {
         res.tokens_scored += t.continuation.size();
         res.requests += 1;

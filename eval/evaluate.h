@@ -3,6 +3,7 @@
 // training (no checkpoint round trip). It never exits the process; errors are wr::Error.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,18 @@
 #include "eval/score.h"
 
 namespace wr {
+
+// Documents and tokenized requests kept from one evaluate() to the next, for models that share a tokenizer, BOS
+// and options (a sweep's checkpoints): each task's file is read and its requests tokenized once. Its owner keeps
+// one per tokenizer and BOS; evaluate() fills it on first use. It holds every chunk's requests, where an
+// evaluation without it holds one chunk's at a time.
+struct PreparedTasks {
+  struct Task {
+    std::vector<Doc> docs;                                           // the documents scored
+    std::vector<std::vector<std::vector<TokenizedRequest>>> chunks;  // per chunk of documents, per document
+  };
+  std::map<std::string, Task> by_definition;
+};
 
 struct EvalOptions {
   std::vector<std::string> tasks;
@@ -30,6 +43,7 @@ struct EvalOptions {
   // Variants scored beside the model on the same documents (wr-eval --quant): each adds a TaskResult per task
   // with quant = its name, its metrics against the model's (paired) and the divergence metrics kl and top1_agree.
   std::vector<ScoreVariant> variants;
+  PreparedTasks* prepared = nullptr;  // null: every evaluate() reads and tokenizes afresh
 };
 
 struct TaskResult {

@@ -32,13 +32,40 @@ std::string number(double v) {
 }  // namespace
 
 const char* const kCsvHeader =
-    "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date,quant";
+    "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date,quant,"
+    "tokens,subset";
 
 namespace {
-// The header before the quant column (issue 28): its rows are models' own scores, quant "none".
+// Earlier headers, each the one after it less its last columns: before the quant column (issue 28; its rows are
+// models' own scores, quant "none") and before the tokens and subset columns (issue 29; unknown, empty).
 const char* const kCsvHeaderBeforeQuant =
     "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date";
+const char* const kCsvHeaderBeforeSweep =
+    "run,checkpoint,checkpoint_sha256,step,task,metric,value,stderr,n,num_fewshot,bos,rules,wr_version,date,quant";
+
+const std::vector<std::string>& header_names() {
+  static const auto names = parse_csv(kCsvHeader, "kCsvHeader")[0].fields;
+  return names;
+}
+
+// The column of `name` in kCsvHeader.
+size_t column(const std::string& name) {
+  const auto& names = header_names();
+  return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+std::string key_of(const std::vector<std::string>& fields) {
+  std::string key;
+  for (const char* name : {"run", "step", "task", "rules", "bos", "num_fewshot", "subset", "quant"})
+    key += fields[column(name)] + '\x1f';
+  return key;
+}
 }  // namespace
+
+std::string subset_name(int64_t limit, int64_t sample, uint64_t seed) {
+  if (sample > 0) return "sample " + std::to_string(sample) + " seed " + std::to_string(seed);
+  return limit > 0 ? "first " + std::to_string(limit) : "all";
+}
 
 std::string default_run_name(const std::string& checkpoint) {
   std::filesystem::path p = std::filesystem::absolute(checkpoint).lexically_normal();
@@ -62,10 +89,14 @@ std::string read_csv_to_append(const std::string& path) {
     if (!(raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n')) content += raw[i];
   if (content.find_first_not_of(" \t\r\n") == std::string::npos) return "";
   const std::string first = content.substr(0, content.find('\n'));
-  if (first == kCsvHeaderBeforeQuant) {
+  if (first == kCsvHeaderBeforeQuant || first == kCsvHeaderBeforeSweep) {  // the missing columns added to each row
+    const std::string missing = std::string(kCsvHeader).substr(first.size());
+    std::string added;
+    const auto names = parse_csv(missing.substr(1), path);
+    for (const auto& name : names[0].fields) added += name == "quant" ? ",none" : ",";
     std::string upgraded = std::string(kCsvHeader) + "\n";
     const auto rows = parse_csv(content, path);
-    for (size_t r = 1; r < rows.size(); ++r) upgraded += rows[r].text + ",none\n";
+    for (size_t r = 1; r < rows.size(); ++r) upgraded += rows[r].text + added + "\n";
     return upgraded;
   }
   if (first != kCsvHeader) fail(path, ": existing file has another header; expected ", kCsvHeader);
@@ -136,11 +167,37 @@ void keep_csv_rows_through_step(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+std::string row_key(const RunInfo& run, const std::string& task, const std::string& quant) {
+  std::vector<std::string> fields(header_names().size());
+  fields[column("run")] = run.run;
+  fields[column("step")] = run.step >= 0 ? std::to_string(run.step) : "";
+  fields[column("task")] = task;
+  fields[column("rules")] = run.rules;
+  fields[column("bos")] = run.bos ? "on" : "off";
+  fields[column("num_fewshot")] = std::to_string(run.num_fewshot);
+  fields[column("subset")] = run.subset;
+  fields[column("quant")] = quant;
+  return key_of(fields);
+}
+
+std::set<std::string> csv_row_keys(const std::string& path) {
+  std::set<std::string> keys;
+  const auto rows = parse_csv(read_csv_to_append(path), path);
+  for (size_t r = 1; r < rows.size(); ++r)
+    if (rows[r].fields.size() == rows[0].fields.size()) keys.insert(key_of(rows[r].fields));
+  return keys;
+}
+
 // Read, extend and replace under the CSV's lock: two runs appending at once (a sweep) each add their rows.
 void append_csv(const std::string& path, const RunInfo& run, const std::vector<TaskResult>& results) {
   const FileLock lock = FileLock::wait(path);
-  std::string content = read_csv_to_append(path);
-  if (content.empty()) content = std::string(kCsvHeader) + "\n";
+  std::set<std::string> replaced;
+  for (const auto& r : results) replaced.insert(row_key(run, r.task.name, r.quant));
+  std::string content = std::string(kCsvHeader) + "\n";
+  const auto rows = parse_csv(read_csv_to_append(path), path);
+  for (size_t r = 1; r < rows.size(); ++r)  // rows of another width are kept as they are: they are not ours to drop
+    if (rows[r].fields.size() != rows[0].fields.size() || !replaced.count(key_of(rows[r].fields)))
+      content += rows[r].text + "\n";
   for (const auto& r : results) {
     std::vector<MetricValue> metrics = r.metrics;
     for (const auto& pm : r.paired) {
@@ -162,7 +219,9 @@ void append_csv(const std::string& path, const RunInfo& run, const std::vector<T
                                       run.rules,
                                       WR_VERSION,
                                       run.date,
-                                      r.quant};
+                                      r.quant,
+                                      run.tokens >= 0 ? std::to_string(run.tokens) : "",
+                                      run.subset};
       for (size_t i = 0; i < row.size(); ++i) content += (i ? "," : "") + csv_field(row[i]);
       content += "\n";
     }

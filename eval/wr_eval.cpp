@@ -1,6 +1,7 @@
-// wr-eval: score a checkpoint on benchmark tasks the way lm-evaluation-harness does, evaluating each shared
-// context once.
+// wr-eval: score checkpoints on benchmark tasks the way lm-evaluation-harness does, evaluating each shared
+// context once; a wr-train run directory is each of its checkpoints, in step order (a sweep).
 //   wr-eval --tasks arc_easy,hellaswag ckpt.pt [--output results.csv] [--json results.json]
+//   wr-eval --tasks arc_easy,hellaswag runs/baseline runs/tvr --output sweep.csv [--tensorboard tb]
 //   wr-eval tasks list | tasks show NAME [--n 3]
 #include <unistd.h>
 
@@ -9,7 +10,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -25,6 +28,8 @@
 #include "model/quant.h"
 #include "model/backend/torch_compat.h"
 #include "tasks/download_cli.h"
+#include "trainer/checkpointer.h"
+#include "trainer/tensorboard.h"
 
 namespace {
 
@@ -43,10 +48,15 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--seed", "N", "seed of the few-shot draws and of --sample", "1234", ""},
     {"--no-share", "", "score every request as its own sequence (the harness's way) instead of sharing contexts", "", ""},
     {"--batch-tokens", "N", "padded tokens per forward pass", "4096", "WR_BATCH_TOKENS"},
-    {"--output", "CSV", "append one row per task and metric to this CSV", "", ""},
+    {"--output", "CSV", "append one row per task and metric to this CSV; rows it already holds (same run, step, task "
+                        "and settings) are not scored again", "", ""},
+    {"--force", "", "score again what --output already holds (its rows are replaced)", "", ""},
+    {"--tensorboard", "DIR", "also write each run's metrics as TensorBoard scalars in DIR/RUN, at the checkpoint's "
+                             "step", "", ""},
     {"--json", "PATH", "write lm-evaluation-harness style results JSON", "", ""},
     {"--log-samples", "PATH", "write per-request JSONL (context, continuation, tokens, ll, is_greedy, pred, gold)", "", ""},
-    {"--run", "NAME", "run name in the CSV (default: the checkpoint's folder and file name, dir/ckpt.pt)", "", ""},
+    {"--run", "NAME", "run name in the CSV (default: a run directory's name; a checkpoint's folder and file name, "
+                      "dir/ckpt.pt)", "", ""},
     {"--device", "D", "cpu or cuda", "cpu", "WR_DEVICE"},
     {"--dtype", "f32|bf16", "model dtype (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
@@ -62,12 +72,13 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
 });
 
 const char* kSynopsis =
-    "wr-eval --tasks T1,T2 [options] MODEL\n"
+    "wr-eval --tasks T1,T2 [options] MODEL...\n"
     "       wr-eval tasks list [--rules R]\n"
     "       wr-eval tasks show NAME [--rules R] [--n 3] [--data-dir DIR]\n"
     "       wr-eval tasks download NAME... [--rules R] [--data-dir DIR] [--mirror URL] [--offline]\n"
     "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
-    "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory or a llama2.c .bin";
+    "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory, a llama2.c .bin, or a wr-train run directory (each\n"
+    "of its checkpoints in step order; with --output a rerun scores only what the CSV lacks)";
 
 std::string data_dir(const wr::Args& args) {
   return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
@@ -236,30 +247,106 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& task) {
   };
 }
 
+// A MODEL argument as the checkpoints it means: a wr-train run directory (one holding ckpt_<step>.pt files) each
+// of them in step order under the directory's name, anything else itself under --run or default_run_name.
+struct ModelArg {
+  std::string path, run;
+  int64_t step = -1;  // a run directory's checkpoint: the step its name says; -1 otherwise
+};
+
+std::vector<ModelArg> expand_models(const wr::Args& args) {
+  const auto& paths = args.positional;
+  if (paths.empty()) wr::fail("expected a MODEL argument; see wr-eval --help");
+  if (args.given("--run") && paths.size() > 1)
+    wr::fail("--run names one model's rows; with ", paths.size(), " MODEL arguments each is named after its file or "
+             "run directory");
+  std::vector<ModelArg> out;
+  std::map<std::string, std::string> argument_of;  // run name -> the argument it names
+  for (const auto& p : paths) {
+    const auto checkpoints = wr::is_directory(p) ? wr::list_checkpoints(p) : std::vector<std::string>{};
+    std::string run = args.get("--run");
+    if (run.empty()) {
+      auto dir = std::filesystem::absolute(p).lexically_normal();
+      if (dir.filename().empty()) dir = dir.parent_path();  // "runs/a/" names the folder a
+      run = checkpoints.empty() ? wr::default_run_name(p) : dir.filename().string();
+    }
+    const auto [named, added] = argument_of.emplace(run, p);
+    if (!added && named->second == p) wr::fail(p, " is named twice");
+    if (!added)
+      wr::fail(named->second, " and ", p, " would both be run '", run, "' in the outputs; score them in two commands "
+               "with --run");
+    if (checkpoints.empty()) out.push_back({p, run, -1});
+    for (const auto& c : checkpoints)  // ckpt_<8 digits>.pt
+      out.push_back({c, run, std::stoll(std::filesystem::path(c).filename().string().substr(5, 8))});
+  }
+  return out;
+}
+
+// The tasks of `tasks` whose rows `done` (the keys of the rows --output holds) lacks for this checkpoint, under
+// the model's own name ("none") or any --quant scheme.
+std::vector<std::string> tasks_left(const std::vector<std::string>& tasks, const std::vector<std::string>& row_names,
+                                    const std::vector<std::string>& quants, const wr::RunInfo& info,
+                                    const std::set<std::string>& done) {
+  std::vector<std::string> left;
+  for (size_t t = 0; t < tasks.size(); ++t)
+    for (const auto& q : quants)
+      if (!done.count(wr::row_key(info, row_names[t], q))) {
+        left.push_back(tasks[t]);
+        break;
+      }
+  return left;
+}
+
+// TensorBoard's tags for a row: wr-train's ("eval.<task>/<metric>", its stderr as <metric>_stderr), a --quant
+// scheme's under "eval.<task>.<scheme>".
+void write_scalars(wr::EventWriter& events, int64_t step, const std::vector<wr::TaskResult>& results) {
+  for (const auto& r : results) {
+    const std::string prefix = "eval." + r.task.name + (r.quant == "none" ? "" : "." + r.quant) + "/";
+    for (const auto& m : r.metrics) {
+      events.scalar(step, prefix + m.name, m.value);
+      if (m.stderr_ >= 0) events.scalar(step, prefix + m.name + "_stderr", m.stderr_);
+    }
+  }
+  events.flush();
+}
+
 int run(const wr::Args& args) {
-  if (args.positional.size() != 1) wr::fail("expected one MODEL argument; see wr-eval --help");
-  const std::string path = args.positional[0];
+  const auto models = expand_models(args);
   auto tasks = wr::split_list(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
   const auto rules = wr::load_rules(args.get("--rules"));
   std::set<std::string> named;
+  std::vector<std::string> row_names;  // the task column of each task's rows (a group's: its overall row)
   for (const auto& t : tasks) {
-    wr::load_task(rules.definition_of(t));  // unknown names fail before the model loads
+    row_names.push_back(wr::load_task(rules.definition_of(t)).name);  // unknown names fail before the model loads
     if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
+  if (models.size() > 1)
+    for (const char* o : {"--json", "--log-samples"})
+      if (!args.get(o).empty())
+        wr::fail(o, " holds one model's results; a sweep of ", models.size(), " checkpoints writes --output (and "
+                 "--tensorboard)");
   const std::string bos = args.get("--bos");  // on, off (the option table checks) or "": as the model says
-  std::vector<std::string> inputs = {path, args.get("--tokenizer")};
+  std::vector<std::string> inputs = {args.get("--tokenizer")};
+  for (const auto& m : models) inputs.push_back(m.path);
   for (const auto& t : tasks) add_task_files(load_task(t, args), data_dir(args), inputs);
   check_outputs(args, inputs);
+  const std::string tensorboard = args.get("--tensorboard");
+  if (!tensorboard.empty() && std::filesystem::exists(tensorboard) && !wr::is_directory(tensorboard))
+    wr::fail("--tensorboard ", tensorboard, ": not a directory");
   const std::string dtype = args.get("--dtype");  // f32 or bf16: the option table checks enumerated values
   for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads", "--seed"}) args.get_int(o, 0);
   if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
   const torch::Device device = wr::parse_device(args.get("--device"), "--device");
+  std::vector<std::string> quants = {"none"};
   if (!args.get("--quant").empty()) {  // simulated quantization: checked before the model loads
     bool a8t = false;
-    for (const auto& s : wr::parse_quant_list(args.get("--quant"))) a8t |= s.inputs == wr::InputQuant::kInt8Static;
+    for (const auto& s : wr::parse_quant_list(args.get("--quant"))) {
+      a8t |= s.inputs == wr::InputQuant::kInt8Static;
+      quants.push_back(s.name);
+    }
     const std::string calibration = args.get("--quant-calibration");
     if (a8t && calibration.empty()) wr::fail("--quant a8t needs --quant-calibration FILE (text for its static input scales)");
     if (a8t && !wr::file_exists(calibration)) wr::fail("--quant-calibration ", calibration, ": no such file");
@@ -270,94 +357,143 @@ int run(const wr::Args& args) {
   } else if (args.given("--quant-scope") || args.given("--quant-calibration")) {
     wr::fail("--quant-scope and --quant-calibration apply to --quant only");
   }
-
-  // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
   wr::set_threads(args.get_int("--threads"));
-  auto loaded = wr::load_model(path, args.get("--format"));
-  const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
-  const std::string carried_source =
-      carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : path;
-  auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
-             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
-             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
-  // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
-  // it beside the tokenizer).
-  std::string tok_dir = args.get("--tokenizer");
-  if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
-    tok_dir = std::filesystem::path(carried_source).parent_path().string();
-  if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
-    tok.read_hf_config(tok_dir + "/tokenizer_config.json");
-  wr::check_tokenizer_fits(loaded.model, tok, path);
-  // Allowed (a model may pad its vocabulary), but rarely meant: say so.
-  if (tok.vocab_size() < loaded.model->config.vocab_size)
-    std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
-                 static_cast<long>(loaded.model->config.vocab_size));
-  if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
-    std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
-                 args.get("--tokenizer").c_str(), path.c_str());
-  loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
-  ensure_task_files(tasks, args);
+  for (const auto& m : models)  // before any work: a sweep does not stop at its tenth checkpoint for a typo
+    if (!std::filesystem::exists(m.path)) wr::fail(m.path, ": no such file or directory");
 
-  wr::EvalOptions opt;
-  opt.rules = rules;
-  opt.data_dir = data_dir(args);
-  opt.limit = args.get_int("--limit");
-  opt.sample = args.get_int("--sample");
-  opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
-  const wr::BosRule bos_rule =
-      bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
-  opt.bos = bos_rule.add;
-  std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
-  opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
-  opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+  // What --output already holds is not scored again, unless --force or an output that needs every score.
+  const std::string csv = args.get("--output");
+  const bool skip = !csv.empty() && !args.flag("--force") && args.get("--json").empty() && args.get("--log-samples").empty();
+  const std::set<std::string> done = skip ? wr::csv_row_keys(csv) : std::set<std::string>{};
+  wr::RunInfo settings;  // what every checkpoint's rows share
+  settings.rules = rules.id();
+  settings.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
+  settings.subset = wr::subset_name(args.get_int("--limit"), args.get_int("--sample"), static_cast<uint64_t>(args.get_int("--seed", 0)));
   std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
-  if (!args.get("--log-samples").empty()) {
-    samples.emplace(args.get("--log-samples"));
-    opt.on_sample = [&samples](const nlohmann::json& s) { samples->write(s.dump() + "\n"); };
+  if (!args.get("--log-samples").empty()) samples.emplace(args.get("--log-samples"));
+  std::map<std::string, std::unique_ptr<wr::EventWriter>> events;  // per run
+  // A sweep's task files read and requests tokenized once per tokenizer (its bytes) and BOS
+  std::map<std::string, wr::PreparedTasks> prepared;
+  bool fetched = false;
+  for (size_t i = 0; i < models.size(); ++i) {
+    const ModelArg& m = models[i];
+    const std::string which = models.size() > 1 ? "[" + std::to_string(i + 1) + "/" + std::to_string(models.size()) + "] " : "";
+    auto skipped = [&](int64_t step) {
+      std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld): skipped, %s holds its rows (--force scores it again)\n",
+                   which.c_str(), m.path.c_str(), m.run.c_str(), static_cast<long>(step), csv.c_str());
+    };
+    wr::RunInfo info = settings;
+    info.run = m.run;
+    if (skip && m.step >= 0) {  // a run directory's checkpoint: a wr checkpoint of the step its name says
+      info.step = m.step;
+      info.bos = bos.empty() || bos == "on";
+      if (tasks_left(tasks, row_names, quants, info, done).empty()) {
+        skipped(m.step);
+        continue;
+      }
+    }
+
+    // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
+    auto loaded = wr::load_model(m.path, args.get("--format"));
+    info.checkpoint = m.path;
+    info.checkpoint_sha256 = loaded.sha256;  // of the bytes scored, even if the path now names another file
+    info.step = loaded.meta.value("step", int64_t{-1});
+    info.tokens = loaded.meta.value("tokens", int64_t{-1});
+    if (m.step >= 0 && info.step != m.step)
+      wr::fail(m.path, ": its meta says step ", info.step, "; wr-train names each checkpoint after its step");
+    if (!tensorboard.empty() && info.step < 0)
+      wr::fail(m.path, ": no training step in it (a wr checkpoint has one); --tensorboard draws against the step");
+    const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
+    const std::string carried_source =
+        carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : m.path;
+    auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
+               : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
+               : throw wr::Error(m.path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
+    // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
+    // it beside the tokenizer).
+    std::string tok_dir = args.get("--tokenizer");
+    if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
+      tok_dir = std::filesystem::path(carried_source).parent_path().string();
+    if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
+      tok.read_hf_config(tok_dir + "/tokenizer_config.json");
+    wr::check_tokenizer_fits(loaded.model, tok, m.path);
+    // Allowed (a model may pad its vocabulary), but rarely meant: say so.
+    if (tok.vocab_size() < loaded.model->config.vocab_size)
+      std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
+                   static_cast<long>(loaded.model->config.vocab_size));
+    if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
+      std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
+                   args.get("--tokenizer").c_str(), m.path.c_str());
+    const wr::BosRule bos_rule =
+        bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
+    info.bos = bos_rule.add;
+    info.bos_why = bos_rule.why;
+    const auto left = skip ? tasks_left(tasks, row_names, quants, info, done) : tasks;
+    if (left.empty()) {
+      skipped(info.step);
+      continue;
+    }
+    loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+    if (!fetched) ensure_task_files(tasks, args);
+    fetched = true;
+    if (models.size() > 1)
+      std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld)\n", which.c_str(), m.path.c_str(), m.run.c_str(),
+                   static_cast<long>(info.step));
+
+    wr::EvalOptions opt;
+    opt.rules = rules;
+    opt.data_dir = data_dir(args);
+    opt.limit = args.get_int("--limit");
+    opt.sample = args.get_int("--sample");
+    opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+    opt.bos = bos_rule.add;
+    std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
+    opt.num_fewshot = settings.num_fewshot;
+    opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+    if (samples) opt.on_sample = [&samples](const nlohmann::json& s) { samples->write(s.dump() + "\n"); };
+    opt.score.share = !args.flag("--no-share");
+    opt.score.batch_tokens = args.get_int("--batch-tokens");
+    opt.variants = quant_variants(args, loaded.model, tok, opt.bos, info.quant);
+    if (models.size() > 1) opt.prepared = &prepared[std::string(1, opt.bos ? '1' : '0') + tok.model_bytes()];
+
+    std::vector<wr::TaskResult> results;
+    for (const auto& t : left) {
+      opt.tasks = {t};
+      opt.score.progress = progress_bar(t);
+      for (auto& r : wr::evaluate(loaded.model, tok, opt)) results.push_back(std::move(r));  // a group: all its rows
+    }
+    opt.tasks = left;
+    info.date = wr::utc_now_iso8601();
+
+    const int task_width = opt.variants.empty() ? 16 : 26;  // with --quant: "task [scheme]"
+    if (models.size() > 1) std::printf("%s%s (run %s, step %ld)\n", i > 0 ? "\n" : "", m.path.c_str(), m.run.c_str(),
+                                       static_cast<long>(info.step));
+    std::printf("%-*s %-16s %8s %8s %6s %8s\n", task_width, "task", "metric", "value", "stderr", "n", "docs/s");
+    for (const auto& r : results)
+      for (const auto& mv : r.metrics)
+        std::printf("%-*s %-16s %8.4f %8s %6ld %8.1f\n", task_width,
+                    (r.task.name + (r.quant == "none" ? "" : " [" + r.quant + "]")).c_str(), mv.name.c_str(), mv.value,
+                    mv.stderr_ >= 0 ? std::to_string(mv.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
+                    r.n_docs / std::max(r.seconds, 1e-9));
+    for (const auto& r : results)
+      if (r.context_not_prefix > 0 && r.task.subtasks.empty())
+        std::fprintf(stderr,
+                     "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
+                     "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
+                     r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
+    if (!opt.variants.empty()) std::printf("\n%s", wr::paired_table(results).c_str());
+    std::fflush(stdout);
+    // Each checkpoint's rows as soon as it is scored: a sweep killed part way keeps them, and its rerun skips them.
+    if (!csv.empty()) wr::append_csv(csv, info, results);
+    if (!tensorboard.empty()) {
+      auto& writer = events[m.run];
+      // every earlier event kept: a rerun adds the steps it scores to what the earlier runs wrote
+      if (!writer) writer = std::make_unique<wr::EventWriter>(tensorboard + "/" + m.run, std::numeric_limits<int64_t>::max());
+      write_scalars(*writer, info.step, results);
+    }
+    if (!args.get("--json").empty())
+      wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");
   }
-  opt.score.share = !args.flag("--no-share");
-  opt.score.batch_tokens = args.get_int("--batch-tokens");
-  nlohmann::json quant_config;
-  opt.variants = quant_variants(args, loaded.model, tok, opt.bos, quant_config);
-
-  std::vector<wr::TaskResult> results;
-  for (const auto& t : tasks) {
-    opt.tasks = {t};
-    opt.score.progress = progress_bar(t);
-    for (auto& r : wr::evaluate(loaded.model, tok, opt)) results.push_back(std::move(r));  // a group: all its rows
-  }
-  opt.tasks = tasks;
-
-  wr::RunInfo info;
-  info.checkpoint = path;
-  info.run = args.given("--run") ? args.get("--run") : wr::default_run_name(path);
-  info.checkpoint_sha256 = loaded.sha256;  // of the bytes scored, even if the path now names another file
-  info.step = loaded.meta.value("step", int64_t{-1});
-  info.rules = opt.rules.id();
-  info.bos = opt.bos;
-  info.bos_why = bos_rule.why;
-  info.num_fewshot = opt.num_fewshot;
-  info.date = wr::utc_now_iso8601();
-  info.quant = quant_config;
-
-  const int task_width = opt.variants.empty() ? 16 : 26;  // with --quant: "task [scheme]"
-  std::printf("%-*s %-16s %8s %8s %6s %8s\n", task_width, "task", "metric", "value", "stderr", "n", "docs/s");
-  for (const auto& r : results)
-    for (const auto& m : r.metrics)
-      std::printf("%-*s %-16s %8.4f %8s %6ld %8.1f\n", task_width,
-                  (r.task.name + (r.quant == "none" ? "" : " [" + r.quant + "]")).c_str(), m.name.c_str(), m.value,
-                  m.stderr_ >= 0 ? std::to_string(m.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
-                  r.n_docs / std::max(r.seconds, 1e-9));
-  for (const auto& r : results)
-    if (r.context_not_prefix > 0 && r.task.subtasks.empty())
-      std::fprintf(stderr,
-                   "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
-                   "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
-                   r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
-  if (!opt.variants.empty()) std::printf("\n%s", wr::paired_table(results).c_str());
-  if (!args.get("--output").empty()) wr::append_csv(args.get("--output"), info, results);
-  if (!args.get("--json").empty())
-    wr::write_file_atomic(args.get("--json"), wr::harness_json(info, opt, results).dump(2) + "\n");
   if (samples) samples->commit();
   return 0;
 }

@@ -105,6 +105,8 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
   RunInfo info;
   info.run = c_.run_name;
   info.step = step;
+  info.tokens = step * c_.tokens_per_step();
+  info.subset = subset_name(c_.eval_limit, c_.eval_sample, c_.eval_seed);
   info.rules = rules_.id();
   info.bos = c_.eval_bos;
   info.date = utc_now_iso8601();

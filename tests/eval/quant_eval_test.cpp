@@ -186,7 +186,7 @@ TEST(QuantCli, OneRunScoresEachSchemeAndTheOutputsNameIt) {
   const auto rows = wr::parse_csv(wr::read_file(dir + "/r.csv"), "r.csv");
   ASSERT_EQ(rows[0].text, wr::kCsvHeader);
   std::map<std::string, std::set<std::string>> metrics_of;  // quant -> metrics
-  for (size_t i = 1; i < rows.size(); ++i) metrics_of[rows[i].fields.back()].insert(rows[i].fields[5]);
+  for (size_t i = 1; i < rows.size(); ++i) metrics_of[rows[i].fields[14]].insert(rows[i].fields[5]);  // quant, metric
   EXPECT_EQ(metrics_of.size(), 4u);
   EXPECT_TRUE(metrics_of["none"].count("acc") && !metrics_of["none"].count("kl"));
   for (const char* q : {"w8", "a8t", "fp8"})
@@ -247,12 +247,12 @@ TEST(QuantCli, CsvWithTheHeaderBeforeTheQuantColumnIsAppendedTo) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto rows = wr::parse_csv(wr::read_file(dir + "/r.csv"), "r.csv");
   EXPECT_EQ(rows[0].text, wr::kCsvHeader);
-  EXPECT_EQ(rows[1].text, old_row + ",none");
+  EXPECT_EQ(rows[1].text, old_row + ",none,,");  // and the tokens and subset columns, unknown
   for (const auto& row : rows) EXPECT_EQ(row.fields.size(), rows[0].fields.size()) << row.text;
   // a training run's eval.csv of the old header keeps its rows through a step, now with the column
   wr::write_file_atomic(dir + "/eval.csv", old_header + "\n" + old_row + "\n" + old_row.substr(0, 13) + "9" + old_row.substr(14) + "\n");
   wr::keep_csv_rows_through_step(dir + "/eval.csv", 5);
-  EXPECT_EQ(wr::read_file(dir + "/eval.csv"), std::string(wr::kCsvHeader) + "\n" + old_row + ",none\n");
+  EXPECT_EQ(wr::read_file(dir + "/eval.csv"), std::string(wr::kCsvHeader) + "\n" + old_row + ",none,,\n");
 }
 
 }  // namespace

@@ -26,9 +26,11 @@ std::vector<wr::TaskResult> one_result() {
 
 TEST(Report, CsvAppendsUnderOneHeader) {
   auto path = wr::test::temp_dir() + "/results.csv";
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "2026-11-27T00:00:00Z", "", {}};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "2026-11-27T00:00:00Z", "", {}, -1, "all"};
   wr::append_csv(path, run, one_result());
+  run.step = 1300;
   wr::append_csv(path, run, one_result());
+  wr::append_csv(path, run, one_result());  // the same run, step, task and settings again: replaces, not adds
   auto text = wr::read_file(path);
   EXPECT_EQ(text.rfind(wr::kCsvHeader, 0), 0u);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
@@ -49,7 +51,7 @@ TEST(Report, ConcurrentAppendsKeepEveryRow) {
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t pid = fork();
     if (pid == 0) {
-      wr::RunInfo run{"run" + std::to_string(p), "ckpt.pt", "abc", 0, "lm-eval", true, 0, "d", "", {}};
+      wr::RunInfo run{"run" + std::to_string(p), "ckpt.pt", "abc", 0, "lm-eval", true, 0, "d", "", {}, -1, "all"};
       for (int i = 0; i < kAppends; ++i) {
         run.step = i;
         wr::append_csv(path, run, one_result());
@@ -73,7 +75,7 @@ TEST(Report, ConcurrentAppendsKeepEveryRow) {
 }
 
 TEST(Report, HarnessJsonLayout) {
-  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}};
+  wr::RunInfo run{"lir", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}, -1, "all"};
   auto j = wr::harness_json(run, {}, one_result());
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc,none"].get<double>(), 0.551);
   EXPECT_DOUBLE_EQ(j["results"]["arc_easy"]["acc_stderr,none"].get<double>(), 0.0123);
@@ -189,7 +191,7 @@ std::string csv_row(const std::string& run, const std::string& checkpoint, const
                     const std::string& metric, const std::string& value,
                     const std::string& rules = "lm-eval sha256:0123456789ab") {
   return run + "," + checkpoint + ",abc,500," + task + "," + metric + "," + value + ",0.01,100,0,on," + rules +
-         ",0.1,2026-01-01T00:00:00Z,none\n";
+         ",0.1,2026-01-01T00:00:00Z,none,,all\n";
 }
 
 std::string write_csv(const std::string& dir, const std::string& name, const std::string& rows) {
@@ -209,11 +211,11 @@ std::pair<std::string, std::string> compare(const std::vector<std::string>& csvs
 // compare and for wr-train's resume.
 TEST(Report, CsvRowsWithLineBreaksAndQuotesReadBack) {
   const auto path = wr::test::temp_dir() + "/results.csv";
-  wr::RunInfo run{"two\nlines, \"quoted\"", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}};
+  wr::RunInfo run{"two\nlines, \"quoted\"", "ckpt.pt", "abc", 1200, "lm-eval sha256:0123456789ab", true, 0, "d", "", {}, -1, "all"};
   wr::append_csv(path, run, one_result());
   const auto rows = wr::parse_csv(wr::read_file(path), path);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[1].fields.size(), 15u);
+  EXPECT_EQ(rows[1].fields.size(), 17u);
   EXPECT_EQ(rows[1].fields[0], "two\nlines, \"quoted\"");
   EXPECT_EQ(rows[1].fields[5], "acc");
   EXPECT_EQ(rows[1].line, 2);
