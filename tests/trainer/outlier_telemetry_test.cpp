@@ -101,13 +101,16 @@ TEST(OutlierTelemetry, EvalQuantScoresEachSchemeBesideTheModel) {
   const auto rows = eval_rows(dir + "/r");
   for (const char* quant : {"none", "w8", "a8t", "w4g128"})
     EXPECT_EQ(rows.count(std::string("4,synth_facts,acc_norm,") + quant), 1u) << quant;
-  // each scheme's divergence from the model: small for int8, larger for int4, never negative
+  // each scheme's divergence from the model: near 0 for int8 (float32 log-softmax leaves it within 1e-6 of 0,
+  // either side), an order of magnitude more for int4 (this barely trained model's outputs are near uniform, so
+  // both are small: 2.6e-9 and 5.4e-7 when written)
   const double kl_w8 = rows.at("4,synth_facts,kl,w8"), kl_w4 = rows.at("4,synth_facts,kl,w4g128");
-  EXPECT_GE(kl_w8, 0);
-  EXPECT_GT(kl_w4, kl_w8);
-  EXPECT_GT(rows.at("4,synth_facts,kl,a8t"), 0);
-  // telemetry: the scheme's metrics and its difference from the model's
-  EXPECT_EQ(series(dir + "/r", "eval.synth_facts.w8", "kl").at(4), kl_w8);
+  EXPECT_GE(kl_w8, -1e-6);
+  EXPECT_GT(kl_w4, 10 * std::fabs(kl_w8));
+  EXPECT_GT(rows.at("4,synth_facts,kl,a8t"), -1e-6);
+  // telemetry: the scheme's metrics (eval.csv holds 6 significant digits, telemetry 9) and its difference from the
+  // model's
+  EXPECT_NEAR(series(dir + "/r", "eval.synth_facts.w8", "kl").at(4), kl_w8, 1e-5 * std::fabs(kl_w8));
   EXPECT_EQ(series(dir + "/r", "eval.synth_facts.w4g128", "bpb_delta").size(), 1u);
 
   auto e = error_of([&] { wr::train(tiny_config(dir + "/x", with({"eval.quant=[\"w9\"]"})), quiet()); });
