@@ -1,6 +1,11 @@
 #include "trainer/telemetry.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -44,15 +49,15 @@ Telemetry::Telemetry(const std::string& path, int64_t keep_until_step, const std
   } else {
     write_file_atomic(path, "step,name,stat,value\n");
   }
-  out_.open(path, std::ios::app);
-  if (!out_) fail("cannot open ", path, " for appending");
-  out_.precision(9);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) fail("cannot open ", path, " for appending: ", std::strerror(errno));
+  pending_.precision(9);
   if (!tensorboard_dir.empty()) events_ = std::make_unique<EventWriter>(tensorboard_dir, keep_until_step);
 }
 
 void Telemetry::add(int64_t step, const std::string& name, const std::string& stat, double value) {
   if (path_.empty()) return;
-  out_ << step << ',' << name << ',' << stat << ',' << value << '\n';
+  pending_ << step << ',' << name << ',' << stat << ',' << value << '\n';
   if (events_) events_->scalar(step, name + "/" + stat, value);
 }
 
@@ -67,10 +72,26 @@ void Telemetry::add_matrices(int64_t step, const std::vector<MatrixStat>& stats)
   }
 }
 
+Telemetry::~Telemetry() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 void Telemetry::flush() {
   if (path_.empty()) return;
-  out_.flush();
-  if (!out_) fail("cannot write ", path_, " (disk full?)");
+  const std::string rows = pending_.str();
+  pending_.str("");
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  for (size_t done = 0; done < rows.size();) {
+    const ssize_t n = ::write(fd_, rows.data() + done, rows.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      const bool cut_back = before >= 0 && ::ftruncate(fd_, before) == 0;
+      fail("cannot write ", path_, ": ", std::strerror(err),
+           cut_back ? " (this step's rows left out whole)" : " (and it could not be cut back to its last whole row)");
+    }
+    done += static_cast<size_t>(n);
+  }
   if (events_) events_->flush();
 }
 

@@ -12,8 +12,8 @@
 // "<name>/<stat>" ("train/loss"), so the two always hold the same numbers.
 #pragma once
 #include <cstdint>
-#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,11 +36,17 @@ class Telemetry {
   Telemetry(const std::string& path, int64_t keep_until_step, const std::string& tensorboard_dir = "");
   void add(int64_t step, const std::string& name, const std::string& stat, double value);
   void add_matrices(int64_t step, const std::vector<MatrixStat>& stats);
-  void flush();  // both files: this step's rows on disk (as whole records in the event file)
+  // Both files: this step's rows on disk as whole rows (as whole records in the event file). A write that fails
+  // (a full disk) is cut back to the rows before it, so the file never ends in part of a row.
+  void flush();
+  ~Telemetry();
+  Telemetry(const Telemetry&) = delete;
+  Telemetry& operator=(const Telemetry&) = delete;
 
  private:
   std::string path_;
-  std::ofstream out_;
+  int fd_ = -1;                // path_ opened for appending
+  std::ostringstream pending_;  // the rows added since the last flush
   std::unique_ptr<EventWriter> events_;
 };
 
