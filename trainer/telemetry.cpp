@@ -73,11 +73,15 @@ void Telemetry::add_matrices(int64_t step, const std::vector<MatrixStat>& stats)
 }
 
 Telemetry::~Telemetry() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  try {  // a run that stops on an error keeps the rows of its last step, as the event file does
+    append_pending();
+  } catch (const std::exception&) {
+  }
+  ::close(fd_);
 }
 
-void Telemetry::flush() {
-  if (path_.empty()) return;
+void Telemetry::append_pending() {
   const std::string rows = pending_.str();
   pending_.str("");
   const off_t before = ::lseek(fd_, 0, SEEK_END);
@@ -92,6 +96,11 @@ void Telemetry::flush() {
     }
     done += static_cast<size_t>(n);
   }
+}
+
+void Telemetry::flush() {
+  if (path_.empty()) return;
+  append_pending();
   if (events_) events_->flush();
 }
 

@@ -44,6 +44,8 @@ class Telemetry {
   Telemetry& operator=(const Telemetry&) = delete;
 
  private:
+  void append_pending();  // the rows added since the last flush, with one write (cut back when it fails)
+
   std::string path_;
   int fd_ = -1;                // path_ opened for appending
   std::ostringstream pending_;  // the rows added since the last flush
