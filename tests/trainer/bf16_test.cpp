@@ -21,14 +21,9 @@
 
 namespace {
 
+using wr::test::quiet_options;
 using wr::test::tiny_config;
 constexpr auto series = wr::test::telemetry_series;
-
-wr::TrainOptions quiet() {
-  wr::TrainOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
 
 // The tiny model's config, its run directory unused.
 wr::ModelConfig tiny_model() {
@@ -79,8 +74,8 @@ TEST(Bf16Cpu, AutocastMatmulsAreBf16OverF32Weights) {
 // bf16's size, not f32's.
 TEST(Bf16Cpu, TrainsCloseToF32AndMeasurablyApart) {
   const std::string dir = wr::test::temp_dir();
-  wr::train(tiny_config(dir + "/f32"), quiet());
-  auto bf16 = wr::train(tiny_config(dir + "/bf16", {"run.dtype=bf16"}), quiet());
+  wr::train(tiny_config(dir + "/f32"), quiet_options());
+  auto bf16 = wr::train(tiny_config(dir + "/bf16", {"run.dtype=bf16"}), quiet_options());
   const auto a = series(dir + "/f32", "train", "loss"), b = series(dir + "/bf16", "train", "loss");
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), 12u);
@@ -104,15 +99,15 @@ TEST(Bf16Cpu, TrainsCloseToF32AndMeasurablyApart) {
 TEST(Bf16Cpu, ResumedRunIsBitwiseTheSame) {
   const std::string dir = wr::test::temp_dir();
   const std::vector<std::string> bf16 = {"run.dtype=bf16", "eval.interval=4", "eval.val_batches=2"};
-  auto straight = wr::train(tiny_config(dir + "/straight", bf16), quiet());
-  wr::TrainOptions stop_at_5 = quiet();
+  auto straight = wr::train(tiny_config(dir + "/straight", bf16), quiet_options());
+  wr::TrainOptions stop_at_5 = quiet_options();
   stop_at_5.log = [](const std::string& line) {
     if (line.rfind("step      5/", 0) == 0) wr::request_stop();
   };
   auto first = wr::train(tiny_config(dir + "/resumed", bf16), stop_at_5);
   ASSERT_TRUE(first.interrupted);
   ASSERT_EQ(first.step, 5);
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   auto second = wr::train(tiny_config(dir + "/resumed", bf16), resume);
   EXPECT_EQ(second.step, 12);

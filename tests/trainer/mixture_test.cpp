@@ -19,13 +19,8 @@ namespace {
 using wr::test::contains;
 using wr::test::error_of;
 using wr::test::fixture_shards;
+using wr::test::quiet_options;
 using wr::test::tiny_config;
-
-wr::TrainOptions quiet() {
-  wr::TrainOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
 
 // A second source: other documents, the fixture tokenizer; made once per test process.
 const std::string& second_shards() {
@@ -95,13 +90,13 @@ TEST(Mixture, TrainsInProportionAndResumesBitForBit) {
   const std::vector<std::string> mixture = {"data.dir=\"\"", "data.sources=[{\"dir\": \"" + fixture_shards() +
                                                                  "\", \"weight\": 3}, {\"dir\": \"" + second_shards() +
                                                                  "\", \"weight\": 1}]"};
-  auto straight = wr::train(tiny_config(dir + "/straight", mixture), quiet());
-  wr::TrainOptions stop_at_5 = quiet();
+  auto straight = wr::train(tiny_config(dir + "/straight", mixture), quiet_options());
+  wr::TrainOptions stop_at_5 = quiet_options();
   stop_at_5.log = [](const std::string& line) {
     if (line.rfind("step      5/", 0) == 0) wr::request_stop();
   };
   EXPECT_TRUE(wr::train(tiny_config(dir + "/resumed", mixture), stop_at_5).interrupted);
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   auto second = wr::train(tiny_config(dir + "/resumed", mixture), resume);
   ASSERT_EQ(second.step, 12);
@@ -121,7 +116,7 @@ TEST(Mixture, TrainsInProportionAndResumesBitForBit) {
   auto sa = wr::state_dict(wa.model), sb = wr::state_dict(wb.model);
   for (size_t i = 0; i < sa.size(); ++i) EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
   // A one-folder run logs no source rows and draws what it always drew.
-  auto one = wr::train(tiny_config(dir + "/one"), quiet());
+  auto one = wr::train(tiny_config(dir + "/one"), quiet_options());
   EXPECT_TRUE(wr::test::telemetry_series(dir + "/one", "source0", "tokens").empty());
   EXPECT_NE(wr::test::telemetry_series(dir + "/one", "train", "loss"), a);
   (void)one;

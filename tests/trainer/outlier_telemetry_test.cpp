@@ -22,14 +22,9 @@ namespace {
 
 using wr::test::contains;
 using wr::test::error_of;
+using wr::test::quiet_options;
 using wr::test::tiny_config;
 constexpr auto series = wr::test::telemetry_series;
-
-wr::TrainOptions quiet() {
-  wr::TrainOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
 
 // Telemetry's CSV holds 9 significant digits.
 void expect_logged(double logged, double expected, const std::string& what) {
@@ -39,7 +34,7 @@ void expect_logged(double logged, double expected, const std::string& what) {
 
 TEST(OutlierTelemetry, LastStepsRowsAreTheStatisticsOfTheSavedCheckpoint) {
   const std::string dir = wr::test::temp_dir(), probe = "the red ball sees a map.";
-  const auto s = wr::train(tiny_config(dir + "/r", {"schedule.steps=4", "log.probe_text=" + probe}), quiet());
+  const auto s = wr::train(tiny_config(dir + "/r", {"schedule.steps=4", "log.probe_text=" + probe}), quiet_options());
   auto loaded = wr::load_native(s.checkpoint);
   loaded.model->eval();
   const auto& tok = wr::test::fixture_tokenizer();
@@ -97,7 +92,7 @@ TEST(OutlierTelemetry, EvalQuantScoresEachSchemeBesideTheModel) {
     more.push_back("schedule.steps=4");
     return more;
   };
-  wr::train(tiny_config(dir + "/r", with({"eval.quant=[\"w8\",\"a8t\",\"w4g128\"]"})), quiet());
+  wr::train(tiny_config(dir + "/r", with({"eval.quant=[\"w8\",\"a8t\",\"w4g128\"]"})), quiet_options());
   const auto rows = eval_rows(dir + "/r");
   for (const char* quant : {"none", "w8", "a8t", "w4g128"})
     EXPECT_EQ(rows.count(std::string("4,synth_facts,acc_norm,") + quant), 1u) << quant;
@@ -113,9 +108,9 @@ TEST(OutlierTelemetry, EvalQuantScoresEachSchemeBesideTheModel) {
   EXPECT_NEAR(series(dir + "/r", "eval.synth_facts.w8", "kl").at(4), kl_w8, 1e-5 * std::fabs(kl_w8));
   EXPECT_EQ(series(dir + "/r", "eval.synth_facts.w4g128", "bpb_delta").size(), 1u);
 
-  auto e = error_of([&] { wr::train(tiny_config(dir + "/x", with({"eval.quant=[\"w9\"]"})), quiet()); });
+  auto e = error_of([&] { wr::train(tiny_config(dir + "/x", with({"eval.quant=[\"w9\"]"})), quiet_options()); });
   EXPECT_TRUE(contains(e, "eval.quant") && contains(e, "did you mean w8")) << e;
-  e = error_of([&] { wr::train(tiny_config(dir + "/y", with({"eval.quant=[\"a8t\"]", "eval.val_batches=0"})), quiet()); });
+  e = error_of([&] { wr::train(tiny_config(dir + "/y", with({"eval.quant=[\"a8t\"]", "eval.val_batches=0"})), quiet_options()); });
   EXPECT_TRUE(contains(e, "eval.quant a8t") && contains(e, "validation split")) << e;
 }
 

@@ -29,14 +29,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using wr::test::quiet_options;
 using wr::test::tiny_config;
 using Scalars = std::map<std::pair<std::string, int64_t>, double>;  // (tag, step) -> value
-
-wr::TrainOptions quiet() {
-  wr::TrainOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
 
 // Runs tensorboard_reader.py; its stdout lines, or a reason to skip in *skip.
 std::vector<std::string> reader(const std::string& args, std::string* skip) {
@@ -163,7 +158,7 @@ TEST(TensorBoard, EveryTelemetryRowIsAScalar) {
   wr::write_synth(dir + "/synth", so);
   wr::train(tiny_config(dir + "/r", {"schedule.steps=8", "eval.interval=4", "eval.val_batches=2", "eval.tasks=[\"synth_facts\"]",
                                      "eval.sample=8", "eval.data_dir=" + dir + "/synth"}),
-            quiet());
+            quiet_options());
   const auto files = event_files(dir + "/r");
   ASSERT_EQ(files.size(), 1u);
   EXPECT_NE(files[0].find("/tb/events.out.tfevents."), std::string::npos) << files[0];
@@ -186,7 +181,7 @@ TEST(TensorBoard, EveryTelemetryRowIsAScalar) {
   EXPECT_EQ(events.size(), 2 + csv.size());
 
   // log.tensorboard=false writes no folder
-  wr::train(tiny_config(dir + "/off", {"schedule.steps=3", "log.tensorboard=false"}), quiet());
+  wr::train(tiny_config(dir + "/off", {"schedule.steps=3", "log.tensorboard=false"}), quiet_options());
   EXPECT_FALSE(fs::exists(dir + "/off/tb"));
 }
 
@@ -198,7 +193,7 @@ TEST(TensorBoard, ResumeDropsEventsPastTheCheckpoint) {
   const std::string dir = wr::test::temp_dir(), run = dir + "/r";
   const std::vector<std::string> settings = {"checkpoint.interval=4", "log.telemetry_interval=1", "eval.interval=3",
                                              "eval.val_batches=2"};
-  wr::TrainOptions crash = quiet();
+  wr::TrainOptions crash = quiet_options();
   struct Crash {};
   crash.log = [](const std::string& line) {
     if (line.rfind("step      7/", 0) == 0) throw Crash{};
@@ -220,7 +215,7 @@ TEST(TensorBoard, ResumeDropsEventsPastTheCheckpoint) {
 
   auto settings2 = settings;
   settings2.push_back("optimizer.lr=3e-3");  // steps 5.. differ from the crashed run's
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   EXPECT_EQ(wr::train(tiny_config(run, settings2), resume).step, 12);
   size_t emptied = 0;
@@ -245,7 +240,7 @@ TEST(TensorBoard, ResumeDropsEventsPastTheCheckpoint) {
 // An events file cut at any byte reads as the records wholly before the cut.
 TEST(TensorBoard, CutFileReadsUpToTheCut) {
   const std::string dir = wr::test::temp_dir();
-  wr::train(tiny_config(dir + "/r", {"schedule.steps=3"}), quiet());
+  wr::train(tiny_config(dir + "/r", {"schedule.steps=3"}), quiet_options());
   const auto files = event_files(dir + "/r");
   ASSERT_EQ(files.size(), 1u);
   const std::string bytes = wr::read_file(files[0]);
@@ -306,7 +301,7 @@ TEST(TensorBoard, KilledRunReadsAndResumes) {
     EXPECT_LE(std::fabs(static_cast<float>(csv.at(key)) - value), 1e-6 * std::fabs(value) + 1e-30) << key.first;
   }
   // the rest of the run in-process, to its end
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   EXPECT_EQ(wr::train(tiny_config(run, settings), resume).step, 24);
   expect_same(telemetry(run), tensorboard_view("scalars " + run + "/tb", &skip), "killed and resumed");

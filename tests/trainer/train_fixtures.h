@@ -12,6 +12,7 @@
 #include "tests/eval/eval_fixtures.h"
 #include "tests/test_util.h"
 #include "trainer/tokenize_corpus.h"
+#include "trainer/train.h"
 #include "trainer/train_config.h"
 
 namespace wr::test {
@@ -67,6 +68,13 @@ inline nlohmann::json tiny_config(const std::string& run_dir, std::vector<std::s
   wr::write_file_atomic(path, j.dump());
   wr::TrainConfig c;
   return wr::resolve_train_config(path, overrides, &c);
+}
+
+// Training options that print nothing (tests read the run's files, not its log).
+inline wr::TrainOptions quiet_options() {
+  wr::TrainOptions o;
+  o.log = [](const std::string&) {};
+  return o;
 }
 
 }  // namespace wr::test

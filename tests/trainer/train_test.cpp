@@ -40,16 +40,11 @@ namespace {
 using wr::test::contains;
 using wr::test::error_of;
 using wr::test::fixture_shards;
+using wr::test::quiet_options;
 using wr::test::tiny_config;
 
 // The telemetry rows name,stat as {step: value}.
 constexpr auto series = wr::test::telemetry_series;
-
-wr::TrainOptions quiet() {
-  wr::TrainOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
 
 TEST(TrainConfig, UnknownKeysAreRejectedByName) {
   const std::string dir = wr::test::temp_dir();
@@ -278,18 +273,18 @@ TEST(Schedule, WarmupThenCosine) {
 
 TEST(Train, ResumedRunIsBitwiseTheSame) {
   const std::string dir = wr::test::temp_dir();
-  auto straight = wr::train(tiny_config(dir + "/straight"), quiet());
+  auto straight = wr::train(tiny_config(dir + "/straight"), quiet_options());
   EXPECT_EQ(straight.step, 12);
 
   // Stop after step 5 (a request, as SIGINT makes), then resume to the end.
-  wr::TrainOptions stop_at_5 = quiet();
+  wr::TrainOptions stop_at_5 = quiet_options();
   stop_at_5.log = [](const std::string& line) {
     if (line.rfind("step      5/", 0) == 0) wr::request_stop();
   };
   auto first = wr::train(tiny_config(dir + "/resumed"), stop_at_5);
   EXPECT_TRUE(first.interrupted);
   EXPECT_EQ(first.step, 5);
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   auto second = wr::train(tiny_config(dir + "/resumed"), resume);
   EXPECT_EQ(second.step, 12);
@@ -308,7 +303,7 @@ TEST(Train, ResumedRunIsBitwiseTheSame) {
 
 TEST(Train, TvrRescalesEveryIntervalAndLogsWhatItSaw) {
   const std::string dir = wr::test::temp_dir();
-  auto s = wr::train(tiny_config(dir + "/r", {"schedule.steps=8"}), quiet());
+  auto s = wr::train(tiny_config(dir + "/r", {"schedule.steps=8"}), quiet_options());
   // TVR ran at steps 4 and 8, not at 0: the checkpoint's matrices sit exactly at the target.
   auto loaded = wr::load_native(s.checkpoint);
   for (const auto& m : wr::layer_matrices(loaded.model)) {
@@ -341,8 +336,8 @@ TEST(Train, TvrRescalesEveryIntervalAndLogsWhatItSaw) {
 // The activation probe in the authors' style: one fixed sentence after BOS instead of a validation window.
 TEST(Train, ActivationProbeCanBeAFixedSentence) {
   const std::string dir = wr::test::temp_dir();
-  wr::train(tiny_config(dir + "/window", {"schedule.steps=4"}), quiet());
-  wr::train(tiny_config(dir + "/sentence", {"schedule.steps=4", "log.probe_text=the red ball sees a map."}), quiet());
+  wr::train(tiny_config(dir + "/window", {"schedule.steps=4"}), quiet_options());
+  wr::train(tiny_config(dir + "/sentence", {"schedule.steps=4", "log.probe_text=the red ball sees a map."}), quiet_options());
   // The median, not the max: both inputs start with BOS, whose position (which sees only itself) holds the max.
   const auto window = series(dir + "/window", "layer.1", "act_median"), sentence = series(dir + "/sentence", "layer.1", "act_median");
   ASSERT_EQ(sentence.size(), 2u);
@@ -351,7 +346,7 @@ TEST(Train, ActivationProbeCanBeAFixedSentence) {
   const auto long_text = std::vector<std::string>(200, "the red ball");
   std::string text;
   for (const auto& w : long_text) text += w + " ";
-  const auto e = error_of([&] { wr::train(tiny_config(dir + "/long", {"log.probe_text=" + text}), quiet()); });
+  const auto e = error_of([&] { wr::train(tiny_config(dir + "/long", {"log.probe_text=" + text}), quiet_options()); });
   EXPECT_TRUE(contains(e, "log.probe_text is")) << e;
 }
 
@@ -360,7 +355,7 @@ TEST(Train, NonFiniteLossesSkipThenStopWithTheLastCheckpointIntact) {
   // lr 1e30: the first update throws every weight to +-1e30, so every later loss is inf or NaN.
   auto cfg = tiny_config(dir + "/r", {"optimizer.lr=1e30", "optimizer.min_lr=1e30", "schedule.warmup_steps=0",
                                       "checkpoint.interval=1", "run.max_bad_steps=3", "tvr.enabled=false"});
-  auto e = error_of([&] { wr::train(cfg, quiet()); });
+  auto e = error_of([&] { wr::train(cfg, quiet_options()); });
   EXPECT_TRUE(contains(e, "3 non-finite losses in a row at step 4")) << e;
   EXPECT_TRUE(contains(e, "ckpt_00000003.pt")) << e;
   auto skipped = series(dir + "/r", "train", "skipped");
@@ -378,7 +373,7 @@ TEST(Train, WeightsThatOverflowAreNeverCheckpointed) {
   const std::string dir = wr::test::temp_dir();
   auto cfg = tiny_config(dir + "/r", {"optimizer.lr=1e308", "schedule.steps=4", "schedule.warmup_steps=0",
                                       "checkpoint.interval=2", "tvr.enabled=false"});
-  const auto e = error_of([&] { wr::train(cfg, quiet()); });
+  const auto e = error_of([&] { wr::train(cfg, quiet_options()); });
   EXPECT_TRUE(contains(e, "step 2: ") && contains(e, "holds NaN or Inf after the update") &&
               contains(e, "no checkpoint written. Last good checkpoint: none"))
       << e;
@@ -403,19 +398,19 @@ TEST(Train, ASecondRunOnTheSameDirectoryIsRefused) {
 
 TEST(Train, RunDirectoryMistakesAreClearErrors) {
   const std::string dir = wr::test::temp_dir();
-  wr::train(tiny_config(dir + "/r", {"schedule.steps=2", "schedule.warmup_steps=0"}), quiet());
-  auto e = error_of([&] { wr::train(tiny_config(dir + "/r"), quiet()); });
+  wr::train(tiny_config(dir + "/r", {"schedule.steps=2", "schedule.warmup_steps=0"}), quiet_options());
+  auto e = error_of([&] { wr::train(tiny_config(dir + "/r"), quiet_options()); });
   EXPECT_TRUE(contains(e, "already holds checkpoints") && contains(e, "--resume")) << e;
-  wr::TrainOptions resume = quiet();
+  wr::TrainOptions resume = quiet_options();
   resume.resume = true;
   e = error_of([&] { wr::train(tiny_config(dir + "/fresh"), resume); });
   EXPECT_TRUE(contains(e, "no checkpoint in")) << e;
-  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"model.vocab_size=100"}), quiet()); });
+  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"model.vocab_size=100"}), quiet_options()); });
   EXPECT_TRUE(contains(e, "model.vocab_size 100")) << e;
-  e = error_of([&] { wr::train(tiny_config("/proc/wr-no-such-dir/r"), quiet()); });
+  e = error_of([&] { wr::train(tiny_config("/proc/wr-no-such-dir/r"), quiet_options()); });
   EXPECT_TRUE(contains(e, "/proc/wr-no-such-dir")) << e;
   // offline, an evaluation task whose file is missing is named before the first step
-  wr::TrainOptions offline = quiet();
+  wr::TrainOptions offline = quiet_options();
   offline.download.offline = true;
   e = error_of([&] {
     wr::train(tiny_config(dir + "/r3", {"eval.interval=2", "eval.tasks=[\"arc_easy\"]", "eval.data_dir=" + dir + "/none"}),
@@ -432,7 +427,7 @@ TEST(Train, PeriodicEvaluationAppendsToTheRunsCsv) {
   wr::write_synth(dir + "/synth", so);
   auto cfg = tiny_config(dir + "/r", {"schedule.steps=4", "eval.interval=2", "eval.val_batches=2",
                                       "eval.tasks=[\"synth_facts\"]", "eval.sample=8", "eval.seed=3", "eval.data_dir=" + dir + "/synth"});
-  wr::train(cfg, quiet());
+  wr::train(cfg, quiet_options());
   std::istringstream in(wr::read_file(dir + "/r/eval.csv"));
   std::string line;
   std::getline(in, line);
@@ -671,9 +666,9 @@ TEST(TrainConfig, NonIntegersAndAbsurdSizesAreNamedBeforeAnyAllocation) {
   EXPECT_TRUE(contains(e, "ffn_dim must be an integer, got 64.5")) << e;
   e = error_of([&] { tiny_config(dir + "/r", {"model.dim=2147483680", "model.n_heads=4"}); });  // n_params would wrap
   EXPECT_TRUE(contains(e, "parameters, more than the 1e15 wr accepts")) << e;
-  e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=1048576", "model.n_heads=4"}), quiet()); });
+  e = error_of([&] { wr::train(tiny_config(dir + "/r", {"model.dim=1048576", "model.n_heads=4"}), quiet_options()); });
   EXPECT_TRUE(contains(e, "GB for weights, gradients and AdamW state; this machine has")) << e;
-  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"batch.micro_batch=8589934592"}), quiet()); });
+  e = error_of([&] { wr::train(tiny_config(dir + "/r2", {"batch.micro_batch=8589934592"}), quiet_options()); });
   EXPECT_TRUE(contains(e, "batch.micro_batch 8589934592 x batch.seq_len 32: one micro-batch's activations need about")) << e;
 }
 
