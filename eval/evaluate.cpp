@@ -12,42 +12,66 @@
 namespace wr {
 namespace {
 
-// generate_until: greedy decoding with the KV cache from each context (BOS first when asked, left-truncated
-// to leave max_gen_toks of room), stopping at EOS, at any stop string, or after max_gen_toks tokens.
+// A generative document's prompt: BOS first when asked, the context left-truncated to leave `room` tokens.
+std::vector<int64_t> generation_prompt(const Tokenizer& tok, const Doc& doc, bool bos, int64_t max_len, int64_t room) {
+  std::vector<int64_t> prompt;
+  if (bos) prompt.push_back(tok.bos_id());
+  for (int id : tok.encode(doc.requests[0].context)) prompt.push_back(id);
+  if (static_cast<int64_t>(prompt.size()) > max_len - room) prompt.erase(prompt.begin(), prompt.end() - (max_len - room));
+  return prompt;
+}
+
+// generate_until: greedy decoding with the KV cache from each prompt, stopping at EOS, at any stop string, or after
+// max_gen_toks tokens. Data parallel, each process generates its documents of a chunk and the chunk's token ids
+// are gathered (row d: its length, then its ids), so every process scores every generation in document order.
 void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, const std::vector<Doc>& docs, TaskResult& res) {
   const auto& task = res.task;
   const int64_t max_len = model->config.max_seq_len;
   const int64_t room = std::min<int64_t>(task.max_gen_toks, max_len - 1);
   std::vector<std::vector<double>> per_metric(task.metrics.size());
-  for (size_t d = 0; d < docs.size(); ++d) {
-    std::vector<int64_t> prompt;
-    if (opt.bos) prompt.push_back(tok.bos_id());
-    for (int id : tok.encode(docs[d].requests[0].context)) prompt.push_back(id);
-    if (static_cast<int64_t>(prompt.size()) > max_len - room) prompt.erase(prompt.begin(), prompt.end() - (max_len - room));
-    GenerateOptions g;
-    g.max_new_tokens = room;
-    g.stop_token = tok.eos_id();
-    g.stop = [&](const std::vector<int64_t>& ids) {
-      const std::string text = tok.decode(std::vector<int>(ids.begin(), ids.end()));
-      for (const auto& u : task.until)
-        if (text.find(u) != std::string::npos) return true;
-      return false;
-    };
-    auto ids = generate_greedy(model, prompt, g);
-    if (!ids.empty() && ids.back() == tok.eos_id()) ids.pop_back();
-    const std::string text = tok.decode(std::vector<int>(ids.begin(), ids.end()));
-    const auto scores = generation_scores(task, text, docs[d].choices);
-    for (size_t m = 0; m < scores.size(); ++m) per_metric[m].push_back(scores[m]);
-    res.tokens_scored += static_cast<int64_t>(ids.size());
-    if (opt.on_sample) {
+  // Each generation is its own sequence: a chunk bounds the gathered ids, not a batch.
+  constexpr size_t kChunkDocs = 1024;
+  int64_t generated = 0;  // by this process
+  for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
+    const size_t end = std::min(docs.size(), begin + kChunkDocs);
+    auto ids = torch::zeros({static_cast<int64_t>(end - begin), room + 1}, torch::kInt64);
+    auto rows = ids.accessor<int64_t, 2>();
+    for (size_t d = begin; d < end; ++d) {
+      if (!opt.ranks.owns(d)) continue;
+      GenerateOptions g;
+      g.max_new_tokens = room;
+      g.stop_token = tok.eos_id();
+      g.stop = [&](const std::vector<int64_t>& out) {
+        const std::string text = tok.decode(std::vector<int>(out.begin(), out.end()));
+        for (const auto& u : task.until)
+          if (text.find(u) != std::string::npos) return true;
+        return false;
+      };
+      auto out = generate_greedy(model, generation_prompt(tok, docs[d], opt.bos, max_len, room), g);
+      if (!out.empty() && out.back() == tok.eos_id()) out.pop_back();
+      const size_t row = d - begin;
+      rows[row][0] = static_cast<int64_t>(out.size());
+      for (size_t k = 0; k < out.size(); ++k) rows[row][k + 1] = out[k];
+      if (opt.score.progress) opt.score.progress(std::min<int64_t>(++generated * opt.ranks.world, docs.size()), docs.size());
+    }
+    opt.ranks.all_sum(ids);
+    for (size_t d = begin; d < end; ++d) {
+      const size_t row = d - begin;
+      std::vector<int> out(static_cast<size_t>(rows[row][0]));
+      for (size_t k = 0; k < out.size(); ++k) out[k] = static_cast<int>(rows[row][k + 1]);
+      const std::string text = tok.decode(out);
+      const auto scores = generation_scores(task, text, docs[d].choices);
+      for (size_t m = 0; m < scores.size(); ++m) per_metric[m].push_back(scores[m]);
+      res.tokens_scored += static_cast<int64_t>(out.size());
+      if (!opt.on_sample) continue;
       nlohmann::json sample = {{"task", task.name}, {"rules", opt.rules.name}, {"doc_id", docs[d].id},
-                               {"context", docs[d].requests[0].context}, {"context_tokens", prompt},
+                               {"context", docs[d].requests[0].context},
+                               {"context_tokens", generation_prompt(tok, docs[d], opt.bos, max_len, room)},
                                {"generation", text}, {"answer", cut_generation(text, task.until)},
                                {"answers", docs[d].choices}};
       for (size_t m = 0; m < scores.size(); ++m) sample[task.metrics[m]] = scores[m] > 0;
       opt.on_sample(sample);
     }
-    if (opt.score.progress) opt.score.progress(static_cast<int64_t>(d + 1), static_cast<int64_t>(docs.size()));
   }
   for (size_t m = 0; m < task.metrics.size(); ++m) res.metrics.push_back(mean_with_stderr(task.metrics[m], per_metric[m]));
 }
@@ -87,75 +111,112 @@ std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const 
     return {res};
   }
   // Documents are scored a chunk at a time: the packed rows, token ids and sample lines of one chunk are all
-  // that is held, whatever the task's size; a chunk is large enough for length-sorted batches to fill.
+  // that is held, whatever the task's size; a chunk gives each process enough documents for length-sorted batches
+  // to fill.
   constexpr size_t kChunkDocs = 1024;
+  const EvalRanks& ranks = opt.ranks;
+  const size_t chunk_docs = kChunkDocs * static_cast<size_t>(ranks.world);
   const size_t P = 1 + opt.variants.size();  // the model, then each variant
   auto quant_name = [&](size_t p) { return p == 0 ? std::string("none") : opt.variants[p - 1].name; };
   std::vector<std::vector<std::vector<RequestScore>>> scores(P, std::vector<std::vector<RequestScore>>(docs.size()));
   std::vector<double> doc_tokens(docs.size());  // continuation tokens per document
   std::vector<double> model_seconds(P);
-  for (size_t begin = 0; begin < docs.size(); begin += kChunkDocs) {
-    const size_t end = std::min(docs.size(), begin + kChunkDocs), chunk_index = begin / kChunkDocs;
-    if (!opt.prepared) prepared.chunks.clear();  // one chunk's requests at a time
-    if (prepared.chunks.size() <= chunk_index || !opt.prepared) {
-      // Tokenized on all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
-      std::vector<std::vector<TokenizedRequest>> tokenized(end - begin);
-      std::vector<std::exception_ptr> failed(end - begin);
+  for (size_t begin = 0; begin < docs.size(); begin += chunk_docs) {
+    const size_t end = std::min(docs.size(), begin + chunk_docs), n = end - begin;
+    const size_t slot = opt.prepared ? begin / chunk_docs : 0;  // without opt.prepared, one chunk's requests at a time
+    if (!opt.prepared) prepared.chunks.clear();
+    if (prepared.chunks.size() <= slot) prepared.chunks.resize(slot + 1, std::vector<std::vector<TokenizedRequest>>(n));
+    auto& reqs = prepared.chunks[slot];  // a document's requests stay empty until a process needs them
+    // This process's documents, and every document where it writes the samples (their token ids). Tokenized on
+    // all threads: the scoring threads would wait for it (stories260K: a tenth of the time on one).
+    std::vector<std::exception_ptr> failed(n);
 #pragma omp parallel for schedule(dynamic, 16)
-      for (size_t d = begin; d < end; ++d) {
-        try {
-          for (const auto& r : docs[d].requests) tokenized[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
-        } catch (...) {
-          failed[d - begin] = std::current_exception();
-        }
-      }
-      for (size_t d = begin; d < end; ++d) {
-        if (failed[d - begin]) {
-          try {
-            std::rethrow_exception(failed[d - begin]);
-          } catch (const Error& e) {
-            fail(name, " document ", docs[d].id, ": ", e.what());
-          }
-        }
-      }
-      prepared.chunks.push_back(std::move(tokenized));
-    }
-    const auto& reqs = prepared.chunks[opt.prepared ? chunk_index : 0];
     for (size_t d = begin; d < end; ++d) {
-      for (const auto& t : reqs[d - begin]) {
-        res.tokens_scored += t.continuation.size();
-        res.requests += 1;
-        res.context_not_prefix += !t.context_is_prefix;
+      if (!reqs[d - begin].empty() || !(ranks.owns(d) || opt.on_sample)) continue;
+      try {
+        for (const auto& r : docs[d].requests) reqs[d - begin].push_back(tokenize_request(tok, r, opt.bos, opt.rules));
+      } catch (...) {
+        reqs[d - begin].clear();
+        failed[d - begin] = std::current_exception();
       }
     }
+    for (size_t d = begin; d < end; ++d) {
+      if (failed[d - begin]) {
+        try {
+          std::rethrow_exception(failed[d - begin]);
+        } catch (const Error& e) {
+          fail(name, " document ", docs[d].id, ": ", e.what());
+        }
+      }
+    }
+    std::vector<size_t> mine;  // this process's documents of the chunk
+    for (size_t d = begin; d < end; ++d)
+      if (ranks.owns(d)) mine.push_back(d);
+    std::vector<std::vector<TokenizedRequest>> copied;  // data parallel: this process's share of the requests
+    if (ranks.world > 1)
+      for (size_t d : mine) copied.push_back(reqs[d - begin]);
+    const auto& to_score = ranks.world > 1 ? copied : reqs;
     ScoreOptions chunk_opt = opt.score;
     if (opt.score.progress)
       chunk_opt.progress = [&](int64_t done, int64_t) {
-        opt.score.progress(static_cast<int64_t>(begin) + done, static_cast<int64_t>(docs.size()));
+        opt.score.progress(std::min<int64_t>(begin + done * ranks.world, end), static_cast<int64_t>(docs.size()));
       };
     ScoreStats chunk_stats;
     chunk_opt.stats = &chunk_stats;
-    auto chunk = score_variants(model, opt.variants, reqs, chunk_opt);
+    auto chunk = score_variants(model, opt.variants, to_score, chunk_opt);
     if (opt.score.stats) *opt.score.stats += chunk_stats;
     for (size_t p = 0; p < P && p < chunk_stats.model_seconds.size(); ++p) model_seconds[p] += chunk_stats.model_seconds[p];
+
+    // Gathered: per request and model (log-likelihood, greedy, KL, top-1 agreements), then per document (its
+    // continuation tokens and requests whose context is not a prefix), each process's at its documents' places;
+    // every value is exact in float64, and a sum with zeros leaves it as it was.
+    std::vector<size_t> first(n + 1);  // the chunk's requests of document begin + i start at first[i]
+    for (size_t i = 0; i < n; ++i) first[i + 1] = first[i] + docs[begin + i].requests.size();
+    const size_t Q = first[n];
+    auto values = torch::zeros({static_cast<int64_t>(P * Q * 4 + n * 2)}, torch::kFloat64);
+    double* v = values.data_ptr<double>();
+    double* per_doc = v + P * Q * 4;
+    for (size_t k = 0; k < mine.size(); ++k) {
+      const size_t i = mine[k] - begin;
+      for (size_t p = 0; p < P; ++p)
+        for (size_t r = 0; r < chunk[p][k].size(); ++r) {
+          const RequestScore& sc = chunk[p][k][r];
+          double* at = v + ((p * Q) + first[i] + r) * 4;
+          at[0] = sc.logprob, at[1] = sc.is_greedy, at[2] = sc.kl, at[3] = static_cast<double>(sc.top1_agree);
+        }
+      for (const auto& t : reqs[i]) per_doc[2 * i] += static_cast<double>(t.continuation.size()), per_doc[2 * i + 1] += !t.context_is_prefix;
+    }
+    ranks.all_sum(values);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t d = begin + i;
+      for (size_t p = 0; p < P; ++p) {
+        scores[p][d].resize(docs[d].requests.size());
+        for (size_t r = 0; r < scores[p][d].size(); ++r) {
+          const double* at = v + ((p * Q) + first[i] + r) * 4;
+          scores[p][d][r] = {at[0], at[1] != 0, at[2], static_cast<int64_t>(at[3])};
+        }
+      }
+      doc_tokens[d] = per_doc[2 * i];
+      res.tokens_scored += static_cast<int64_t>(per_doc[2 * i]);
+      res.requests += static_cast<int64_t>(docs[d].requests.size());
+      res.context_not_prefix += static_cast<int64_t>(per_doc[2 * i + 1]);
+    }
     // A NaN or Inf weight makes every log-likelihood non-finite, and argmax over NaNs still "predicts": stop.
     for (size_t p = 0; p < P; ++p) {
       size_t non_finite = 0, n_requests = 0;
-      for (const auto& doc_scores : chunk[p])
-        for (const auto& s : doc_scores) non_finite += !std::isfinite(s.logprob) || !std::isfinite(s.kl), ++n_requests;
+      for (size_t d = begin; d < end; ++d)
+        for (const auto& sc : scores[p][d]) non_finite += !std::isfinite(sc.logprob) || !std::isfinite(sc.kl), ++n_requests;
       if (non_finite > 0)
         fail(name, p == 0 ? "" : " under --quant " + quant_name(p), ": ", non_finite, " of ", n_requests,
              " log-likelihoods in documents ", begin, "-", end - 1, " are not finite (NaN or Inf in the model's "
              "weights or activations?); no metrics are reported");
     }
+    if (!opt.on_sample) continue;
     for (size_t d = begin; d < end; ++d) {
-      for (const auto& t : reqs[d - begin]) doc_tokens[d] += static_cast<double>(t.continuation.size());
-      for (size_t p = 0; p < P; ++p) scores[p][d] = std::move(chunk[p][d - begin]);
-      if (!opt.on_sample) continue;
       for (size_t p = 0; p < P; ++p) {
         const DocOutcome o = doc_outcome(docs[d], scores[p][d], opt.rules);
         for (size_t r = 0; r < docs[d].requests.size(); ++r) {
-          const RequestScore& s = scores[p][d][r];
+          const RequestScore& sc = scores[p][d][r];
           nlohmann::json line = {{"task", name},
                                  {"rules", opt.rules.name},
                                  {"quant", quant_name(p)},
@@ -165,8 +226,8 @@ std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const 
                                  {"continuation", docs[d].requests[r].continuation},
                                  {"context_tokens", reqs[d - begin][r].context},
                                  {"continuation_tokens", reqs[d - begin][r].continuation},
-                                 {"ll", s.logprob},
-                                 {"is_greedy", s.is_greedy},
+                                 {"ll", sc.logprob},
+                                 {"is_greedy", sc.is_greedy},
                                  {"pred", o.pred},
                                  {"pred_norm", o.pred_norm},
                                  {"pred_norm_nospace", o.pred_norm_nospace},
@@ -174,9 +235,9 @@ std::vector<TaskResult> evaluate_task(Llama& model, const Tokenizer& tok, const 
                                  // a generative (greedy-match) document has no gold choice to measure
                                  {"bpb", docs[d].gold >= 0 ? nlohmann::json(o.bpb) : nlohmann::json(nullptr)}};
           if (p > 0) {  // against the model's distributions, per continuation token
-            const double n = static_cast<double>(reqs[d - begin][r].continuation.size());
-            line["kl"] = s.kl / n;
-            line["top1_agree"] = static_cast<double>(s.top1_agree) / n;
+            const double tokens = static_cast<double>(reqs[d - begin][r].continuation.size());
+            line["kl"] = sc.kl / tokens;
+            line["top1_agree"] = static_cast<double>(sc.top1_agree) / tokens;
           }
           opt.on_sample(line);
         }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/metrics.h"
+#include "eval/ranks.h"
 #include "eval/score.h"
 
 namespace wr {
@@ -37,13 +38,17 @@ struct EvalOptions {
   int num_fewshot = 0;    // examples before each context (add_fewshot in tasks/task.h)
   uint64_t fewshot_seed = 1234;
   // Receives one JSON object per request (generative tasks: per document) as soon as its document is scored,
-  // so a --log-samples file is written as the run goes instead of held in memory; null: no samples.
+  // so a --log-samples file is written as the run goes instead of held in memory; null: no samples. Data
+  // parallel, set it on rank 0 alone: that process also tokenizes the others' documents for the token ids.
   std::function<void(const nlohmann::json&)> on_sample;
   ScoreOptions score;
   // Variants scored beside the model on the same documents (wr-eval --quant): each adds a TaskResult per task
   // with quant = its name, its metrics against the model's (paired) and the divergence metrics kl and top1_agree.
   std::vector<ScoreVariant> variants;
   PreparedTasks* prepared = nullptr;  // null: every evaluate() reads and tokenizes afresh
+  // Data parallel: this process scores its share of each task's documents and every process returns the results
+  // of all of them (eval/ranks.h). score.stats and a TaskResult's model_seconds count this process's share.
+  EvalRanks ranks;
 };
 
 struct TaskResult {

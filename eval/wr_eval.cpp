@@ -2,6 +2,7 @@
 // context once; a wr-train run directory is each of its checkpoints, in step order (a sweep).
 //   wr-eval --tasks arc_easy,hellaswag ckpt.pt [--output results.csv] [--json results.json]
 //   wr-eval --tasks arc_easy,hellaswag runs/baseline runs/tvr --output sweep.csv [--tensorboard tb]
+//   torchrun --nproc-per-node 8 --no-python wr-eval --tasks hellaswag runs/baseline --output sweep.csv
 //   wr-eval tasks list | tasks show NAME [--n 3]
 #include <malloc.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "model/backend/torch_compat.h"
 #include "tasks/download_cli.h"
 #include "trainer/checkpointer.h"
+#include "trainer/distributed.h"
 #include "trainer/tensorboard.h"
 
 namespace {
@@ -61,6 +63,7 @@ const std::vector<wr::Option> kOptions = wr::with_download_options({
     {"--device", "D", "cpu or cuda", "cpu", "WR_DEVICE"},
     {"--dtype", "f32|bf16", "model dtype (log-softmax is always float32)", "f32", ""},
     {"--threads", "N", "CPU threads (0: all cores)", "0", "WR_THREADS"},
+    {"--dist-timeout", "S", "data parallel (torchrun): seconds a process waits for the others before failing", "1800", ""},
     {"--quant", "LIST", "also score under simulated quantization, paired with the model: w8, w4g128, w8a8, a8t, fp8 "
                         "(docs/EVALUATION.md)", "", ""},
     {"--quant-scope", "decoder|all", "the linear layers --quant rounds: the decoder's seven per layer, or also lm_head",
@@ -79,7 +82,9 @@ const char* kSynopsis =
     "       wr-eval tasks download NAME... [--rules R] [--data-dir DIR] [--mirror URL] [--offline]\n"
     "       wr-eval compare A.csv B.csv ... [--samples A.jsonl,B.jsonl]\n"
     "MODEL: a native ckpt.pt, a Hugging Face LLaMA directory, a llama2.c .bin, or a wr-train run directory (each\n"
-    "of its checkpoints in step order; with --output a rerun scores only what the CSV lacks)";
+    "of its checkpoints in step order; with --output a rerun scores only what the CSV lacks)\n"
+    "Data parallel: torchrun --nproc-per-node N --no-python wr-eval ... splits each task's documents across the N\n"
+    "processes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT as wr-train reads them); rank 0 writes every output";
 
 std::string data_dir(const wr::Args& args) {
   return args.given("--data-dir") ? args.get("--data-dir") : wr::default_data_dir();
@@ -209,7 +214,7 @@ wr::BosRule default_bos(wr::ModelFormat format, const wr::Tokenizer& tok) {
 // --quant's variants of the model (weights rounded once, here; a8t's input ranges from --quant-calibration), and
 // what they were for the outputs.
 std::vector<wr::ScoreVariant> quant_variants(const wr::Args& args, wr::Llama& model, const wr::Tokenizer& tok, bool bos,
-                                             nlohmann::json& config) {
+                                             nlohmann::json& config, bool say) {
   if (args.get("--quant").empty()) return {};
   const auto t0 = std::chrono::steady_clock::now();
   const auto schemes = wr::parse_quant_list(args.get("--quant"));
@@ -229,7 +234,8 @@ std::vector<wr::ScoreVariant> quant_variants(const wr::Args& args, wr::Llama& mo
     out.push_back({s.name, copies.at(s.weights), wr::input_quantizer(s, head, ranges ? &*ranges : nullptr)});
     config["schemes"].push_back(s.name);
   }
-  std::fprintf(stderr, "wr-eval: --quant %s (%s): weights rounded%s in %.1f s\n", args.get("--quant").c_str(),
+  if (say)
+    std::fprintf(stderr, "wr-eval: --quant %s (%s): weights rounded%s in %.1f s\n", args.get("--quant").c_str(),
                head ? "decoder and lm_head" : "decoder", ranges ? ", a8t calibrated" : "",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return out;
@@ -311,7 +317,21 @@ void write_scalars(wr::EventWriter& events, int64_t step, const std::vector<wr::
   events.flush();
 }
 
-int run(const wr::Args& args) {
+// Rank 0's choice of `options` (which tasks a checkpoint still needs: it alone reads --output), on every process.
+std::vector<std::string> rank0s_choice(const wr::EvalRanks& ranks, const std::vector<std::string>& options,
+                                       const std::vector<std::string>& chosen) {
+  if (ranks.world <= 1) return chosen;
+  auto mask = torch::zeros({static_cast<int64_t>(options.size())}, torch::kInt64);
+  if (ranks.rank == 0)
+    for (size_t k = 0; k < options.size(); ++k) mask[static_cast<int64_t>(k)] = std::count(chosen.begin(), chosen.end(), options[k]) > 0;
+  ranks.sum(mask);
+  std::vector<std::string> out;
+  for (size_t k = 0; k < options.size(); ++k)
+    if (mask[static_cast<int64_t>(k)].item<int64_t>() > 0) out.push_back(options[k]);
+  return out;
+}
+
+int run(const wr::Args& args, const std::string& command_line) {
   const auto models = expand_models(args);
   auto tasks = wr::split_list(args.get("--tasks"), ',');
   if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
@@ -328,10 +348,21 @@ int run(const wr::Args& args) {
         wr::fail(o, " holds one model's results; a sweep of ", models.size(), " checkpoints writes --output (and "
                  "--tensorboard)");
   const std::string bos = args.get("--bos");  // on, off (the option table checks) or "": as the model says
+  // Data parallel under torchrun: every process scores its share of each task's documents; rank 0 alone reads
+  // --output's rows, prints and writes. Each process loads every checkpoint.
+  wr::DataParallel dp = wr::DataParallel::from_environment(wr::parse_device(args.get("--device"), "--device"),
+                                                           std::chrono::seconds(args.get_int("--dist-timeout", 1)),
+                                                           "--dist-timeout");
+  const torch::Device device = dp.device();
+  const bool is_main = dp.is_main();
+  const wr::EvalRanks ranks = dp.eval_ranks();
+  std::string models_text;
+  for (const auto& m : models) models_text += m.path + "\n";
+  dp.check_same("command line and checkpoints", command_line + "\n" + models_text);
   std::vector<std::string> inputs = {args.get("--tokenizer")};
   for (const auto& m : models) inputs.push_back(m.path);
   for (const auto& t : tasks) add_task_files(load_task(t, args), data_dir(args), inputs);
-  check_outputs(args, inputs);
+  if (is_main) check_outputs(args, inputs);
   const std::string tensorboard = args.get("--tensorboard");
   if (!tensorboard.empty() && std::filesystem::exists(tensorboard) && !wr::is_directory(tensorboard))
     wr::fail("--tensorboard ", tensorboard, ": not a directory");
@@ -340,7 +371,6 @@ int run(const wr::Args& args) {
   if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
-  const torch::Device device = wr::parse_device(args.get("--device"), "--device");
   std::vector<std::string> quants = {"none"};
   if (!args.get("--quant").empty()) {  // simulated quantization: checked before the model loads
     bool a8t = false;
@@ -365,13 +395,13 @@ int run(const wr::Args& args) {
   // What --output already holds is not scored again, unless --force or an output that needs every score.
   const std::string csv = args.get("--output");
   const bool skip = !csv.empty() && !args.flag("--force") && args.get("--json").empty() && args.get("--log-samples").empty();
-  const std::set<std::string> done = skip ? wr::csv_row_keys(csv) : std::set<std::string>{};
+  const std::set<std::string> done = skip && is_main ? wr::csv_row_keys(csv) : std::set<std::string>{};
   wr::RunInfo settings;  // what every checkpoint's rows share
   settings.rules = rules.id();
   settings.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   settings.subset = wr::subset_name(args.get_int("--limit"), args.get_int("--sample"), static_cast<uint64_t>(args.get_int("--seed", 0)));
   std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
-  if (!args.get("--log-samples").empty()) samples.emplace(args.get("--log-samples"));
+  if (is_main && !args.get("--log-samples").empty()) samples.emplace(args.get("--log-samples"));
   std::map<std::string, std::unique_ptr<wr::EventWriter>> events;  // per run
   // A sweep's task files read and requests tokenized once per tokenizer (its bytes) and BOS
   std::map<std::string, wr::PreparedTasks> prepared;
@@ -384,7 +414,8 @@ int run(const wr::Args& args) {
     const ModelArg& m = models[i];
     const std::string which = models.size() > 1 ? "[" + std::to_string(i + 1) + "/" + std::to_string(models.size()) + "] " : "";
     auto skipped = [&](int64_t step) {
-      std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld): skipped, %s holds its rows (--force scores it again)\n",
+      if (is_main)
+        std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld): skipped, %s holds its rows (--force scores it again)\n",
                    which.c_str(), m.path.c_str(), m.run.c_str(), static_cast<long>(step), csv.c_str());
     };
     wr::RunInfo info = settings;
@@ -392,7 +423,7 @@ int run(const wr::Args& args) {
     if (skip && m.step >= 0) {  // a run directory's checkpoint: a wr checkpoint of the step its name says
       info.step = m.step;
       info.bos = bos.empty() || bos == "on";
-      if (tasks_left(tasks, row_names, quants, info, done).empty()) {
+      if (rank0s_choice(ranks, tasks, tasks_left(tasks, row_names, quants, info, done)).empty()) {
         skipped(m.step);
         continue;
       }
@@ -423,25 +454,29 @@ int run(const wr::Args& args) {
       tok.read_hf_config(tok_dir + "/tokenizer_config.json");
     wr::check_tokenizer_fits(loaded.model, tok, m.path);
     // Allowed (a model may pad its vocabulary), but rarely meant: say so.
-    if (tok.vocab_size() < loaded.model->config.vocab_size)
+    if (is_main && tok.vocab_size() < loaded.model->config.vocab_size)
       std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
                    static_cast<long>(loaded.model->config.vocab_size));
-    if (!args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
+    if (is_main && !args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
       std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
                    args.get("--tokenizer").c_str(), m.path.c_str());
     const wr::BosRule bos_rule =
         bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
     info.bos = bos_rule.add;
     info.bos_why = bos_rule.why;
-    const auto left = skip ? tasks_left(tasks, row_names, quants, info, done) : tasks;
+    const auto left = skip ? rank0s_choice(ranks, tasks, tasks_left(tasks, row_names, quants, info, done)) : tasks;
     if (left.empty()) {
       skipped(info.step);
       continue;
     }
     loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
-    if (!fetched) ensure_task_files(tasks, args);
+    if (!fetched) {  // rank 0 first, the others after it (on one machine, they find the files it fetched)
+      if (is_main) ensure_task_files(tasks, args);
+      dp.any(false);
+      if (!is_main) ensure_task_files(tasks, args);
+    }
     fetched = true;
-    if (models.size() > 1)
+    if (is_main && models.size() > 1)
       std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld)\n", which.c_str(), m.path.c_str(), m.run.c_str(),
                    static_cast<long>(info.step));
 
@@ -452,23 +487,25 @@ int run(const wr::Args& args) {
     opt.sample = args.get_int("--sample");
     opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
     opt.bos = bos_rule.add;
-    std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
+    if (is_main) std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
     opt.num_fewshot = settings.num_fewshot;
     opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
     if (samples) opt.on_sample = [&samples](const nlohmann::json& s) { samples->write(s.dump() + "\n"); };
     opt.score.share = !args.flag("--no-share");
     opt.score.batch_tokens = args.get_int("--batch-tokens");
-    opt.variants = quant_variants(args, loaded.model, tok, opt.bos, info.quant);
+    opt.variants = quant_variants(args, loaded.model, tok, opt.bos, info.quant, is_main);
+    opt.ranks = ranks;
     if (models.size() > 1) opt.prepared = &prepared[std::string(1, opt.bos ? '1' : '0') + tok.model_bytes()];
 
     std::vector<wr::TaskResult> results;
     for (const auto& t : left) {
       opt.tasks = {t};
-      opt.score.progress = progress_bar(t);
+      opt.score.progress = is_main ? progress_bar(t) : nullptr;
       for (auto& r : wr::evaluate(loaded.model, tok, opt)) results.push_back(std::move(r));  // a group: all its rows
     }
     opt.tasks = left;
     info.date = wr::utc_now_iso8601();
+    if (!is_main) continue;  // rank 0 prints and writes
 
     const int task_width = opt.variants.empty() ? 16 : 26;  // with --quant: "task [scheme]"
     if (models.size() > 1) std::printf("%s%s (run %s, step %ld)\n", i > 0 ? "\n" : "", m.path.c_str(), m.run.c_str(),
@@ -523,7 +560,9 @@ int main(int argc, char** argv) {
       tasks_command(args);
       return 0;
     }
-    return run(args);
+    std::string command_line;
+    for (int i = 0; i < argc; ++i) command_line += std::string(argv[i]) + "\n";
+    return run(args, command_line);
   } catch (const std::exception& e) {
     std::cerr << "wr-eval: error: " << e.what() << "\n";
     return 1;

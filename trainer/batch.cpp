@@ -27,11 +27,12 @@ Batch make_batch(const Mixture& data, DataMode mode, uint64_t seed, int64_t inde
   return {buf.slice(1, 0, seq_len), buf.slice(1, 1, window)};
 }
 
-double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device) {
+double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device, int rank,
+                       int world) {
   torch::NoGradGuard no_grad;
   Bf16Autocast autocast(device.type(), c.dtype == TrainDtype::bf16);
   double sum = 0;
-  for (int64_t i = 0; i < c.val_batches; ++i) {
+  for (int64_t i = rank; i < c.val_batches; i += world) {
     Batch b = make_batch(val, DataMode::sequential, 0, i, c.micro_batch, c.seq_len, device);
     sum += lm_loss(model, b.inputs, b.targets).item<double>();
   }

@@ -22,6 +22,9 @@ Batch make_batch(const Mixture& data, DataMode mode, uint64_t seed, int64_t inde
                  const torch::Device& device);
 
 // Mean loss over the first val_batches sequential windows of the validation split: the same tokens every time.
-double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device);
+// Data parallel, process `rank` of `world` sums the batches whose index is its rank modulo the world, over
+// val_batches: its share of the mean, which the processes' sum makes whole.
+double validation_loss(Llama& model, const TokenStream& val, const TrainConfig& c, const torch::Device& device,
+                       int rank = 0, int world = 1);
 
 }  // namespace wr

@@ -51,7 +51,7 @@ std::string message_of(const std::exception& e) {
 // group waited a second timeout and failed with "Socket Timeout": rank 0 alone stopped after 2.3x
 // run.dist_timeout_s, without saying who was missing.)
 void wait_for_ranks(c10d::Store& store, int rank, int world, std::chrono::steady_clock::time_point deadline,
-                    const std::string& where, std::chrono::seconds timeout) {
+                    const std::string& where, std::chrono::seconds timeout, const std::string& timeout_setting) {
   const auto key = [](int r) { return "wr/joined/" + std::to_string(r); };
   store.set(key(rank), std::vector<uint8_t>{1});
   std::vector<std::string> keys;
@@ -67,7 +67,7 @@ void wait_for_ranks(c10d::Store& store, int rank, int world, std::chrono::steady
       if (!store.check({key(r)}) && ++n_missing <= 8) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
     if (n_missing > 8) missing += " and " + std::to_string(n_missing - 8) + " more";
     fail("rank ", rank, " of ", world, ": rank", n_missing > 1 ? "s " : " ", missing, " did not join at ", where,
-         " within run.dist_timeout_s = ", timeout.count(), " s (start every rank with the same WORLD_SIZE, ",
+         " within ", timeout_setting, " = ", timeout.count(), " s (start every rank with the same WORLD_SIZE, ",
          "MASTER_ADDR and MASTER_PORT)");
   }
 }
@@ -119,10 +119,12 @@ bool DataParallel::nccl_available() {
 #endif
 }
 
-DataParallel DataParallel::from_environment(torch::Device device, std::chrono::seconds timeout) {
+DataParallel DataParallel::from_environment(torch::Device device, std::chrono::seconds timeout,
+                                           const std::string& timeout_setting) {
   DataParallel dp;
   dp.world_ = world_size_from_environment();
   dp.timeout_ = timeout;
+  dp.timeout_setting_ = timeout_setting;
   if (dp.world_ <= 1) {
     dp.device_ = device;
     return dp;
@@ -151,7 +153,7 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
   const QuietC10d quiet;
   try {
     auto store = c10::make_intrusive<c10d::TCPStore>(addr, store_opt);
-    wait_for_ranks(*store, dp.rank_, dp.world_, deadline, where, timeout);
+    wait_for_ranks(*store, dp.rank_, dp.world_, deadline, where, timeout, timeout_setting);
 #ifdef WR_WITH_NCCL
     if (use_nccl) {
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
@@ -175,7 +177,7 @@ DataParallel DataParallel::from_environment(torch::Device device, std::chrono::s
     throw;
   } catch (const std::exception& e) {
     fail("joining the process group at ", where, " as rank ", dp.rank_, " of ", dp.world_, " (waited up to ",
-         timeout.count(), " s, run.dist_timeout_s): ", message_of(e));
+         timeout.count(), " s, ", timeout_setting, "): ", message_of(e));
   }
 #endif
   return dp;
@@ -192,8 +194,10 @@ torch::Tensor DataParallel::flatten(const std::vector<torch::Tensor>& tensors) c
 
 std::function<void()> DataParallel::start_sum(torch::Tensor flat) {
   const auto failed = [this](const std::exception& e) {
-    fail("rank ", rank_, " of ", world_, ": an all-reduce over ", backend_, " failed (another process died, or did ",
-         "not answer within run.dist_timeout_s = ", timeout_.count(), " s): ", message_of(e));
+    // Of two processes, the other is the one that died; of more, gloo's error names its address at best.
+    const std::string other = world_ == 2 ? "rank " + std::to_string(1 - rank_) : std::string("another process");
+    fail("rank ", rank_, " of ", world_, ": an all-reduce over ", backend_, " failed (", other, " died, or did ",
+         "not answer within ", timeout_setting_, " = ", timeout_.count(), " s): ", message_of(e));
   };
 #if defined(WR_WITH_GLOO) || defined(WR_WITH_NCCL)
   try {
@@ -242,6 +246,19 @@ void DataParallel::check_same(const std::string& what, const std::string& text) 
   for (int r = 1; r < world_; ++r)
     if (all[r].item<int64_t>() != all[0].item<int64_t>())
       fail("rank ", r, "'s ", what, " differs from rank 0's; every process must be started with the same one");
+}
+
+EvalRanks DataParallel::eval_ranks() {
+  EvalRanks out;
+  out.rank = rank_;
+  out.world = world_;
+  out.sum = [this](const torch::Tensor& t) {
+    if (backend_ != "nccl") return all_reduce_sum({t});
+    auto on_device = t.to(device_);
+    all_reduce_sum({on_device});
+    t.copy_(on_device.to(torch::kCPU));
+  };
+  return out;
 }
 
 bool DataParallel::any(bool flag) {

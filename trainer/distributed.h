@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "eval/ranks.h"
+
 namespace wr {
 
 class DataParallel {
@@ -20,8 +22,10 @@ class DataParallel {
   // One process (rank 0 of 1) unless WORLD_SIZE > 1, in which case it joins the group and fails naming the
   // variable that is missing or malformed. device: the run's; a CUDA device without an index becomes
   // cuda:LOCAL_RANK. timeout: how long a collective waits for the other processes before failing (a rank that
-  // died or hangs), after which this process stops with an error instead of waiting forever.
-  static DataParallel from_environment(torch::Device device, std::chrono::seconds timeout);
+  // died or hangs), after which this process stops with an error instead of waiting forever; timeout_setting names
+  // where the user sets it, in the errors.
+  static DataParallel from_environment(torch::Device device, std::chrono::seconds timeout,
+                                       const std::string& timeout_setting = "run.dist_timeout_s");
   // WORLD_SIZE (1 when unset), for checks before joining.
   static int world_size_from_environment();
   // Whether this build has the Gloo backend (CPU) / the NCCL backend (CUDA).
@@ -51,6 +55,10 @@ class DataParallel {
   // (and fails as all_reduce_sum does). Every process must start the same sums in the same order.
   std::function<void()> start_sum(torch::Tensor flat);
 
+  // Data-parallel evaluation over these processes (eval/ranks.h): its sums take tensors in host memory, moved to
+  // the device and back for NCCL. The DataParallel must outlive it.
+  EvalRanks eval_ranks();
+
  private:
   struct Group;
   std::shared_ptr<Group> group_;
@@ -58,6 +66,7 @@ class DataParallel {
   torch::Device device_ = torch::kCPU;
   std::string backend_ = "none";
   std::chrono::seconds timeout_{0};
+  std::string timeout_setting_ = "run.dist_timeout_s";
 };
 
 // The gradients' all-reduce of a data-parallel step, in flat buckets of at most bucket_bytes (25 MB, as

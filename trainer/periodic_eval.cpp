@@ -15,9 +15,9 @@
 namespace wr {
 
 PeriodicEval::PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, const TokenStream* val,
-                           const torch::Device& device, Telemetry& telemetry, std::function<void(const std::string&)> log,
+                           const torch::Device& device, EvalRanks ranks, Telemetry& telemetry, std::function<void(const std::string&)> log,
                            const std::string& csv_path, int64_t keep_until_step)
-    : c_(c), tokenizer_(tokenizer), val_(val), device_(device), telemetry_(telemetry), log_(std::move(log)),
+    : c_(c), tokenizer_(tokenizer), val_(val), device_(device), ranks_(std::move(ranks)), telemetry_(telemetry), log_(std::move(log)),
       rules_(load_rules(c.eval_rules)), data_dir_(c.eval_data_dir.empty() ? default_data_dir() : c.eval_data_dir),
       csv_path_(csv_path) {
   if (!csv_path_.empty()) keep_csv_rows_through_step(csv_path_, keep_until_step);
@@ -73,7 +73,10 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
     TaskResult val;
     val.task.name = "val";
     val.n_docs = c_.val_batches * c_.micro_batch;
-    val.metrics.push_back({"loss", validation_loss(model, *val_, c_, device_), -1});
+    // each process's share of the batches' mean, summed
+    auto loss = torch::full({1}, validation_loss(model, *val_, c_, device_, ranks_.rank, ranks_.world), torch::kFloat64);
+    ranks_.all_sum(loss);
+    val.metrics.push_back({"loss", loss.item<double>(), -1});
     telemetry_.add(step, "val", "loss", val.metrics[0].value);
     std::snprintf(buf, sizeof buf, " val loss %.4f", val.metrics[0].value);
     line += buf;
@@ -89,6 +92,7 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
     eo.sample_seed = c_.eval_seed;
     eo.bos = c_.eval_bos;
     eo.variants = quant_variants(model);
+    eo.ranks = ranks_;
     for (auto& r : evaluate(model, tokenizer_, eo)) {
       const std::string name = "eval." + r.task.name + (r.quant == "none" ? "" : "." + r.quant);
       for (const auto& m : r.metrics) {

@@ -185,7 +185,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
   g_stop = false;
   // Data parallel over WORLD_SIZE processes: each runs the micro-batches whose index is its rank modulo the
   // world, the gradients are summed, and every process takes the same step, so the run computes what one
-  // process would. Rank 0 alone logs, evaluates and writes the run directory.
+  // process would. Periodic evaluation is split the same way; rank 0 alone logs and writes the run directory.
   if (const int world = DataParallel::world_size_from_environment(); c.accumulation % world != 0)
     fail("batch.accumulation ", c.accumulation, " must be a multiple of WORLD_SIZE ", world,
          " (each process runs accumulation / WORLD_SIZE micro-batches a step)");
@@ -221,7 +221,7 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
                       c.tensorboard ? c.run_dir + "/tb" : "");
   ModelTelemetry model_telemetry(c, tokenizer, data.val ? *data.val : data.train.stream(0), device, telemetry);
   SourceLog source_log(data.train, c, state.step, telemetry);
-  PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, telemetry, log,
+  PeriodicEval periodic_eval(c, tokenizer, data.val.get(), device, dp.eval_ranks(), telemetry, log,
                              dp.is_main() ? c.run_dir + "/eval.csv" : "", opt.resume ? state.step : -1);
   if (dp.is_main()) periodic_eval.fetch_task_files(opt.download);
   // MFU against the run's own matmul dtype: bf16 matmuls on the CPU run at about twice the f32 rate
@@ -260,8 +260,8 @@ TrainSummary train(const nlohmann::json& resolved, const TrainOptions& opt) {
     step_log.after_step(state.step, r, lr, seconds_since(t0), tvr_stats ? rescaled_count(*tvr_stats) : -1);
     if (dp.is_main()) source_log.after_step(state.step);
     const bool stop = dp.any(g_stop.load());  // all processes stop after the same step
+    periodic_eval.after_step(state.step, model);  // every process scores its share; rank 0 writes
     if (dp.is_main()) {
-      periodic_eval.after_step(state.step, model);
       telemetry.flush();  // this step's rows on disk before a checkpoint says the step is done
       checkpointer.after_step(state, stop, model, optimizer);
     }
