@@ -9,6 +9,10 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -87,5 +91,35 @@ struct RemovedAtExit {
 };
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A reference script run with the project's .venv Python, the way every cross-check runs the implementation it is
+// held against (tests/**/*_reference.py, scripts/peers/). The scripts exit with 3, a message on stderr, when a
+// package they need is absent; the caller skips then (WR_SKIP_UNLESS_STRICT, so CI, where set-up installed it, fails).
+struct VenvRun {
+  std::string skip;  // why the cross-check cannot run: no .venv, or the script's message when it exited with 3
+  int code = 0;      // the exit status otherwise (-1: killed by a signal)
+  std::string out, err;
+};
+
+// script: a path in the source tree; args: appended as given (quote what the shell must not split).
+inline VenvRun run_venv_python(const std::string& script, const std::string& args) {
+  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
+  VenvRun r;
+  if (!wr::file_exists(python)) {
+    r.skip = "no " + python + " (scripts/setup creates it)";
+    return r;
+  }
+  static int calls = 0;
+  const std::string base = std::string(WR_TEST_TMP) + "/venv_python." + std::to_string(::getpid()) + "." + std::to_string(calls++);
+  const int status = std::system(
+      (python + " " + WR_SOURCE_DIR + "/" + script + " " + args + " > " + base + ".out 2> " + base + ".err").c_str());
+  for (auto [path, text] : {std::pair{base + ".out", &r.out}, std::pair{base + ".err", &r.err}}) {
+    if (wr::file_exists(path)) *text = wr::read_file(path);
+    std::filesystem::remove(path);
+  }
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (r.code == 3) r.skip = r.err.empty() ? script + " exited with 3 (a package it needs is absent)" : r.err;
+  return r;
+}
 
 }  // namespace wr::test

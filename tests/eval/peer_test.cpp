@@ -26,11 +26,9 @@ Run run(const std::string& cmd, const std::string& dir) {
 }
 
 // A reference script's output, or a reason to skip.
-std::string reference(const std::string& script, const std::string& args, const std::string& dir, nlohmann::json& out) {
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) return "no " + python + " (scripts/setup creates it)";
-  const auto r = run(python + " " + WR_SOURCE_DIR + "/scripts/peers/" + script + " " + args, dir);
-  if (r.code == 3) return r.err;
+std::string reference(const std::string& script, const std::string& args, nlohmann::json& out) {
+  const auto r = wr::test::run_venv_python("scripts/peers/" + script, args);
+  if (!r.skip.empty()) return r.skip;
   EXPECT_EQ(r.code, 0) << r.err;
   out = nlohmann::json::parse(r.out);
   return "";
@@ -45,8 +43,8 @@ TEST(PeerCheck, NoMismatchAgainstLmEvalAndLighteval) {
   WR_REQUIRE_SHARED("datasets/piqa/valid.jsonl");
   const std::string dir = wr::test::temp_dir();
   nlohmann::json probe;
-  const std::string skip = reference("lighteval_reference.py", "", dir, probe);  // exit 3 when the peers are absent
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::string skip = reference("lighteval_reference.py", "", probe);  // exit 3 when the peers are absent
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   const auto r = run(std::string(WR_SOURCE_DIR) + "/scripts/peer-check --limit 12 --threads 1 --build " + WR_BUILD_DIR +
                          " --out " + dir + "/check",
                      dir);
@@ -80,8 +78,8 @@ TEST(LightevalPeer, QuasiExactMatchAgreesWithLighteval) {
   }
   std::ofstream(dir + "/cases.json") << cases.dump();
   nlohmann::json ref;
-  const std::string skip = reference("lighteval_reference.py", "--qem " + dir + "/cases.json", dir, ref);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::string skip = reference("lighteval_reference.py", "--qem " + dir + "/cases.json", ref);
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   ASSERT_EQ(ref["qem"].size(), cases.size());
   int matches = 0;
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -54,8 +54,6 @@ TEST(SmolLM2, GreedyCapitalOfFranceIsParis) {
 // transformers' float64 and float32 forward and log-softmax on the same folder, with transformers' own token ids.
 TEST(SmolLM2, LogLikelihoodsMatchTransformers) {
   WR_REQUIRE_SMOLLM2();
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) GTEST_SKIP() << "no " << python << " (scripts/setup --torch pypi creates it)";
   const std::vector<std::string> sentences = {
       "The capital of France is Paris.",
       "It was a bright cold day in April, and the clocks were striking thirteen.",
@@ -72,12 +70,10 @@ TEST(SmolLM2, LogLikelihoodsMatchTransformers) {
     }
   }
   for (const char* dtype : {"float32", "float64"}) {
-    const int rc = std::system((python + " " + WR_SOURCE_DIR + "/tests/model/hf_reference.py loglik " + kDir + " " +
-                                dir + "/in.hex " + dir + "/out_" + dtype + ".jsonl " + dtype + " 2> " + dir +
-                                "/err.txt")
-                                   .c_str());
-    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) GTEST_SKIP() << wr::read_file(dir + "/err.txt");
-    ASSERT_EQ(rc, 0) << wr::read_file(dir + "/err.txt");
+    const auto r = wr::test::run_venv_python("tests/model/hf_reference.py", std::string("loglik ") + kDir + " " + dir +
+                                                 "/in.hex " + dir + "/out_" + dtype + ".jsonl " + dtype);
+    if (!r.skip.empty()) WR_SKIP_UNLESS_STRICT(r.skip);
+    ASSERT_EQ(r.code, 0) << r.err;
   }
 
   auto m = wr::load_model(kDir);

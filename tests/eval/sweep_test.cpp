@@ -157,20 +157,16 @@ TEST(Sweep, TwoRunDirectoriesScoreAsEachCheckpointAloneAndARerunSkipsThem) {
   EXPECT_TRUE(contains(table, "\n       6         6000 ")) << table;
 
   // TensorBoard's own reader sees each checkpoint's metrics at its step, as the CSV has them (float32)
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) GTEST_SKIP() << "no " << python << " (scripts/setup creates it) to read --tensorboard";
-  const std::string out = dir + "/tb.txt";
-  const int status = std::system((python + " " + WR_SOURCE_DIR + "/tests/trainer/tensorboard_reader.py scalars " + dir +
-                                  "/tb/b > " + out + " 2> " + dir + "/tb.err").c_str());
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) GTEST_SKIP() << wr::read_file(dir + "/tb.err");
-  ASSERT_EQ(status, 0) << wr::read_file(dir + "/tb.err");
+  const auto reader = wr::test::run_venv_python("tests/trainer/tensorboard_reader.py", "scalars " + dir + "/tb/b");
+  if (!reader.skip.empty()) WR_SKIP_UNLESS_STRICT(reader.skip << " (to read --tensorboard)");
+  ASSERT_EQ(reader.code, 0) << reader.err;
   std::map<std::string, double> seen;  // "tag step" -> value
-  std::istringstream in(wr::read_file(out));
+  std::istringstream in(reader.out);
   for (std::string tag, step, value; in >> tag >> step >> value;) seen[tag + " " + step] = std::stod(value);
   int matched = 0;
   for (size_t i = 10; i < rows.size(); ++i) {
     const std::string key = "eval.mmlu_anatomy/" + field(rows[0], rows[i], "metric") + " " + field(rows[0], rows[i], "step");
-    ASSERT_TRUE(seen.count(key)) << key << "\n" << wr::read_file(out);
+    ASSERT_TRUE(seen.count(key)) << key << "\n" << reader.out;
     EXPECT_NEAR(seen[key], std::stod(field(rows[0], rows[i], "value")), 1e-5 * std::fabs(seen[key]) + 1e-6) << key;
     ++matched;
   }

@@ -21,16 +21,11 @@ using wr::test::error_of;
 
 // Writes the files of spec with pyarrow; "" on success, else why the test must skip.
 std::string write_parquet(const nlohmann::json& spec, const std::string& dir, nlohmann::json& out) {
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) return "no " + python + " (scripts/setup creates it)";
   wr::write_file_atomic(dir + "/spec.json", spec.dump());
-  const std::string cmd = python + " " + WR_SOURCE_DIR + "/tests/trainer/parquet_writer.py " + dir + "/spec.json " +
-                          dir + "/out.json 2> " + dir + "/writer.err";
-  const int rc = std::system(cmd.c_str());
-  const std::string message = wr::file_exists(dir + "/writer.err") ? wr::read_file(dir + "/writer.err") : "";
-  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) return message;
-  if (rc != 0) {
-    ADD_FAILURE() << cmd << " failed:\n" << message;
+  const auto r = wr::test::run_venv_python("tests/trainer/parquet_writer.py", dir + "/spec.json " + dir + "/out.json");
+  if (!r.skip.empty()) return r.skip;
+  if (r.code != 0) {
+    ADD_FAILURE() << "parquet_writer.py failed:\n" << r.err;
     return "pyarrow failed";
   }
   out = nlohmann::json::parse(wr::read_file(dir + "/out.json"));

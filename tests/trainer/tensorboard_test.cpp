@@ -35,25 +35,12 @@ using Scalars = std::map<std::pair<std::string, int64_t>, double>;  // (tag, ste
 
 // Runs tensorboard_reader.py; its stdout lines, or a reason to skip in *skip.
 std::vector<std::string> reader(const std::string& args, std::string* skip) {
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) {
-    *skip = "no " + python + " (scripts/setup creates it)";
-    return {};
-  }
-  const std::string out = std::string(WR_TEST_TMP) + "/tensorboard_reader." + std::to_string(::getpid());
-  const std::string cmd =
-      python + " " + WR_SOURCE_DIR + "/tests/trainer/tensorboard_reader.py " + args + " > " + out + ".out 2> " + out + ".err";
-  const int status = std::system(cmd.c_str());
-  const std::string text = wr::read_file(out + ".out"), err = wr::read_file(out + ".err");
-  fs::remove(out + ".out");
-  fs::remove(out + ".err");
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
-    *skip = err;
-    return {};
-  }
-  EXPECT_EQ(status, 0) << cmd << "\n" << err;
+  const auto r = wr::test::run_venv_python("tests/trainer/tensorboard_reader.py", args);
+  *skip = r.skip;
+  if (!r.skip.empty()) return {};
+  EXPECT_EQ(r.code, 0) << "tensorboard_reader.py " << args << "\n" << r.err;
   std::vector<std::string> lines;
-  std::istringstream in(text);
+  std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }
@@ -164,7 +151,7 @@ TEST(TensorBoard, EveryTelemetryRowIsAScalar) {
   EXPECT_NE(files[0].find("/tb/events.out.tfevents."), std::string::npos) << files[0];
   std::string skip;
   const Scalars tb = tensorboard_view("scalars " + dir + "/r/tb", &skip);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   const Scalars csv = telemetry(dir + "/r");
   expect_same(csv, tb, "EventAccumulator");
   expect_same(csv, tensorboard_view("tensors " + dir + "/r/tb", &skip), "plugin_event_accumulator");
@@ -201,7 +188,7 @@ TEST(TensorBoard, ResumeDropsEventsPastTheCheckpoint) {
   EXPECT_THROW(wr::train(tiny_config(run, settings), crash), Crash);
   std::string skip;
   const Scalars crashed = tensorboard_view("scalars " + run + "/tb", &skip);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   expect_same(telemetry(run), crashed, "after the crash");
   ASSERT_TRUE(crashed.count({"train/loss", 7}));
   fs::copy(run + "/tb", dir + "/tb-crashed");
@@ -232,7 +219,7 @@ TEST(TensorBoard, ResumeDropsEventsPastTheCheckpoint) {
   EXPECT_EQ(tb.count({"train/loss", 12}), 1u);
   // what `tensorboard --logdir` serves from by default, TensorBoard's Rust data server: afresh and watching
   const Scalars served = tensorboard_view("server " + run + "/tb", &skip);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   expect_same(csv, served, "data server");
   expect_same(csv, tensorboard_view("server " + dir + "/tb-crashed " + run + "/tb", &skip), "data server, watching through the resume");
 }
@@ -246,7 +233,7 @@ TEST(TensorBoard, CutFileReadsUpToTheCut) {
   const std::string bytes = wr::read_file(files[0]);
   std::string skip;
   const auto all = reader("events " + files[0], &skip);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   std::vector<size_t> ends;  // where each record ends
   for (size_t at = 0; at + 8 <= bytes.size();) {
     uint64_t n = 0;
@@ -292,7 +279,7 @@ TEST(TensorBoard, KilledRunReadsAndResumes) {
   ASSERT_TRUE(WIFSIGNALED(status));
   std::string skip;
   const Scalars tb = tensorboard_view("scalars " + run + "/tb", &skip);
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT(skip);
   const Scalars csv = telemetry(run);
   EXPECT_GE(tb.count({"train/loss", 6}), 1u);
   EXPECT_FALSE(wr::list_checkpoints(run).empty());

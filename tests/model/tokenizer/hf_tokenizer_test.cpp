@@ -44,17 +44,11 @@ std::string unhex(const std::string& h) {
 
 // Runs tests/model/hf_reference.py with the project's .venv; "" on success, else why the test must skip.
 std::string run_reference(const std::vector<std::string>& args) {
-  const std::string python = std::string(WR_SOURCE_DIR) + "/.venv/bin/python";
-  if (!wr::file_exists(python)) return "no " + python + " (scripts/setup --torch pypi creates it)";
-  const std::string err = std::string(WR_TEST_TMP) + "/hf_reference." + std::to_string(getpid()) + ".err";
-  std::string cmd = python + " " + WR_SOURCE_DIR + "/tests/model/hf_reference.py";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  const int rc = std::system((cmd + " 2> " + err).c_str());
-  const std::string message = wr::file_exists(err) ? wr::read_file(err) : "";
-  std::remove(err.c_str());
-  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) return message;
-  if (rc != 0) ADD_FAILURE() << cmd << " failed:\n" << message;
-  return "";
+  std::string quoted;
+  for (const auto& a : args) quoted += " '" + a + "'";
+  const auto r = wr::test::run_venv_python("tests/model/hf_reference.py", quoted);
+  if (r.skip.empty() && r.code != 0) ADD_FAILURE() << "hf_reference.py" << quoted << " failed:\n" << r.err;
+  return r.skip;
 }
 
 struct Reference {
@@ -150,7 +144,7 @@ void expect_same_as_reference(const std::string& tokenizer_path, const std::vect
   const auto tok = wr::Tokenizer::from_file(tokenizer_path);
   std::string skip;
   const Reference ref = reference_encode(tokenizer_path, texts, skip);
-  if (!skip.empty()) GTEST_SKIP() << "Hugging Face reference unavailable: " << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT("Hugging Face reference unavailable: " << skip);
   ASSERT_EQ(ref.ids.size(), texts.size());
   int id_diffs = 0, decode_diffs = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -265,7 +259,7 @@ TEST_P(Llama3Variant, MatchesHuggingFace) {
   for (auto& t : edge_cases()) texts.push_back(t);
   for (auto& t : missing_byte_cases()) texts.push_back(t);
   std::string skip;
-  if (!same_ids_and_decodes(path, texts, skip)) GTEST_SKIP() << "Hugging Face reference unavailable: " << skip;
+  if (!same_ids_and_decodes(path, texts, skip)) WR_SKIP_UNLESS_STRICT("Hugging Face reference unavailable: " << skip);
 }
 
 INSTANTIATE_TEST_SUITE_P(Components, Llama3Variant,
@@ -299,7 +293,7 @@ TEST(HfTokenizer, SmolLM2DropsBytesWithoutPiecesAsHuggingFaceDoes) {
   for (auto& t : edge_cases()) texts.push_back(t);
   for (auto& t : task_texts(40)) texts.push_back(t);
   std::string skip;
-  if (!same_ids_and_decodes(path, texts, skip)) GTEST_SKIP() << "Hugging Face reference unavailable: " << skip;
+  if (!same_ids_and_decodes(path, texts, skip)) WR_SKIP_UNLESS_STRICT("Hugging Face reference unavailable: " << skip);
 }
 
 // Llama 2's SentencePiece model converted by transformers, in both layouts its HF checkpoints use: BPE with
@@ -312,7 +306,7 @@ TEST_P(ByteFallback, ConvertedLlama2MatchesHuggingFace) {
   const std::string json = wr::test::temp_dir() + "/tokenizer.json";
   const std::string skip =
       run_reference({"convert-sentencepiece", shared_path("models/llama2-tokenizer/tokenizer.model"), json, GetParam()});
-  if (!skip.empty()) GTEST_SKIP() << "transformers unavailable: " << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT("transformers unavailable: " << skip);
   const auto tok = wr::Tokenizer::from_file(json);
   EXPECT_EQ(tok.bos_id(), 1);
   EXPECT_EQ(tok.eos_id(), 2);
@@ -528,7 +522,7 @@ TEST(FolderTokenizer, BothFilesMustHoldOneVocabulary) {
 
   // Llama 2's own tokenizer.json (transformers' conversion of the same model) agrees with it, and is the one read.
   const std::string skip = run_reference({"convert-sentencepiece", spm, dir + "/converted.json", "metaspace"});
-  if (!skip.empty()) GTEST_SKIP() << "transformers unavailable: " << skip;
+  if (!skip.empty()) WR_SKIP_UNLESS_STRICT("transformers unavailable: " << skip);
   auto j = nlohmann::json::parse(wr::read_file(dir + "/converted.json"));
   wr::write_file_atomic(dir + "/tokenizer.json", j.dump());
   EXPECT_EQ(wr::folder_tokenizer(dir), dir + "/tokenizer.json");
