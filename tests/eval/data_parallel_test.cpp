@@ -203,15 +203,15 @@ TEST(DataParallelEval, SweepWithQuantAndItsRerun) {
   const std::string models = dir + "/a.bin " + dir + "/b.bin";
   for (int world : {1, 2}) {
     const std::string tag = "w" + std::to_string(world);
-    const std::string args = "--tasks arc_easy,piqa --limit 30 --quant w8,w4g128 --output " + dir + "/" + tag + ".csv " + models;
+    const std::string args = "--tasks arc_easy,piqa --limit 20 --quant w8 --output " + dir + "/" + tag + ".csv " + models;
     ASSERT_EQ(in_processes(eval_command(data, args), world, dir, tag), 0) << log_of(dir, tag);
   }
   const auto one = csv_values(dir + "/w1.csv");
-  // 2 models x 2 tasks x (the model's 4 metrics + 2 variants x (4 metrics, their 4 deltas and p-values, kl, top1_agree))
-  EXPECT_EQ(one.size(), 128u);
+  // 2 models x 2 tasks x (the model's 4 metrics + the variant's 4, their 4 deltas and p-values, kl, top1_agree)
+  EXPECT_EQ(one.size(), 72u);
   expect_same_metrics(one, csv_values(dir + "/w2.csv"));
   const std::string before = wr::read_file(dir + "/w2.csv");
-  const std::string args = "--tasks arc_easy,piqa --limit 30 --quant w8,w4g128 --output " + dir + "/w2.csv " + models;
+  const std::string args = "--tasks arc_easy,piqa --limit 20 --quant w8 --output " + dir + "/w2.csv " + models;
   ASSERT_EQ(in_processes(eval_command(data, args), 2, dir, "rerun"), 0) << log_of(dir, "rerun");
   EXPECT_EQ(wr::read_file(dir + "/w2.csv"), before);
   const std::string said = wr::read_file(dir + "/rerun.r0.err");
@@ -242,16 +242,18 @@ TEST(DataParallelEval, AKilledRankStopsTheOtherWithOneLine) {
             0);
   const auto t0 = std::chrono::steady_clock::now();
   auto waited = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto text = [&](const std::string& name) {  // "" until the background shell has made the file
+    return std::filesystem::exists(dir + "/" + name) ? wr::read_file(dir + "/" + name) : std::string();
+  };
   // both ranks are past the join and scoring once rank 0 names the first checkpoint
-  while (!contains(wr::read_file(dir + "/err0"), "[1/6]") && waited() < 60) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(contains(wr::read_file(dir + "/err0"), "[1/6]")) << wr::read_file(dir + "/err0") << wr::read_file(dir + "/err1");
+  while (!contains(text("err0"), "[1/6]") && waited() < 60) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(contains(text("err0"), "[1/6]")) << text("err0") << text("err1");
   const pid_t rank1 = std::stoi(wr::read_file(dir + "/pid1"));
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
   const double killed_at = waited();
-  while (!std::filesystem::exists(dir + "/rc0") && waited() < 120) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(std::filesystem::exists(dir + "/rc0"));
-  while (wr::read_file(dir + "/rc0").empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(std::stoi(wr::read_file(dir + "/rc0")), 1);
+  while (text("rc0").empty() && waited() < 120) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_FALSE(text("rc0").empty()) << "rank 0 did not stop";
+  EXPECT_EQ(std::stoi(text("rc0")), 1);
   EXPECT_LT(waited() - killed_at, 30.0);  // the broken connection, not --dist-timeout's 60 s
   const std::string err = wr::read_file(dir + "/err0");
   const auto error_at = err.find("wr-eval: error: ");
