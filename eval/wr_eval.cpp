@@ -331,73 +331,165 @@ std::vector<std::string> rank0s_choice(const wr::EvalRanks& ranks, const std::ve
   return out;
 }
 
-int run(const wr::Args& args, const std::string& command_line) {
-  const auto models = expand_models(args);
-  auto tasks = wr::split_list(args.get("--tasks"), ',');
-  if (tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
-  const auto rules = wr::load_rules(args.get("--rules"));
-  std::set<std::string> named;
+// What the command line asks for, checked on every process before the process group forms.
+struct Request {
+  std::vector<ModelArg> models;
+  std::vector<std::string> tasks;
   std::vector<std::string> row_names;  // the task column of each task's rows (a group's: its overall row)
-  for (const auto& t : tasks) {
-    row_names.push_back(wr::load_task(rules.definition_of(t)).name);  // unknown names fail before the model loads
+  std::vector<std::string> quants;     // "none", then each --quant scheme
+  wr::RuleSet rules;
+  std::string bos;                     // on, off (the option table checks) or "": as the model says
+  std::string dtype;                   // f32 or bf16 (the option table checks enumerated values)
+  std::string csv, tensorboard;
+  torch::Device device = torch::kCPU;
+};
+
+Request check_request(const wr::Args& args) {
+  Request q;
+  q.models = expand_models(args);
+  q.tasks = wr::split_list(args.get("--tasks"), ',');
+  if (q.tasks.empty()) wr::fail("no tasks given (--tasks arc_easy,hellaswag; see wr-eval tasks list)");
+  q.rules = wr::load_rules(args.get("--rules"));
+  std::set<std::string> named;
+  for (const auto& t : q.tasks) {
+    q.row_names.push_back(wr::load_task(q.rules.definition_of(t)).name);  // unknown names fail before the model loads
     if (!named.insert(t).second) wr::fail("--tasks names ", t, " twice");
   }
-  if (models.size() > 1)
+  if (q.models.size() > 1)
     for (const char* o : {"--json", "--log-samples"})
       if (!args.get(o).empty())
-        wr::fail(o, " holds one model's results; a sweep of ", models.size(), " checkpoints writes --output (and "
+        wr::fail(o, " holds one model's results; a sweep of ", q.models.size(), " checkpoints writes --output (and "
                  "--tensorboard)");
-  const std::string bos = args.get("--bos");  // on, off (the option table checks) or "": as the model says
-  // Data parallel under torchrun: every process scores its share of each task's documents; rank 0 alone reads
-  // --output's rows, prints and writes. Each process loads every checkpoint.
-  wr::DataParallel dp = wr::DataParallel::from_environment(wr::parse_device(args.get("--device"), "--device"),
-                                                           std::chrono::seconds(args.get_int("--dist-timeout", 1)),
-                                                           "--dist-timeout");
-  const torch::Device device = dp.device();
-  const bool is_main = dp.is_main();
-  const wr::EvalRanks ranks = dp.eval_ranks();
-  std::string models_text;
-  for (const auto& m : models) models_text += m.path + "\n";
-  dp.check_same("command line and checkpoints", command_line + "\n" + models_text);
-  std::vector<std::string> inputs = {args.get("--tokenizer")};
-  for (const auto& m : models) inputs.push_back(m.path);
-  for (const auto& t : tasks) add_task_files(load_task(t, args), data_dir(args), inputs);
-  if (is_main) check_outputs(args, inputs);
-  const std::string tensorboard = args.get("--tensorboard");
-  if (!tensorboard.empty() && std::filesystem::exists(tensorboard) && !wr::is_directory(tensorboard))
-    wr::fail("--tensorboard ", tensorboard, ": not a directory");
-  const std::string dtype = args.get("--dtype");  // f32 or bf16: the option table checks enumerated values
+  q.device = wr::parse_device(args.get("--device"), "--device");
+  q.bos = args.get("--bos");
+  q.csv = args.get("--output");
+  q.tensorboard = args.get("--tensorboard");
+  if (!q.tensorboard.empty() && std::filesystem::exists(q.tensorboard) && !wr::is_directory(q.tensorboard))
+    wr::fail("--tensorboard ", q.tensorboard, ": not a directory");
+  q.dtype = args.get("--dtype");
   for (const char* o : {"--num-fewshot", "--limit", "--sample", "--threads", "--seed"}) args.get_int(o, 0);
   if (args.get_int("--limit") > 0 && args.get_int("--sample") > 0)
     wr::fail("--limit and --sample are exclusive (the first N documents, or a seeded random N)");
   args.get_int("--batch-tokens", 1);
-  std::vector<std::string> quants = {"none"};
-  if (!args.get("--quant").empty()) {  // simulated quantization: checked before the model loads
+  q.quants = {"none"};
+  if (!args.get("--quant").empty()) {  // simulated quantization
     bool a8t = false;
     for (const auto& s : wr::parse_quant_list(args.get("--quant"))) {
       a8t |= s.inputs == wr::InputQuant::kInt8Static;
-      quants.push_back(s.name);
+      q.quants.push_back(s.name);
     }
     const std::string calibration = args.get("--quant-calibration");
     if (a8t && calibration.empty()) wr::fail("--quant a8t needs --quant-calibration FILE (text for its static input scales)");
     if (a8t && !wr::file_exists(calibration)) wr::fail("--quant-calibration ", calibration, ": no such file");
     if (!a8t && !calibration.empty()) wr::fail("--quant-calibration applies to --quant a8t only");
-    if (dtype != "f32") wr::fail("--quant simulates quantization in float32; --dtype ", dtype, " would round again");
-    for (const auto& t : tasks)
+    if (q.dtype != "f32") wr::fail("--quant simulates quantization in float32; --dtype ", q.dtype, " would round again");
+    for (const auto& t : q.tasks)
       if (load_task(t, args).generative) wr::fail("--quant scores log-likelihood tasks; ", t, " is generative");
   } else if (args.given("--quant-scope") || args.given("--quant-calibration")) {
     wr::fail("--quant-scope and --quant-calibration apply to --quant only");
   }
+  return q;
+}
+
+// A checkpoint as scored: the model, its tokenizer (--tokenizer, else the one it carries; a Hugging Face folder's
+// tokenizer_config.json read beside it) and the BOS rule (--bos, else what the model and tokenizer say).
+struct Checkpoint {
+  wr::LoadedModel loaded;
+  wr::Tokenizer tok;
+  wr::BosRule bos;
+};
+
+Checkpoint load_checkpoint(const wr::Args& args, const std::string& path, const std::string& bos, bool say) {
+  auto loaded = wr::load_model(path, args.get("--format"));
+  const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
+  const std::string carried_source =
+      carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : path;
+  auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
+             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
+             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
+  // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
+  // it beside the tokenizer).
+  std::string tok_dir = args.get("--tokenizer");
+  if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
+    tok_dir = std::filesystem::path(carried_source).parent_path().string();
+  if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
+    tok.read_hf_config(tok_dir + "/tokenizer_config.json");
+  wr::check_tokenizer_fits(loaded.model, tok, path);
+  // Allowed (a model may pad its vocabulary), but rarely meant: say so.
+  if (say && tok.vocab_size() < loaded.model->config.vocab_size)
+    std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
+                 static_cast<long>(loaded.model->config.vocab_size));
+  if (say && !args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
+    std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
+                 args.get("--tokenizer").c_str(), path.c_str());
+  const wr::BosRule rule = bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
+  return {std::move(loaded), std::move(tok), rule};
+}
+
+// The options every task of one checkpoint is scored with.
+wr::EvalOptions eval_options(const wr::Args& args, const Request& q, Checkpoint& c, const wr::EvalRanks& ranks,
+                             wr::RunInfo& info, bool is_main) {
+  wr::EvalOptions opt;
+  opt.rules = q.rules;
+  opt.data_dir = data_dir(args);
+  opt.limit = args.get_int("--limit");
+  opt.sample = args.get_int("--sample");
+  opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+  opt.bos = c.bos.add;
+  opt.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
+  opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+  opt.score.share = !args.flag("--no-share");
+  opt.score.batch_tokens = args.get_int("--batch-tokens");
+  opt.variants = quant_variants(args, c.loaded.model, c.tok, opt.bos, info.quant, is_main);
+  opt.ranks = ranks;
+  return opt;
+}
+
+// One checkpoint's table on stdout (with --quant, the paired table after it) and its notes on stderr.
+void print_results(const std::vector<wr::TaskResult>& results, bool quantized) {
+  const int task_width = quantized ? 26 : 16;  // with --quant: "task [scheme]"
+  std::printf("%-*s %-16s %8s %8s %6s %8s\n", task_width, "task", "metric", "value", "stderr", "n", "docs/s");
+  for (const auto& r : results)
+    for (const auto& mv : r.metrics)
+      std::printf("%-*s %-16s %8.4f %8s %6ld %8.1f\n", task_width,
+                  (r.task.name + (r.quant == "none" ? "" : " [" + r.quant + "]")).c_str(), mv.name.c_str(), mv.value,
+                  mv.stderr_ >= 0 ? std::to_string(mv.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
+                  r.n_docs / std::max(r.seconds, 1e-9));
+  for (const auto& r : results)
+    if (r.context_not_prefix > 0 && r.task.subtasks.empty())
+      std::fprintf(stderr,
+                   "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
+                   "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
+                   r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
+  if (quantized) std::printf("\n%s", wr::paired_table(results).c_str());
+  std::fflush(stdout);
+}
+
+// The loop over checkpoints: for each, skip it where --output holds its rows, load it, score the tasks it still
+// needs, print and write. Data parallel under torchrun, every process scores its share of each task's documents
+// and loads every checkpoint; rank 0 alone reads --output's rows, prints and writes.
+int run(const wr::Args& args, const std::string& command_line) {
+  const Request q = check_request(args);
+  wr::DataParallel dp = wr::DataParallel::from_environment(q.device, std::chrono::seconds(args.get_int("--dist-timeout", 1)),
+                                                           "--dist-timeout");
+  const bool is_main = dp.is_main();
+  const wr::EvalRanks ranks = dp.eval_ranks();
+  std::string models_text;
+  for (const auto& m : q.models) models_text += m.path + "\n";
+  dp.check_same("command line and checkpoints", command_line + "\n" + models_text);
+  std::vector<std::string> inputs = {args.get("--tokenizer")};
+  for (const auto& m : q.models) inputs.push_back(m.path);
+  for (const auto& t : q.tasks) add_task_files(load_task(t, args), data_dir(args), inputs);
+  if (is_main) check_outputs(args, inputs);
   wr::set_threads(args.get_int("--threads"));
-  for (const auto& m : models)  // before any work: a sweep does not stop at its tenth checkpoint for a typo
+  for (const auto& m : q.models)  // before any work: a sweep does not stop at its tenth checkpoint for a typo
     if (!std::filesystem::exists(m.path)) wr::fail(m.path, ": no such file or directory");
 
   // What --output already holds is not scored again, unless --force or an output that needs every score.
-  const std::string csv = args.get("--output");
-  const bool skip = !csv.empty() && !args.flag("--force") && args.get("--json").empty() && args.get("--log-samples").empty();
-  const std::set<std::string> done = skip && is_main ? wr::csv_row_keys(csv) : std::set<std::string>{};
+  const bool skip = !q.csv.empty() && !args.flag("--force") && args.get("--json").empty() && args.get("--log-samples").empty();
+  const std::set<std::string> done = skip && is_main ? wr::csv_row_keys(q.csv) : std::set<std::string>{};
   wr::RunInfo settings;  // what every checkpoint's rows share
-  settings.rules = rules.id();
+  settings.rules = q.rules.id();
   settings.num_fewshot = static_cast<int>(args.get_int("--num-fewshot"));
   settings.subset = wr::subset_name(args.get_int("--limit"), args.get_int("--sample"), static_cast<uint64_t>(args.get_int("--seed", 0)));
   std::optional<wr::AtomicFile> samples;  // published only when the whole run succeeds
@@ -406,131 +498,80 @@ int run(const wr::Args& args, const std::string& command_line) {
   // A sweep's task files read and requests tokenized once per tokenizer (its bytes) and BOS
   std::map<std::string, wr::PreparedTasks> prepared;
   bool fetched = false;
-  for (size_t i = 0; i < models.size(); ++i) {
+  for (size_t i = 0; i < q.models.size(); ++i) {
     // The last checkpoint's weights and activations, freed, back to the kernel: keep_freed_memory keeps them for
     // the next batch, and a sweep's peak RSS grew with its length (bench-sweep: 452 MB after 2 checkpoints, 513
     // after 8).
     if (i > 0) malloc_trim(0);
-    const ModelArg& m = models[i];
-    const std::string which = models.size() > 1 ? "[" + std::to_string(i + 1) + "/" + std::to_string(models.size()) + "] " : "";
+    const ModelArg& m = q.models[i];
+    const std::string which = q.models.size() > 1 ? "[" + std::to_string(i + 1) + "/" + std::to_string(q.models.size()) + "] " : "";
     auto skipped = [&](int64_t step) {
       if (is_main)
         std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld): skipped, %s holds its rows (--force scores it again)\n",
-                   which.c_str(), m.path.c_str(), m.run.c_str(), static_cast<long>(step), csv.c_str());
+                   which.c_str(), m.path.c_str(), m.run.c_str(), static_cast<long>(step), q.csv.c_str());
     };
     wr::RunInfo info = settings;
     info.run = m.run;
     if (skip && m.step >= 0) {  // a run directory's checkpoint: a wr checkpoint of the step its name says
       info.step = m.step;
-      info.bos = bos.empty() || bos == "on";
-      if (rank0s_choice(ranks, tasks, tasks_left(tasks, row_names, quants, info, done)).empty()) {
+      info.bos = q.bos.empty() || q.bos == "on";
+      if (rank0s_choice(ranks, q.tasks, tasks_left(q.tasks, q.row_names, q.quants, info, done)).empty()) {
         skipped(m.step);
         continue;
       }
     }
 
     // The model and tokenizer before any download: a wrong path or a mismatched tokenizer fails at once.
-    auto loaded = wr::load_model(m.path, args.get("--format"));
+    Checkpoint c = load_checkpoint(args, m.path, q.bos, is_main);
     info.checkpoint = m.path;
-    info.checkpoint_sha256 = loaded.sha256;  // of the bytes scored, even if the path now names another file
-    info.step = loaded.meta.value("step", int64_t{-1});
-    info.tokens = loaded.meta.value("tokens", int64_t{-1});
+    info.checkpoint_sha256 = c.loaded.sha256;  // of the bytes scored, even if the path now names another file
+    info.step = c.loaded.meta.value("step", int64_t{-1});
+    info.tokens = c.loaded.meta.value("tokens", int64_t{-1});
+    info.bos = c.bos.add;
+    info.bos_why = c.bos.why;
     if (m.step >= 0 && info.step != m.step)
       wr::fail(m.path, ": its meta says step ", info.step, "; wr-train names each checkpoint after its step");
-    if (!tensorboard.empty() && info.step < 0)
+    if (!q.tensorboard.empty() && info.step < 0)
       wr::fail(m.path, ": no training step in it (a wr checkpoint has one); --tensorboard draws against the step");
-    const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
-    const std::string carried_source =
-        carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : m.path;
-    auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
-               : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
-               : throw wr::Error(m.path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
-    // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
-    // it beside the tokenizer).
-    std::string tok_dir = args.get("--tokenizer");
-    if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
-      tok_dir = std::filesystem::path(carried_source).parent_path().string();
-    if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
-      tok.read_hf_config(tok_dir + "/tokenizer_config.json");
-    wr::check_tokenizer_fits(loaded.model, tok, m.path);
-    // Allowed (a model may pad its vocabulary), but rarely meant: say so.
-    if (is_main && tok.vocab_size() < loaded.model->config.vocab_size)
-      std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
-                   static_cast<long>(loaded.model->config.vocab_size));
-    if (is_main && !args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
-      std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
-                   args.get("--tokenizer").c_str(), m.path.c_str());
-    const wr::BosRule bos_rule =
-        bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
-    info.bos = bos_rule.add;
-    info.bos_why = bos_rule.why;
-    const auto left = skip ? rank0s_choice(ranks, tasks, tasks_left(tasks, row_names, quants, info, done)) : tasks;
+    const auto left = skip ? rank0s_choice(ranks, q.tasks, tasks_left(q.tasks, q.row_names, q.quants, info, done)) : q.tasks;
     if (left.empty()) {
       skipped(info.step);
       continue;
     }
-    loaded.model->to(device, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+    c.loaded.model->to(dp.device(), q.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
     if (!fetched) {  // rank 0 first, the others after it (on one machine, they find the files it fetched)
-      if (is_main) ensure_task_files(tasks, args);
+      if (is_main) ensure_task_files(q.tasks, args);
       dp.any(false);
-      if (!is_main) ensure_task_files(tasks, args);
+      if (!is_main) ensure_task_files(q.tasks, args);
     }
     fetched = true;
-    if (is_main && models.size() > 1)
+    if (is_main && q.models.size() > 1)
       std::fprintf(stderr, "wr-eval: %s%s (run %s, step %ld)\n", which.c_str(), m.path.c_str(), m.run.c_str(),
                    static_cast<long>(info.step));
+    if (is_main) std::fprintf(stderr, "wr-eval: BOS %s: %s\n", c.bos.add ? "on" : "off", c.bos.why.c_str());
 
-    wr::EvalOptions opt;
-    opt.rules = rules;
-    opt.data_dir = data_dir(args);
-    opt.limit = args.get_int("--limit");
-    opt.sample = args.get_int("--sample");
-    opt.sample_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
-    opt.bos = bos_rule.add;
-    if (is_main) std::fprintf(stderr, "wr-eval: BOS %s: %s\n", opt.bos ? "on" : "off", bos_rule.why.c_str());
-    opt.num_fewshot = settings.num_fewshot;
-    opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+    wr::EvalOptions opt = eval_options(args, q, c, ranks, info, is_main);
     if (samples) opt.on_sample = [&samples](const nlohmann::json& s) { samples->write(s.dump() + "\n"); };
-    opt.score.share = !args.flag("--no-share");
-    opt.score.batch_tokens = args.get_int("--batch-tokens");
-    opt.variants = quant_variants(args, loaded.model, tok, opt.bos, info.quant, is_main);
-    opt.ranks = ranks;
-    if (models.size() > 1) opt.prepared = &prepared[std::string(1, opt.bos ? '1' : '0') + tok.model_bytes()];
-
+    if (q.models.size() > 1) opt.prepared = &prepared[std::string(1, opt.bos ? '1' : '0') + c.tok.model_bytes()];
     std::vector<wr::TaskResult> results;
     for (const auto& t : left) {
       opt.tasks = {t};
       opt.score.progress = is_main ? progress_bar(t) : nullptr;
-      for (auto& r : wr::evaluate(loaded.model, tok, opt)) results.push_back(std::move(r));  // a group: all its rows
+      for (auto& r : wr::evaluate(c.loaded.model, c.tok, opt)) results.push_back(std::move(r));  // a group: all its rows
     }
     opt.tasks = left;
     info.date = wr::utc_now_iso8601();
     if (!is_main) continue;  // rank 0 prints and writes
 
-    const int task_width = opt.variants.empty() ? 16 : 26;  // with --quant: "task [scheme]"
-    if (models.size() > 1) std::printf("%s%s (run %s, step %ld)\n", i > 0 ? "\n" : "", m.path.c_str(), m.run.c_str(),
-                                       static_cast<long>(info.step));
-    std::printf("%-*s %-16s %8s %8s %6s %8s\n", task_width, "task", "metric", "value", "stderr", "n", "docs/s");
-    for (const auto& r : results)
-      for (const auto& mv : r.metrics)
-        std::printf("%-*s %-16s %8.4f %8s %6ld %8.1f\n", task_width,
-                    (r.task.name + (r.quant == "none" ? "" : " [" + r.quant + "]")).c_str(), mv.name.c_str(), mv.value,
-                    mv.stderr_ >= 0 ? std::to_string(mv.stderr_).substr(0, 6).c_str() : "", static_cast<long>(r.n_docs),
-                    r.n_docs / std::max(r.seconds, 1e-9));
-    for (const auto& r : results)
-      if (r.context_not_prefix > 0 && r.task.subtasks.empty())
-        std::fprintf(stderr,
-                     "wr-eval: note: %s: in %ld of %ld requests enc(context) is not a prefix of enc(context + "
-                     "continuation); scored as both harnesses do, continuation = the tokens after len(enc(context))\n",
-                     r.task.name.c_str(), static_cast<long>(r.context_not_prefix), static_cast<long>(r.requests));
-    if (!opt.variants.empty()) std::printf("\n%s", wr::paired_table(results).c_str());
-    std::fflush(stdout);
+    if (q.models.size() > 1) std::printf("%s%s (run %s, step %ld)\n", i > 0 ? "\n" : "", m.path.c_str(), m.run.c_str(),
+                                         static_cast<long>(info.step));
+    print_results(results, !opt.variants.empty());
     // Each checkpoint's rows as soon as it is scored: a sweep killed part way keeps them, and its rerun skips them.
-    if (!csv.empty()) wr::append_csv(csv, info, results);
-    if (!tensorboard.empty()) {
+    if (!q.csv.empty()) wr::append_csv(q.csv, info, results);
+    if (!q.tensorboard.empty()) {
       auto& writer = events[m.run];
       // every earlier event kept: a rerun adds the steps it scores to what the earlier runs wrote
-      if (!writer) writer = std::make_unique<wr::EventWriter>(tensorboard + "/" + m.run, std::numeric_limits<int64_t>::max());
+      if (!writer) writer = std::make_unique<wr::EventWriter>(q.tensorboard + "/" + m.run, std::numeric_limits<int64_t>::max());
       write_scalars(*writer, info.step, results);
     }
     if (!args.get("--json").empty())
