@@ -27,6 +27,7 @@
 #include "eval/evaluate.h"
 #include "eval/report.h"
 #include "model/io/model_file.h"
+#include "model/io/model_tokenizer.h"
 #include "model/quant.h"
 #include "model/backend/torch_compat.h"
 #include "tasks/download_cli.h"
@@ -194,21 +195,6 @@ void tasks_command(const wr::Args& args) {
     return;
   }
   wr::fail("usage: wr-eval tasks list | tasks show NAME | tasks download NAME...");
-}
-
-// BOS when --bos is not given. wr's checkpoints and llama2.c models were trained with BOS first
-// (trainer/tokenize_corpus.cpp; llama2.c's run.c encodes with bos=1). A Hugging Face folder gets what its tokenizer
-// adds when asked for special tokens (Tokenizer::bos_rule), as both harnesses score it:
-//   lighteval 0.5.0: models/model_config.py:109 add_special_tokens = True -> models/base_model.py:79 ->
-//     models/abstract_model.py:150-154 tok_encode -> tokenizer.encode(text, add_special_tokens=True);
-//   lm-eval 0.4.9: models/huggingface.py:812-817 tok_encode passes add_special_tokens = add_bos_token, which is
-//     False unless the model_args set it (:82; :223-228 set it for Gemma): wr's default is its add_bos_token=True
-//     run, where the tokenizer decides; lm-eval's own default is --bos off. An empty context is [BOS] in both
-//     (:411-417 prefix_token_id: the tokenizer's bos_token_id).
-wr::BosRule default_bos(wr::ModelFormat format, const wr::Tokenizer& tok) {
-  if (format == wr::ModelFormat::native) return {true, "a wr checkpoint: wr-train starts every document with BOS"};
-  if (format == wr::ModelFormat::llama2c) return {true, "a llama2.c model: trained with BOS first"};
-  return tok.bos_rule();
 }
 
 // --quant's variants of the model (weights rounded once, here; a8t's input ranges from --quant-calibration), and
@@ -401,20 +387,7 @@ struct Checkpoint {
 
 Checkpoint load_checkpoint(const wr::Args& args, const std::string& path, const std::string& bos, bool say) {
   auto loaded = wr::load_model(path, args.get("--format"));
-  const auto carried_from = loaded.meta.find("tokenizer");  // an HF directory names its tokenizer file
-  const std::string carried_source =
-      carried_from != loaded.meta.end() && carried_from->is_string() ? carried_from->get<std::string>() : path;
-  auto tok = !args.get("--tokenizer").empty() ? wr::Tokenizer::from_file(args.get("--tokenizer"))
-             : !loaded.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(loaded.tokenizer_model, carried_source)
-             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer (a .model, tokenizer.json or HF directory)");
-  // A Hugging Face folder's tokenizer_config.json names its BOS and whether encoding adds one (transformers reads
-  // it beside the tokenizer).
-  std::string tok_dir = args.get("--tokenizer");
-  if (tok_dir.empty() && loaded.format == wr::ModelFormat::hf)
-    tok_dir = std::filesystem::path(carried_source).parent_path().string();
-  if (wr::is_directory(tok_dir) && wr::file_exists(tok_dir + "/tokenizer_config.json"))
-    tok.read_hf_config(tok_dir + "/tokenizer_config.json");
-  wr::check_tokenizer_fits(loaded.model, tok, path);
+  auto tok = wr::model_tokenizer(loaded, path, args.get("--tokenizer"));
   // Allowed (a model may pad its vocabulary), but rarely meant: say so.
   if (say && tok.vocab_size() < loaded.model->config.vocab_size)
     std::fprintf(stderr, "wr-eval: note: the tokenizer has %d pieces, the model's vocabulary %ld\n", tok.vocab_size(),
@@ -422,7 +395,7 @@ Checkpoint load_checkpoint(const wr::Args& args, const std::string& path, const 
   if (say && !args.get("--tokenizer").empty() && !loaded.tokenizer_model.empty() && tok.model_bytes() != loaded.tokenizer_model)
     std::fprintf(stderr, "wr-eval: note: --tokenizer %s is not the tokenizer %s was trained with (it carries its own)\n",
                  args.get("--tokenizer").c_str(), path.c_str());
-  const wr::BosRule rule = bos.empty() ? default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
+  const wr::BosRule rule = bos.empty() ? wr::default_bos(loaded.format, tok) : wr::BosRule{bos == "on", "--bos " + bos};
   return {std::move(loaded), std::move(tok), rule};
 }
 

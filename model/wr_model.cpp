@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "model/io/model_file.h"
+#include "model/io/model_tokenizer.h"
 #include "model/generate.h"
 #include "model/outliers.h"
 #include "model/quant.h"
@@ -88,40 +89,26 @@ void convert(const std::string& in, const std::string& out, const wr::Args& args
 
 void generate(const std::string& path, const wr::Args& args) {
   auto m = wr::load_model(path, args.get("--format"));
-  auto tok = args.get("--tokenizer").empty()
-                 ? (m.tokenizer_model.empty() ? throw wr::Error(path + ": carries no tokenizer; pass --tokenizer")
-                                              : wr::Tokenizer::from_bytes(m.tokenizer_model, path))
-                 : wr::Tokenizer::from_file(args.get("--tokenizer"));
-  if (tok.vocab_size() != m.model->config.vocab_size)
-    wr::fail("tokenizer has ", tok.vocab_size(), " pieces but the model's vocab_size is ", m.model->config.vocab_size);
+  const auto tok = wr::model_tokenizer(m, path, args.get("--tokenizer"));
+  if (tok.vocab_size() < m.model->config.vocab_size)  // a generated id the tokenizer has no piece for
+    wr::fail(path, ": the model's vocab_size is ", m.model->config.vocab_size, " but the tokenizer has ", tok.vocab_size(),
+             " pieces; generate needs one for every id");
   m.model->eval();
-  std::vector<int64_t> prompt = {tok.bos_id()};
+  const bool bos = wr::default_bos(m.format, tok).add;  // as wr-eval scores the model
+  std::vector<int64_t> prompt;
+  if (bos) prompt.push_back(tok.bos_id());
   for (int id : tok.encode(args.get("--prompt"))) prompt.push_back(id);
+  if (prompt.empty()) wr::fail("--prompt: the text has no tokens");
   wr::GenerateOptions opt;
   opt.max_new_tokens = args.get_int("--max-new-tokens", 0);
   opt.use_cache = !args.flag("--no-cache");
   opt.stop_token = tok.eos_id();
   auto ids = wr::generate_greedy(m.model, prompt, opt);
-  std::vector<int> all(prompt.begin() + 1, prompt.end());
+  std::vector<int> all(prompt.begin() + (bos ? 1 : 0), prompt.end());
   all.insert(all.end(), ids.begin(), ids.end());
   std::cout << tok.decode(all) << "\n";
 }
 
-// The model's tokenizer, as wr-eval finds it: --tokenizer, else the one the file carries; a Hugging Face folder's
-// tokenizer_config.json beside it is read too (its BOS and whether encoding adds one).
-wr::Tokenizer tokenizer_of(const wr::LoadedModel& m, const std::string& path, const wr::Args& args) {
-  const auto carried = m.meta.find("tokenizer");  // an HF directory names its tokenizer file
-  const std::string source = carried != m.meta.end() && carried->is_string() ? carried->get<std::string>() : path;
-  std::string dir = args.get("--tokenizer");
-  auto tok = !dir.empty() ? wr::Tokenizer::from_file(dir)
-             : !m.tokenizer_model.empty() ? wr::Tokenizer::from_bytes(m.tokenizer_model, source)
-             : throw wr::Error(path + ": carries no tokenizer; pass --tokenizer");
-  if (dir.empty() && m.format == wr::ModelFormat::hf) dir = std::filesystem::path(source).parent_path().string();
-  if (wr::is_directory(dir) && wr::file_exists(dir + "/tokenizer_config.json")) tok.read_hf_config(dir + "/tokenizer_config.json");
-  if (tok.vocab_size() > m.model->config.vocab_size)
-    wr::fail("tokenizer has ", tok.vocab_size(), " pieces but the model's vocab_size is ", m.model->config.vocab_size);
-  return tok;
-}
 
 // v with `digits` decimals, or in exponent form from 1e5 up (kurtosis and ratios span orders of magnitude).
 std::string fixed(double v, int digits) {
@@ -233,10 +220,8 @@ void activations(const std::string& path, const wr::Args& args) {
   const std::string text = text_path.empty() ? "" : wr::read_file(text_path);
   auto m = wr::load_model(path, args.get("--format"));
   m.model->eval();
-  const auto tok = tokenizer_of(m, path, args);
-  // As wr-eval scores the model: wr's and llama2.c's checkpoints were trained with BOS first, a Hugging Face
-  // folder gets what its tokenizer adds.
-  const bool bos = m.format != wr::ModelFormat::hf || tok.bos_rule().add;
+  const auto tok = wr::model_tokenizer(m, path, args.get("--tokenizer"));
+  const bool bos = wr::default_bos(m.format, tok).add;  // as wr-eval scores the model
   const int64_t max_len = m.model->config.max_seq_len;
   std::vector<int64_t> probe;
   if (bos) probe.push_back(tok.bos_id());
