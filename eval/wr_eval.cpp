@@ -25,6 +25,7 @@
 #include "common/strings.h"
 #include "eval/compare.h"
 #include "eval/evaluate.h"
+#include "eval/quant_variants.h"
 #include "eval/report.h"
 #include "model/io/model_file.h"
 #include "model/io/model_tokenizer.h"
@@ -199,30 +200,25 @@ void tasks_command(const wr::Args& args) {
 
 // --quant's variants of the model (weights rounded once, here; a8t's input ranges from --quant-calibration), and
 // what they were for the outputs.
-std::vector<wr::ScoreVariant> quant_variants(const wr::Args& args, wr::Llama& model, const wr::Tokenizer& tok, bool bos,
-                                             nlohmann::json& config, bool say) {
+std::vector<wr::ScoreVariant> requested_quant_variants(const wr::Args& args, wr::Llama& model, const wr::Tokenizer& tok, bool bos,
+                                                       nlohmann::json& config, bool say) {
   if (args.get("--quant").empty()) return {};
   const auto t0 = std::chrono::steady_clock::now();
   const auto schemes = wr::parse_quant_list(args.get("--quant"));
   const bool head = args.get("--quant-scope") == "all";
-  std::map<wr::WeightQuant, wr::Llama> copies;  // w8, w8a8 and a8t share one
-  std::optional<wr::InputRanges> ranges;
-  std::vector<wr::ScoreVariant> out;
   config = {{"schemes", nlohmann::json::array()}, {"scope", head ? "all" : "decoder"}, {"calibration", nullptr}};
-  for (const auto& s : schemes) {
-    if (!copies.count(s.weights)) copies.emplace(s.weights, wr::quantized_copy(model, s.weights, head));
-    if (s.inputs == wr::InputQuant::kInt8Static && !ranges) {
-      const std::string file = args.get("--quant-calibration");
-      const auto windows = wr::calibration_windows(tok, wr::read_file(file), bos, model->config.max_seq_len);
-      ranges = wr::calibrate_input_ranges(model, windows);
-      config["calibration"] = {{"file", file}, {"windows", windows.size()}, {"tokens", windows[0].size()}};
-    }
-    out.push_back({s.name, copies.at(s.weights), wr::input_quantizer(s, head, ranges ? &*ranges : nullptr)});
-    config["schemes"].push_back(s.name);
-  }
+  for (const auto& s : schemes) config["schemes"].push_back(s.name);
+  bool calibrated = false;
+  auto out = wr::quant_variants(model, schemes, head, [&] {
+    const std::string file = args.get("--quant-calibration");
+    const auto windows = wr::calibration_windows(tok, wr::read_file(file), bos, model->config.max_seq_len);
+    config["calibration"] = {{"file", file}, {"windows", windows.size()}, {"tokens", windows[0].size()}};
+    calibrated = true;
+    return windows;
+  });
   if (say)
     std::fprintf(stderr, "wr-eval: --quant %s (%s): weights rounded%s in %.1f s\n", args.get("--quant").c_str(),
-               head ? "decoder and lm_head" : "decoder", ranges ? ", a8t calibrated" : "",
+               head ? "decoder and lm_head" : "decoder", calibrated ? ", a8t calibrated" : "",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return out;
 }
@@ -413,7 +409,7 @@ wr::EvalOptions eval_options(const wr::Args& args, const Request& q, Checkpoint&
   opt.fewshot_seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   opt.score.share = !args.flag("--no-share");
   opt.score.batch_tokens = args.get_int("--batch-tokens");
-  opt.variants = quant_variants(args, c.loaded.model, c.tok, opt.bos, info.quant, is_main);
+  opt.variants = requested_quant_variants(args, c.loaded.model, c.tok, opt.bos, info.quant, is_main);
   opt.ranks = ranks;
   return opt;
 }

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <optional>
 
 #include "common/error.h"
 #include "common/strings.h"
 #include "eval/evaluate.h"
+#include "eval/quant_variants.h"
 #include "eval/report.h"
 #include "tasks/download.h"
 #include "trainer/batch.h"
@@ -36,23 +35,15 @@ PeriodicEval::PeriodicEval(const TrainConfig& c, const Tokenizer& tokenizer, con
 // one copy), a8t's static input scales from the first 64 windows of up to 512 tokens of the validation split, as
 // wr-eval --quant-calibration takes them from its file (model/quant.h). The decoder's linear layers, not lm_head.
 std::vector<ScoreVariant> PeriodicEval::quant_variants(Llama& model) const {
-  std::map<WeightQuant, Llama> copies;
-  std::optional<InputRanges> ranges;
-  std::vector<ScoreVariant> out;
-  for (const auto& s : quant_) {
-    if (!copies.count(s.weights)) copies.emplace(s.weights, quantized_copy(model, s.weights, /*head=*/false));
-    if (s.inputs == InputQuant::kInt8Static && !ranges) {
-      const int64_t length = std::min<int64_t>(512, c_.model.max_seq_len);
-      std::vector<std::vector<int64_t>> windows;
-      for (int64_t start = 0; start < val_->size() && windows.size() < 64; start += length) {
-        windows.emplace_back(std::min(length, val_->size() - start));
-        val_->read(start, static_cast<int64_t>(windows.back().size()), windows.back().data());
-      }
-      ranges = calibrate_input_ranges(model, windows);
+  return wr::quant_variants(model, quant_, /*head=*/false, [&] {
+    const int64_t length = std::min<int64_t>(512, c_.model.max_seq_len);
+    std::vector<std::vector<int64_t>> windows;
+    for (int64_t start = 0; start < val_->size() && windows.size() < 64; start += length) {
+      windows.emplace_back(std::min(length, val_->size() - start));
+      val_->read(start, static_cast<int64_t>(windows.back().size()), windows.back().data());
     }
-    out.push_back({s.name, copies.at(s.weights), input_quantizer(s, /*head=*/false, ranges ? &*ranges : nullptr)});
-  }
-  return out;
+    return windows;
+  });
 }
 
 void PeriodicEval::fetch_task_files(const DownloadOptions& download) const {
