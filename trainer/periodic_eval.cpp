@@ -84,6 +84,7 @@ void PeriodicEval::after_step(int64_t step, Llama& model) {
     eo.bos = c_.eval_bos;
     eo.variants = quant_variants(model);
     eo.ranks = ranks_;
+    eo.prepared = &prepared_;  // the tokenizer and BOS do not change during a run
     for (auto& r : evaluate(model, tokenizer_, eo)) {
       const std::string name = "eval." + r.task.name + (r.quant == "none" ? "" : "." + r.quant);
       for (const auto& m : r.metrics) {

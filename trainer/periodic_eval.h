@@ -10,6 +10,7 @@
 #include <string>
 
 #include "eval/ranks.h"
+#include "eval/evaluate.h"
 #include "eval/score.h"
 #include "model/llama.h"
 #include "model/quant.h"
@@ -47,6 +48,7 @@ class PeriodicEval {
   std::function<void(const std::string&)> log_;
   RuleSet rules_;
   std::vector<QuantScheme> quant_;
+  PreparedTasks prepared_;  // the tasks' documents read and requests tokenized at the first evaluation, kept
   std::string data_dir_, csv_path_;
 };
 
