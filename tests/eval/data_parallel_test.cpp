@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/file.h"
+#include "eval/report.h"
 #include "tests/test_util.h"
 #include "tests/trainer/train_fixtures.h"
 #include "trainer/distributed.h"
@@ -33,19 +34,6 @@ using wr::test::contains;
       GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)"; \
   } while (0)
 
-// A port nobody listens on now, for the process group's rendezvous.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string world_env(int port) {
   return "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
 }
@@ -59,7 +47,7 @@ int in_processes(const std::string& command, int world, const std::string& dir, 
   };
   const std::string cmd = "timeout 300 " + command;
   if (world == 1) return std::system((cmd + logs(0)).c_str());
-  const std::string env = world_env(free_port());
+  const std::string env = world_env(wr::test::free_port());
   const std::string both = env + "RANK=1 " + cmd + logs(1) + " & r1=$!; " + env + "RANK=0 " + cmd + logs(0) +
                            "; r0=$?; wait $r1; exit $((r0 + $?))";
   return std::system(("bash -c '" + both + "'").c_str());
@@ -104,19 +92,15 @@ std::vector<nlohmann::json> jsonl(const std::string& path) {
 
 // A results CSV's rows as "run,step,task,metric,quant" -> value (the fields hold no commas).
 std::map<std::string, double> csv_values(const std::string& path) {
-  std::istringstream in(wr::read_file(path));
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
-  std::map<std::string, double> rows;
-  while (std::getline(in, line)) {
+  const auto rows = wr::parse_csv(wr::read_file(path), path);
+  const auto& header = rows.at(0).fields;
+  std::map<std::string, double> out;
+  for (size_t r = 1; r < rows.size(); ++r) {
     std::map<std::string, std::string> f;
-    std::stringstream ss(line);
-    for (const auto& h : header) std::getline(ss, f[h], ',');
-    rows[f["run"] + "," + f["step"] + "," + f["task"] + "," + f["metric"] + "," + f["quant"]] = std::stod(f["value"]);
+    for (size_t c = 0; c < header.size(); ++c) f[header[c]] = rows[r].fields.at(c);
+    out[f["run"] + "," + f["step"] + "," + f["task"] + "," + f["metric"] + "," + f["quant"]] = std::stod(f["value"]);
   }
-  return rows;
+  return out;
 }
 
 // Every row of `one` in `two` with the same value: counts of right answers exactly, the smooth metrics within
@@ -233,7 +217,7 @@ TEST(DataParallelEval, AKilledRankStopsTheOtherWithOneLine) {
     std::filesystem::copy_file(wr::test::shared_path(kModel), path);
     models += path + " ";
   }
-  const std::string env = world_env(free_port());
+  const std::string env = world_env(wr::test::free_port());
   const std::string cmd = eval_command(data, "--tasks piqa --limit 400 --dist-timeout 60 --output " + dir + "/r.csv " + models);
   // `env` execs the program: $! is wr-eval's own pid
   ASSERT_EQ(std::system(("bash -c '" + env + " RANK=1 env " + cmd + " > " + dir + "/out1 2> " + dir + "/err1 & echo $! > " +

@@ -1,5 +1,8 @@
 // The training tests' fixtures: shards of generated text and a tiny model's config on them.
 #pragma once
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -75,6 +78,19 @@ inline wr::TrainOptions quiet_options() {
   wr::TrainOptions o;
   o.log = [](const std::string&) {};
   return o;
+}
+
+// A port nobody listens on now, for a data-parallel test's process group rendezvous.
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace wr::test

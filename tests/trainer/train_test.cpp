@@ -477,19 +477,6 @@ TEST(Train, SigtermCheckpointsAndExitsCleanly) {
   EXPECT_LT(step, 100000);
 }
 
-// A port nobody listens on now, for the process group's rendezvous.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // wr-train on run `name` (dir/name.json, or --resume dir/name) in `world` processes on this CPU (c10d Gloo over
 // loopback), with the overrides in args; the exit status (0 when every process succeeded). Logs: dir/name*.log.
 int train_in(const std::string& dir, const std::string& name, int world, bool resume, const std::string& args) {
@@ -497,7 +484,7 @@ int train_in(const std::string& dir, const std::string& name, int world, bool re
                           (resume ? "" : ".json") + " run.threads=1 " + args + " > ";
   if (world == 1) return std::system((cmd + dir + "/" + name + ".log 2>&1").c_str());
   const std::string env =
-      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port()) + " ";
   const std::string both = env + "RANK=1 " + cmd + dir + "/" + name + ".rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + cmd +
                            dir + "/" + name + ".log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
   return std::system(("bash -c '" + both + "'").c_str());
@@ -602,8 +589,8 @@ TEST(DataParallel, ARankAloneGivesUpAfterTheTimeoutNamingWhoIsMissing) {
   double seconds[2] = {0, 0};
   // Two different ports, taken before either rank starts: rank 1 must find nobody at its address (two threads
   // asking for a free port at once could be given the same one, and the two ranks would meet).
-  int ports[2] = {free_port(), free_port()};
-  while (ports[1] == ports[0]) ports[1] = free_port();
+  int ports[2] = {wr::test::free_port(), wr::test::free_port()};
+  while (ports[1] == ports[0]) ports[1] = wr::test::free_port();
   std::thread ranks[2];
   for (int rank = 0; rank < 2; ++rank)
     ranks[rank] = std::thread([&, rank] {
@@ -640,7 +627,7 @@ TEST(DataParallel, RanksWithDifferentConfigsAreRefused) {
   if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/r");
-  const std::string env = "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port());
+  const std::string env = "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port());
   const std::string cmd = std::string("timeout 120 ") + WR_TRAIN_BIN + " " + dir + "/r.json run.threads=1 schedule.steps=4 ";
   const std::string both = env + " RANK=1 " + cmd + "optimizer.lr=0.5 > " + dir + "/rank1.log 2>&1 & " + env + " RANK=0 " +
                            cmd + "> " + dir + "/rank0.log 2>&1; r0=$?; wait; exit $r0";
@@ -781,7 +768,7 @@ void peer_failure_stops_rank0(int signal, int timeout_s) {
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/r");
   const std::string env =
-      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port()) + " ";
   const std::string train = std::string(WR_TRAIN_BIN) + " " + dir +
                             "/r.json schedule.steps=100000 tvr.enabled=false run.threads=1 run.dist_timeout_s=" +
                             std::to_string(timeout_s) + " > ";
