@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/file.h"
+#include "eval/report.h"
 #include "model/io/native.h"
 #include "model/outliers.h"
 #include "tests/eval/eval_fixtures.h"
@@ -65,19 +66,16 @@ TEST(OutlierTelemetry, LastStepsRowsAreTheStatisticsOfTheSavedCheckpoint) {
 
 // eval.csv's rows as "step,task,metric,quant" -> value.
 std::map<std::string, double> eval_rows(const std::string& run_dir) {
-  std::istringstream in(wr::read_file(run_dir + "/eval.csv"));
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
-  std::map<std::string, double> rows;
-  while (std::getline(in, line)) {
+  const std::string path = run_dir + "/eval.csv";
+  const auto rows = wr::parse_csv(wr::read_file(path), path);
+  const auto& header = rows.at(0).fields;
+  std::map<std::string, double> out;
+  for (size_t r = 1; r < rows.size(); ++r) {
     std::map<std::string, std::string> f;
-    std::stringstream ss(line);
-    for (const auto& h : header) std::getline(ss, f[h], ',');
-    rows[f["step"] + "," + f["task"] + "," + f["metric"] + "," + f["quant"]] = std::stod(f["value"]);
+    for (size_t c = 0; c < header.size(); ++c) f[header[c]] = rows[r].fields.at(c);
+    out[f["step"] + "," + f["task"] + "," + f["metric"] + "," + f["quant"]] = std::stod(f["value"]);
   }
-  return rows;
+  return out;
 }
 
 TEST(OutlierTelemetry, EvalQuantScoresEachSchemeBesideTheModel) {
