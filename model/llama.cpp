@@ -6,8 +6,23 @@
 namespace wr {
 namespace {
 
-torch::nn::Linear linear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+// torch::nn's constructors draw their default init over the whole weight, one value at a time from one generator
+// (about 8 s of a 1B model's load, all overwritten by the reader). Without init: a 1x1 module given its real
+// storage, unwritten.
+torch::nn::Linear linear(int64_t in, int64_t out, WeightInit init) {
+  if (init == WeightInit::random) return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+  torch::nn::Linear l(torch::nn::LinearOptions(1, 1).bias(false));
+  l->options.in_features(in).out_features(out);
+  l->weight.set_data(torch::empty({out, in}));
+  return l;
+}
+
+torch::nn::Embedding embedding(int64_t n, int64_t dim, WeightInit init) {
+  if (init == WeightInit::random) return torch::nn::Embedding(n, dim);
+  torch::nn::Embedding e(1, 1);
+  e->options.num_embeddings(n).embedding_dim(dim);
+  e->weight.set_data(torch::empty({n, dim}));
+  return e;
 }
 
 // Hugging Face convention: the two halves of each head are rotated as a pair (not interleaved pairs).
@@ -37,12 +52,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * normed.to(x.scalar_type());
 }
 
-AttentionImpl::AttentionImpl(const ModelConfig& c)
+AttentionImpl::AttentionImpl(const ModelConfig& c, WeightInit init)
     : n_heads(c.n_heads), n_kv_heads(c.n_kv_heads), head_dim(c.head_dim()) {
-  q_proj = register_module("q_proj", linear(c.dim, c.n_heads * head_dim));
-  k_proj = register_module("k_proj", linear(c.dim, c.n_kv_heads * head_dim));
-  v_proj = register_module("v_proj", linear(c.dim, c.n_kv_heads * head_dim));
-  o_proj = register_module("o_proj", linear(c.n_heads * head_dim, c.dim));
+  q_proj = register_module("q_proj", linear(c.dim, c.n_heads * head_dim, init));
+  k_proj = register_module("k_proj", linear(c.dim, c.n_kv_heads * head_dim, init));
+  v_proj = register_module("v_proj", linear(c.dim, c.n_kv_heads * head_dim, init));
+  o_proj = register_module("o_proj", linear(c.n_heads * head_dim, c.dim, init));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -71,10 +86,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return o_proj(inputs(y.transpose(1, 2).reshape({B, T, n_heads * head_dim}), LinearInput::kO));
 }
 
-MLPImpl::MLPImpl(const ModelConfig& c) {
-  gate_proj = register_module("gate_proj", linear(c.dim, c.ffn_dim));
-  up_proj = register_module("up_proj", linear(c.dim, c.ffn_dim));
-  down_proj = register_module("down_proj", linear(c.ffn_dim, c.dim));
+MLPImpl::MLPImpl(const ModelConfig& c, WeightInit init) {
+  gate_proj = register_module("gate_proj", linear(c.dim, c.ffn_dim, init));
+  up_proj = register_module("up_proj", linear(c.dim, c.ffn_dim, init));
+  down_proj = register_module("down_proj", linear(c.ffn_dim, c.dim, init));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, const LinearInputs& inputs) {
@@ -83,24 +98,24 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, const LinearInputs& input
   return down_proj(inputs(torch::silu(gate_proj(xi)) * up_proj(xi), LinearInput::kDown));
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, WeightInit init) {
   input_layernorm = register_module("input_layernorm", RMSNorm(c.dim, c.norm_eps));
-  self_attn = register_module("self_attn", Attention(c));
+  self_attn = register_module("self_attn", Attention(c, init));
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.dim, c.norm_eps));
-  mlp = register_module("mlp", MLP(c));
+  mlp = register_module("mlp", MLP(c, init));
 }
 
-DecoderImpl::DecoderImpl(const ModelConfig& c) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.dim));
+DecoderImpl::DecoderImpl(const ModelConfig& c, WeightInit init) {
+  embed_tokens = register_module("embed_tokens", embedding(c.vocab_size, c.dim, init));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.n_layers; ++i) layers->push_back(DecoderLayer(c));
+  for (int64_t i = 0; i < c.n_layers; ++i) layers->push_back(DecoderLayer(c, init));
   norm = register_module("norm", RMSNorm(c.dim, c.norm_eps));
 }
 
-LlamaImpl::LlamaImpl(const ModelConfig& c) : config(c) {
+LlamaImpl::LlamaImpl(const ModelConfig& c, WeightInit init) : config(c) {
   c.validate("model config");
-  model = register_module("model", Decoder(c));
-  if (!c.tie_embeddings) lm_head = register_module("lm_head", linear(c.dim, c.vocab_size));
+  model = register_module("model", Decoder(c, init));
+  if (!c.tie_embeddings) lm_head = register_module("lm_head", linear(c.dim, c.vocab_size, init));
   const int64_t hd = c.head_dim();
   inv_freq_ = 1.0 / torch::pow(c.rope_theta, torch::arange(0, hd, 2, torch::kFloat64) / static_cast<double>(hd));
   inv_freq_ = inv_freq_.to(torch::kFloat32);

@@ -20,6 +20,10 @@ struct KVCache {
   int64_t length() const { return k.empty() ? 0 : k[0].size(2); }
 };
 
+// What a new model's weights hold: torch::nn's default random init, or nothing (uninitialized memory) for a reader,
+// which overwrites every parameter and fails on a missing one.
+enum class WeightInit { random, none };
+
 // The inputs of the linear layers: q/k/v share the attention's normed input, gate/up the MLP's; kHead is
 // lm_head's (the final norm's output).
 enum class LinearInput { kQKV, kO, kGateUp, kDown, kHead };
@@ -51,7 +55,7 @@ struct RMSNormImpl : torch::nn::Module {
 TORCH_MODULE(RMSNorm);
 
 struct AttentionImpl : torch::nn::Module {
-  explicit AttentionImpl(const ModelConfig& c);
+  AttentionImpl(const ModelConfig& c, WeightInit init);
   // x [B,T,dim]; cos/sin [B,1,T,head_dim]; bias: attention_bias() of a mask, or undefined (then causal says
   // whether to hide later keys); spans: when set, span_attention() over them instead (bias unused); cache_k/v:
   // this layer's entries in a KVCache, or null; inputs: what q/k/v and o take.
@@ -67,7 +71,7 @@ struct AttentionImpl : torch::nn::Module {
 TORCH_MODULE(Attention);
 
 struct MLPImpl : torch::nn::Module {
-  explicit MLPImpl(const ModelConfig& c);
+  MLPImpl(const ModelConfig& c, WeightInit init);
   torch::Tensor forward(const torch::Tensor& x, const LinearInputs& inputs = {});  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr};  // (ffn_dim, dim)
   torch::nn::Linear up_proj{nullptr};    // (ffn_dim, dim)
@@ -76,7 +80,7 @@ struct MLPImpl : torch::nn::Module {
 TORCH_MODULE(MLP);
 
 struct DecoderLayerImpl : torch::nn::Module {
-  explicit DecoderLayerImpl(const ModelConfig& c);
+  DecoderLayerImpl(const ModelConfig& c, WeightInit init);
   RMSNorm input_layernorm{nullptr};
   Attention self_attn{nullptr};
   RMSNorm post_attention_layernorm{nullptr};
@@ -85,7 +89,7 @@ struct DecoderLayerImpl : torch::nn::Module {
 TORCH_MODULE(DecoderLayer);
 
 struct DecoderImpl : torch::nn::Module {  // Hugging Face's LlamaModel: the "model." prefix
-  explicit DecoderImpl(const ModelConfig& c);
+  DecoderImpl(const ModelConfig& c, WeightInit init);
   torch::nn::Embedding embed_tokens{nullptr};  // (vocab_size, dim)
   torch::nn::ModuleList layers{nullptr};       // n_layers x DecoderLayer
   RMSNorm norm{nullptr};                       // final norm
@@ -94,7 +98,7 @@ TORCH_MODULE(Decoder);
 
 class LlamaImpl : public torch::nn::Module {
  public:
-  explicit LlamaImpl(const ModelConfig& c);
+  explicit LlamaImpl(const ModelConfig& c, WeightInit init = WeightInit::random);
 
   // Final-norm hidden states [B,T,dim] for token ids [B,T].
   torch::Tensor hidden(const torch::Tensor& tokens, const ForwardArgs& args = {});

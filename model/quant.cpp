@@ -189,7 +189,7 @@ torch::Tensor quantize_weight(const torch::Tensor& w, WeightQuant q, const std::
 
 Llama quantized_copy(Llama& model, WeightQuant q, bool head) {
   torch::NoGradGuard no_grad;
-  Llama copy(model->config);
+  Llama copy(model->config, WeightInit::none);
   copy->eval();
   // Every tensor shared with the model, then the rounded ones replaced by their own.
   const auto source = model->named_parameters();

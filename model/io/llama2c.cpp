@@ -125,7 +125,7 @@ LoadedModel load_llama2c(const std::string& path) {
   LoadedModel out;
   out.format = ModelFormat::llama2c;
   out.sha256 = file->sha256();
-  out.model = Llama(c);
+  out.model = Llama(c, WeightInit::none);
   // One layer at a time: q and k are permuted into copies, which then live only while their layer is copied.
   StateDictLoader loader(out.model);
   t["model.embed_tokens.weight"] = embed;

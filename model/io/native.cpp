@@ -273,7 +273,7 @@ LoadedModel load_native(const std::string& path, std::map<std::string, torch::Te
   NativeCheckpoint ckpt = read_native(path);
   LoadedModel out;
   out.format = ModelFormat::native;
-  out.model = Llama(ckpt.config);
+  out.model = Llama(ckpt.config, WeightInit::none);
   load_state_dict(out.model, ckpt.weights, path);
   out.meta = std::move(ckpt.meta);
   out.tokenizer_model = std::move(ckpt.tokenizer_model);

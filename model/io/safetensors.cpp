@@ -61,7 +61,7 @@ void load_shards(const fs::path& dir, const std::string& index_path, const Model
     if (!file.is_string()) fail(index_path, ": weight_map[\"", name, "\"] is ", file.dump(), ", expected a file name");
     shards.insert(file.get<std::string>());
   }
-  model = Llama(config);
+  model = Llama(config, WeightInit::none);
   StateDictLoader loader(model);
   std::set<std::string> read;
   for (const auto& shard : shards) {
@@ -163,7 +163,7 @@ LoadedModel load_hf(const std::string& path) {
   auto load_file = [&](const std::string& file, std::string* sha256) {
     auto tensors = read_safetensors(file, sha256);
     drop_non_parameters(tensors, config);
-    out.model = Llama(config);
+    out.model = Llama(config, WeightInit::none);
     load_state_dict(out.model, tensors, file);
   };
   if (!fs::is_directory(path)) {

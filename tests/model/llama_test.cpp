@@ -36,6 +36,29 @@ TEST(Llama, HuggingFaceNamesAndParameterCount) {
   }
 }
 
+// A reader's model (WeightInit::none) is the random one's modules with nothing drawn: the same names, shapes and
+// module options, and after copying the random model's values in, the same logits.
+TEST(Llama, UninitializedModelMatchesRandomOneOnceCopied) {
+  for (bool tied : {false, true}) {
+    auto c = tiny_config(2, tied);
+    auto random = tiny_model(c);
+    wr::Llama bare(c, wr::WeightInit::none);
+    const auto from = random->named_parameters();
+    auto to = bare->named_parameters();
+    ASSERT_EQ(to.size(), from.size());
+    torch::NoGradGuard no_grad;
+    for (auto& p : to) {
+      ASSERT_EQ(p.value().sizes(), from[p.key()].sizes()) << p.key();
+      p.value().copy_(from[p.key()]);
+    }
+    EXPECT_EQ(bare->layer(0).self_attn->k_proj->options.in_features(), c.dim);
+    EXPECT_EQ(bare->layer(0).mlp->down_proj->options.in_features(), c.ffn_dim);
+    EXPECT_EQ(bare->model->embed_tokens->options.num_embeddings(), c.vocab_size);
+    const auto tokens = random_tokens(2, 9, c.vocab_size);
+    EXPECT_TRUE(torch::equal(bare->forward(tokens), random->forward(tokens)));
+  }
+}
+
 TEST(Llama, RmsNormKnownAnswer) {
   wr::RMSNorm norm(2, 0.0);
   auto y = norm(torch::tensor({{3.0f, 4.0f}}));
