@@ -1,5 +1,6 @@
 // bench-vs-llamacpp: wr-eval beside llama.cpp's `llama-perplexity --hellaswag` on the same HellaSwag documents, in
-// one run, one tool at a time, the same thread count: wall time, documents/s and peak RSS of each, and the ratio.
+// one run, one tool at a time, the same thread count: wall time, documents/s and peak RSS of each, and the ratio;
+// then each on the first document alone, for the rate once started (a large model loads for seconds).
 // The bench builds, downloads and ships no llama.cpp: the user names a llama-perplexity binary and the same model as
 // GGUF (e.g. llama.cpp's convert_hf_to_gguf.py over `wr-model convert MODEL DIR`). Both score the first --docs
 // documents of llama.cpp's 6-line HellaSwag file: llama.cpp from a copy of them (it scores every task of a file, in
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -115,34 +117,55 @@ int main(int argc, char** argv) {
     const std::string work = args.get("--work-dir"), model = args.positional[0];
     std::filesystem::create_directories(work);
     const int threads = args.get_int("--threads", 0) == 0 ? cores() : static_cast<int>(args.get_int("--threads"));
-    const std::string docs_file = work + "/llama-docs.txt", wr_data = work + "/wr-data";
-    const size_t docs = write_first_docs(args.get("--hellaswag"), docs_file, static_cast<size_t>(args.get_int("--docs", 0)));
+    const std::string wr_data = work + "/wr-data";
     std::filesystem::create_directories(wr_data + "/hellaswag");
     std::filesystem::remove(wr_data + "/hellaswag/hellaswag_val_full.txt");
     std::filesystem::create_symlink(std::filesystem::absolute(args.get("--hellaswag")), wr_data + "/hellaswag/hellaswag_val_full.txt");
 
-    std::vector<std::string> llama = {args.get("--llama-perplexity"), "-m", args.get("--gguf"), "-f", docs_file, "--hellaswag",
-                                      "--hellaswag-tasks", std::to_string(docs), "-t", std::to_string(threads),
+    // Each tool's command for the first n documents (llama.cpp's from a file of exactly those), its log named by n.
+    auto llama_command = [&](size_t n) {
+      const std::string docs_file = work + "/llama-docs-" + std::to_string(n) + ".txt";
+      write_first_docs(args.get("--hellaswag"), docs_file, n);
+      std::vector<std::string> cmd = {args.get("--llama-perplexity"), "-m", args.get("--gguf"), "-f", docs_file, "--hellaswag",
+                                      "--hellaswag-tasks", std::to_string(n), "-t", std::to_string(threads),
                                       "-tb", std::to_string(threads)};
-    for (const auto& w : split_words(args.get("--llama-args"))) llama.push_back(w);
-    std::vector<std::string> wr_eval = {args.get("--wr-eval"), "--tasks", "hellaswag_llamacpp", "--offline", "--data-dir",
-                                        wr_data, "--limit", std::to_string(docs), "--threads", std::to_string(threads), "--json", work + "/wr.json"};
-    if (args.given("--tokenizer")) wr_eval.insert(wr_eval.end(), {"--tokenizer", args.get("--tokenizer")});
-    for (const auto& w : split_words(args.get("--wr-args"))) wr_eval.push_back(w);
-    wr_eval.push_back(model);
+      for (const auto& w : split_words(args.get("--llama-args"))) cmd.push_back(w);
+      return cmd;
+    };
+    auto wr_command = [&](size_t n) {
+      std::vector<std::string> cmd = {args.get("--wr-eval"), "--tasks", "hellaswag_llamacpp", "--offline", "--data-dir",
+                                      wr_data, "--limit", std::to_string(n), "--threads", std::to_string(threads),
+                                      "--json", work + "/wr-" + std::to_string(n) + ".json"};
+      if (args.given("--tokenizer")) cmd.insert(cmd.end(), {"--tokenizer", args.get("--tokenizer")});
+      for (const auto& w : split_words(args.get("--wr-args"))) cmd.push_back(w);
+      cmd.push_back(model);
+      return cmd;
+    };
+    const size_t docs = write_first_docs(args.get("--hellaswag"), work + "/llama-docs.txt",
+                                         static_cast<size_t>(args.get_int("--docs", 0)));
+    if (docs < 2) wr::fail("--docs ", docs, ": at least 2 documents (the first alone times each tool's start-up)");
+    const auto llama = llama_command(docs), wr_eval = wr_command(docs);
 
-    std::printf("%zu HellaSwag documents, %d threads each, one tool at a time\n", docs, threads);
+    // Start-up apart from scoring: each tool also scores the first document alone, and that run's wall time
+    // (start-up and one document) is subtracted, since a large model's load is seconds of a short run.
+    std::printf("%zu HellaSwag documents, %d threads each, one tool at a time; then the first document alone\n", docs, threads);
     const Run l = run(llama, work + "/llama-perplexity.log");
     const Run w = run(wr_eval, work + "/wr-eval.log");
-    const auto results = nlohmann::json::parse(wr::read_file(work + "/wr.json")).at("results").at("hellaswag_llamacpp");
+    const Run l1 = run(llama_command(1), work + "/llama-perplexity-1.log");
+    const Run w1 = run(wr_command(1), work + "/wr-eval-1.log");
+    const auto results = nlohmann::json::parse(wr::read_file(work + "/wr-" + std::to_string(docs) + ".json"))
+                             .at("results").at("hellaswag_llamacpp");
 
-    std::printf("\n%-10s %9s %9s %12s  %s\n", "tool", "wall s", "docs/s", "peak RSS MB", "score (each tool's own)");
-    std::printf("%-10s %9.1f %9.2f %12ld  %.2f%% (mean log-prob per token)\n", "llama.cpp", l.seconds, docs / l.seconds,
-                l.peak_rss_mb, llamacpp_score(l.log, docs));
-    std::printf("%-10s %9.1f %9.2f %12ld  acc_norm %.2f%%, acc %.2f%%\n", "wr-eval", w.seconds, docs / w.seconds,
-                w.peak_rss_mb, 100 * results.at("acc_norm,none").get<double>(), 100 * results.at("acc,none").get<double>());
-    std::printf("\nwr-eval / llama.cpp: %.2fx the documents/s, peak RSS %+ld MB\n", l.seconds / w.seconds,
-                w.peak_rss_mb - l.peak_rss_mb);
+    auto scoring_rate = [&](const Run& all, const Run& one) { return (docs - 1) / std::max(all.seconds - one.seconds, 1e-9); };
+    std::printf("\n%-10s %9s %9s %11s %14s %12s  %s\n", "tool", "wall s", "docs/s", "1 doc s", "then docs/s", "peak RSS MB",
+                "score (each tool's own)");
+    std::printf("%-10s %9.1f %9.2f %11.1f %14.2f %12ld  %.2f%% (mean log-prob per token)\n", "llama.cpp", l.seconds,
+                docs / l.seconds, l1.seconds, scoring_rate(l, l1), l.peak_rss_mb, llamacpp_score(l.log, docs));
+    std::printf("%-10s %9.1f %9.2f %11.1f %14.2f %12ld  acc_norm %.2f%%, acc %.2f%%\n", "wr-eval", w.seconds, docs / w.seconds,
+                w1.seconds, scoring_rate(w, w1), w.peak_rss_mb, 100 * results.at("acc_norm,none").get<double>(),
+                100 * results.at("acc,none").get<double>());
+    std::printf("\nwr-eval / llama.cpp: %.2fx the documents/s (%.2fx after the first document), peak RSS %+ld MB\n",
+                l.seconds / w.seconds, scoring_rate(w, w1) / scoring_rate(l, l1), w.peak_rss_mb - l.peak_rss_mb);
     std::printf("commands:\n ");
     for (const auto& a : llama) std::printf(" %s", a.c_str());
     std::printf("\n ");
