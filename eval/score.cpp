@@ -257,16 +257,25 @@ std::vector<std::vector<std::vector<RequestScore>>> score_variants(Llama& model,
   // loops run inline inside an OpenMP parallel region): a small model's forward pass is a chain of small
   // operations, and splitting each over threads cost more in fork/join and tiny GEMM blocks than it gained. The
   // token budget is shared out, so that the padded tokens in flight, and with them the memory, stay batch_tokens.
+  // Within it the batches are about the same size, as many as a multiple of the threads' number: a thread scoring a
+  // last, smaller batch alone leaves the others idle (60 HellaSwag documents of a 1B model: batches of 2048, 2048
+  // and 700 tokens kept the second core idle for 24% of the run).
   const bool on_cpu = scorer.device().is_cpu();
   const int64_t workers = on_cpu ? at::get_num_threads() : 1;
-  const int64_t budget = std::max<int64_t>(1, opt.batch_tokens / workers);
+  int64_t left = 0;  // tokens of the rows not yet in a batch
+  for (const Row* r : order) left += static_cast<int64_t>(r->tokens.size());
+  const int64_t most = std::max<int64_t>(1, opt.batch_tokens / workers);
+  const int64_t n_batches = std::max<int64_t>(1, ((left + most - 1) / most + workers - 1) / workers * workers);
 
-  // Batches of rows, longest first, so that the first row of a batch sets its padded length.
+  // Batches of rows, longest first, so that the first row of a batch sets its padded length; each takes the rows
+  // nearest its even share of what is left.
   std::vector<std::vector<const Row*>> batches;
   for (size_t i = 0; i < order.size(); i += batches.back().size()) {
-    const int64_t T = order[i]->tokens.size();
-    const size_t n = std::max<int64_t>(1, budget / std::max<int64_t>(T, 1));
-    batches.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + n));
+    const int64_t T = std::max<int64_t>(1, order[i]->tokens.size());
+    const int64_t share = left / std::max<int64_t>(1, n_batches - static_cast<int64_t>(batches.size()));
+    const int64_t n = std::clamp<int64_t>((share + T / 2) / T, 1, std::max<int64_t>(1, most / T));
+    batches.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + static_cast<size_t>(n)));
+    for (const Row* r : batches.back()) left -= static_cast<int64_t>(r->tokens.size());
   }
 
   const int threads = static_cast<int>(std::clamp<size_t>(batches.size(), 1, workers));

@@ -11,11 +11,12 @@
 namespace wr {
 namespace {
 
-// Positions whose logits one lm_head block computes: the [positions, vocab] float logits of a whole batch (about
-// 3000 x 32000 = 390 MB on HellaSwag with a Llama 2 vocabulary) would set the process's peak memory, and a block's
-// logits are still in cache for the log-softmax, gather and argmax that follow the matmul. Each thread scoring a
-// batch holds a block's logits and log-probabilities (128 x 32000 floats: 33 MB).
-constexpr int64_t kHeadBlock = 128;
+// Positions whose logits one lm_head block computes. The float logits of a whole batch (about 3000 x 128256 = 1.5 GB
+// on HellaSwag with a Llama 3 vocabulary) would set the process's peak memory; but each block's product reads the
+// whole [vocab, dim] matrix, and under 512 rows both BLASes run it far below their peak: one thread, vocabulary
+// 128256, dim 2048, BLIS 58 GFLOP/s at 128 rows, 61 at 384, 104 at 512; MKL 75 at 128, 86-93 from 256
+// (`bench-gemm --threads 1`). Each thread scoring a batch holds one block's logits: 512 x 128256 floats, 263 MB.
+constexpr int64_t kHeadBlock = 512;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
