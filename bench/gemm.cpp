@@ -55,12 +55,14 @@ int main(int argc, char** argv) {
 
     // lm_head over a Llama 3 vocabulary, a block of scored positions at a time (model/token_scorer.cpp): each
     // block's product reads the whole [vocab, dim] matrix, so the block's rows set how far that is amortized.
-    std::printf("\nlm_head block x W^T, x [rows, dim], W [128256, dim]: GFLOP/s\n%6s %12s %12s %12s\n", "dim", "128 rows",
-                "256 rows", "512 rows");
+    std::printf("\nlm_head block x W^T, x [rows, dim], W [128256, dim]: GFLOP/s by rows\n%6s", "dim");
+    const int64_t block_rows[] = {128, 256, 384, 512, 1024};
+    for (int64_t rows : block_rows) std::printf(" %8ld", static_cast<long>(rows));
+    std::printf("\n");
     for (int64_t dim : {576, 2048}) {
       const auto w = torch::randn({128256, dim});
       std::printf("%6ld", static_cast<long>(dim));
-      for (int64_t rows : {128, 256, 384, 512, 1024}) std::printf(" %12.1f", linear_gflops(torch::randn({rows, dim}), w));
+      for (int64_t rows : block_rows) std::printf(" %8.1f", linear_gflops(torch::randn({rows, dim}), w));
       std::printf("\n");
     }
     return 0;
