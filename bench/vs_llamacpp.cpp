@@ -122,10 +122,9 @@ int main(int argc, char** argv) {
     std::filesystem::remove(wr_data + "/hellaswag/hellaswag_val_full.txt");
     std::filesystem::create_symlink(std::filesystem::absolute(args.get("--hellaswag")), wr_data + "/hellaswag/hellaswag_val_full.txt");
 
-    // Each tool's command for the first n documents (llama.cpp's from a file of exactly those), its log named by n.
-    auto llama_command = [&](size_t n) {
-      const std::string docs_file = work + "/llama-docs-" + std::to_string(n) + ".txt";
-      write_first_docs(args.get("--hellaswag"), docs_file, n);
+    // Each tool's command for the first n documents (llama.cpp's from docs_file, which holds exactly those), its
+    // outputs named by n.
+    auto llama_command = [&](const std::string& docs_file, size_t n) {
       std::vector<std::string> cmd = {args.get("--llama-perplexity"), "-m", args.get("--gguf"), "-f", docs_file, "--hellaswag",
                                       "--hellaswag-tasks", std::to_string(n), "-t", std::to_string(threads),
                                       "-tb", std::to_string(threads)};
@@ -141,17 +140,18 @@ int main(int argc, char** argv) {
       cmd.push_back(model);
       return cmd;
     };
-    const size_t docs = write_first_docs(args.get("--hellaswag"), work + "/llama-docs.txt",
-                                         static_cast<size_t>(args.get_int("--docs", 0)));
+    const std::string docs_file = work + "/llama-docs.txt", first_doc_file = work + "/llama-docs-1.txt";
+    const size_t docs = write_first_docs(args.get("--hellaswag"), docs_file, static_cast<size_t>(args.get_int("--docs", 0)));
     if (docs < 2) wr::fail("--docs ", docs, ": at least 2 documents (the first alone times each tool's start-up)");
-    const auto llama = llama_command(docs), wr_eval = wr_command(docs);
+    write_first_docs(args.get("--hellaswag"), first_doc_file, 1);
+    const auto llama = llama_command(docs_file, docs), wr_eval = wr_command(docs);
 
     // Start-up apart from scoring: each tool also scores the first document alone, and that run's wall time
     // (start-up and one document) is subtracted, since a large model's load is seconds of a short run.
     std::printf("%zu HellaSwag documents, %d threads each, one tool at a time; then the first document alone\n", docs, threads);
     const Run l = run(llama, work + "/llama-perplexity.log");
     const Run w = run(wr_eval, work + "/wr-eval.log");
-    const Run l1 = run(llama_command(1), work + "/llama-perplexity-1.log");
+    const Run l1 = run(llama_command(first_doc_file, 1), work + "/llama-perplexity-1.log");
     const Run w1 = run(wr_command(1), work + "/wr-eval-1.log");
     const auto results = nlohmann::json::parse(wr::read_file(work + "/wr-" + std::to_string(docs) + ".json"))
                              .at("results").at("hellaswag_llamacpp");

@@ -6,9 +6,9 @@
 namespace wr {
 namespace {
 
-// torch::nn's constructors draw their default init over the whole weight, one value at a time from one generator
-// (about 8 s of a 1B model's load, all overwritten by the reader). Without init: a 1x1 module given its real
-// storage, unwritten.
+// torch::nn's constructors draw their default init over the whole weight, one value at a time from one generator,
+// all of it overwritten by a reader (`wr-eval --limit 1` on a 1.24B model: 21.4 s with it, 11.1 s without). Without
+// init: a 1x1 module given its real storage, unwritten.
 torch::nn::Linear linear(int64_t in, int64_t out, WeightInit init) {
   if (init == WeightInit::random) return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
   torch::nn::Linear l(torch::nn::LinearOptions(1, 1).bias(false));
