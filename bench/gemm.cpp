@@ -1,6 +1,7 @@
 // bench-gemm: the BLAS this process loaded, its fp32 GEMM rate at a few sizes, and a projection's rate (x W^T, as
-// the model computes it) with W row-major (the checkpoint's layout) and column-major (ColumnMajorProjections,
-// model/kernels/weight_layout.h) for stories260K's and a 41.7M-parameter model's shapes, 2048 rows.
+// the model computes it) with W row-major (the checkpoint's layout) and column-major (W^T contiguous: Debian's BLIS
+// ran the transposed operand of a short inner dimension 1.4-2x slower, which once made scoring lay the projections
+// out so; OpenBLAS and MKL run both alike) for stories260K's and a 41.7M-parameter model's shapes, 2048 rows.
 // Usage: bench-gemm [--threads N]   (scoring runs each batch on one thread: --threads 1 is its case)
 #include <algorithm>
 #include <chrono>

@@ -2,19 +2,17 @@
 
 #include <chrono>
 #include <map>
-#include <set>
 #include <tuple>
 
 #include "model/kernels/fused_cpu.h"
-#include "model/kernels/weight_layout.h"
 
 namespace wr {
 namespace {
 
 // Positions whose logits one lm_head block computes. The float logits of a whole batch (about 3000 x 128256 = 1.5 GB
 // on HellaSwag with a Llama 3 vocabulary) would set the process's peak memory; but each block's product reads the
-// whole [vocab, dim] matrix, and under 512 rows both BLASes run it far below their peak: one thread, vocabulary
-// 128256, dim 2048, BLIS 58 GFLOP/s at 128 rows, 61 at 384, 104 at 512; MKL 75 at 128, 86-93 from 256
+// whole [vocab, dim] matrix, and under 512 rows the BLASes run it below their peak: one thread, vocabulary 128256,
+// dim 2048, OpenBLAS 83 GFLOP/s at 128 rows, 95 at 256, 101 at 512; MKL 75 at 128, 86-93 from 256
 // (`bench-gemm --threads 1`). Each thread scoring a batch holds one block's logits: 512 x 128256 floats, 263 MB.
 constexpr int64_t kHeadBlock = 512;
 
@@ -23,14 +21,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
-
-TokenScorer::TokenScorer(std::vector<ScoringPass> passes) : passes_(std::move(passes)) {
-  std::set<const void*> laid_out;
-  for (auto& p : passes_)
-    if (laid_out.insert(p.model.ptr().get()).second) layouts_.push_back(std::make_unique<ColumnMajorProjections>(p.model));
-}
-
-TokenScorer::~TokenScorer() = default;
 
 torch::Device TokenScorer::device() const { return passes_[0].model.ptr()->output_weight().device(); }
 

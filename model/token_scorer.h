@@ -1,19 +1,16 @@
 // Scoring's one call into the model: for a batch of packed rows, each scored token's log-probability and whether
 // it is the model's greedy pick, for the model and for variants of it (simulated quantization) on the same rows.
-// Which kernels run (the fused CPU log-probabilities or LibTorch's operations), the weight layout they want
-// (column-major projections on the CPU, kernels/weight_layout.h) and how lm_head is split into blocks are decided
-// here, so that eval/ knows the model's interface only.
+// Which kernels run (the fused CPU log-probabilities or LibTorch's operations) and how lm_head is split into blocks
+// are decided here, so that eval/ knows the model's interface only.
 #pragma once
 #include <torch/torch.h>
 
-#include <memory>
+#include <utility>
 #include <vector>
 
 #include "model/llama.h"
 
 namespace wr {
-
-class ColumnMajorProjections;
 
 // A model a batch runs through, with its linear layers' input rounding (null: none).
 struct ScoringPass {
@@ -37,12 +34,8 @@ struct BatchScores {
 
 class TokenScorer {
  public:
-  // passes[0] is the reference the others are compared with. While the scorer lives, each model's projections are
-  // laid out for scoring; the destructor puts them back, so that a training loop finds its model as it was.
-  explicit TokenScorer(std::vector<ScoringPass> passes);
-  ~TokenScorer();
-  TokenScorer(const TokenScorer&) = delete;
-  TokenScorer& operator=(const TokenScorer&) = delete;
+  // passes[0] is the reference the others are compared with.
+  explicit TokenScorer(std::vector<ScoringPass> passes) : passes_(std::move(passes)) {}
 
   torch::Device device() const;
   size_t passes() const { return passes_.size(); }
@@ -54,7 +47,6 @@ class TokenScorer {
 
  private:
   std::vector<ScoringPass> passes_;
-  std::vector<std::unique_ptr<ColumnMajorProjections>> layouts_;  // one per distinct model: variants may share one
 };
 
 }  // namespace wr

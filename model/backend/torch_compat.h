@@ -93,10 +93,10 @@ inline torch::Device parse_device(const std::string& name, const std::string& wh
 }
 
 // LibTorch starts with one intra-op thread on some machines; wr uses all cores unless told otherwise, and never
-// more than the cores this process may run on: OpenMP's, BLIS's and LibTorch's spinning workers on oversubscribed
+// more than the cores this process may run on: OpenMP's, the BLAS's and LibTorch's spinning workers on oversubscribed
 // cores slowed 5 documents from under 1 s to 33 s, so a larger request is capped with a warning.
-// Call before any matmul: BLIS (the BLAS scripts/setup installs) reads its thread count once, at first use,
-// and defaults to one thread.
+// OpenBLAS's OpenMP build (the BLAS scripts/setup installs) and MKL (PyPI's) follow the OpenMP thread count that
+// torch::set_num_threads sets, and run one thread each inside scoring's parallel batches.
 inline int set_threads(long n) {
   cpu_set_t allowed;
   const long cores = sched_getaffinity(0, sizeof(allowed), &allowed) == 0
@@ -107,7 +107,6 @@ inline int set_threads(long n) {
     std::fprintf(stderr, "wr: %ld threads asked for, but this process may use %ld cores: using %ld\n", n, cores, cores);
     n = cores;
   }
-  setenv("BLIS_NUM_THREADS", std::to_string(n).c_str(), /*overwrite=*/0);
   torch::set_num_threads(static_cast<int>(n));
   return torch::get_num_threads();
 }

@@ -105,6 +105,9 @@ std::map<std::string, double> csv_values(const std::string& path) {
 
 // Every row of `one` in `two` with the same value: counts of right answers exactly, the smooth metrics within
 // 1e-5 relative (the CSV's 6 digits; log-likelihoods of differently packed batches differ in float32 rounding).
+// A quantized variant's p-values within 1e-3: on a model trained for a few steps, w8 moves prob_gold by about 3e-6,
+// so the paired test's statistic is itself a difference near float32 rounding (two ranks against one: 0.358099
+// against 0.358084 under OpenBLAS).
 void expect_same_metrics(const std::map<std::string, double>& one, const std::map<std::string, double>& two) {
   ASSERT_EQ(one.size(), two.size());
   for (const auto& [key, value] : one) {
@@ -112,6 +115,8 @@ void expect_same_metrics(const std::map<std::string, double>& one, const std::ma
     const bool counted = contains(key, ",acc,") || contains(key, ",acc_norm,") || contains(key, ",exact_match,");
     if (counted) {
       EXPECT_EQ(two.at(key), value) << key;
+    } else if (contains(key, "_delta_p,")) {
+      EXPECT_NEAR(two.at(key), value, 1e-3) << key;
     } else {
       EXPECT_NEAR(two.at(key), value, 1e-5 * std::max(1.0, std::fabs(value))) << key;
     }

@@ -7,7 +7,6 @@
 
 #include "common/error.h"
 #include "model/kernels/fused_cpu.h"
-#include "model/kernels/weight_layout.h"
 
 #include "tests/model/model_fixtures.h"
 
