@@ -41,6 +41,7 @@ void generate_task(Llama& model, const Tokenizer& tok, const EvalOptions& opt, c
       GenerateOptions g;
       g.max_new_tokens = room;
       g.stop_token = tok.eos_id();
+      g.vocab = tok.vocab_size();
       g.stop = [&](const std::vector<int64_t>& out) {
         const std::string text = tok.decode(std::vector<int>(out.begin(), out.end()));
         for (const auto& u : task.until)

@@ -24,6 +24,7 @@ std::vector<int64_t> generate_greedy(Llama& model, const std::vector<int64_t>& p
       h = model->hidden(ids_tensor(seq));
     }
     auto last = model->logits(h.select(1, h.size(1) - 1)).to(torch::kFloat32);  // [1,V]
+    if (opt.vocab > 0 && opt.vocab < last.size(-1)) last = last.narrow(-1, 0, opt.vocab);
     int64_t next = last.argmax(-1).item<int64_t>();
     out.push_back(next);
     seq.push_back(next);

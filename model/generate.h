@@ -12,6 +12,9 @@ struct GenerateOptions {
   int64_t max_new_tokens = 128;
   bool use_cache = true;
   int64_t stop_token = -1;  // stop after emitting this id (e.g. EOS); -1: none
+  // Pick among the first `vocab` ids only: the tokenizer's pieces, where the model pads its vocabulary past them
+  // (an id without a piece could not be decoded); -1: every id.
+  int64_t vocab = -1;
   // Called with all generated ids so far; returning true stops (e.g. a stop string appeared in the text).
   std::function<bool(const std::vector<int64_t>&)> stop;
 };

@@ -90,9 +90,6 @@ void convert(const std::string& in, const std::string& out, const wr::Args& args
 void generate(const std::string& path, const wr::Args& args) {
   auto m = wr::load_model(path, args.get("--format"));
   const auto tok = wr::model_tokenizer(m, path, args.get("--tokenizer"));
-  if (tok.vocab_size() < m.model->config.vocab_size)  // a generated id the tokenizer has no piece for
-    wr::fail(path, ": the model's vocab_size is ", m.model->config.vocab_size, " but the tokenizer has ", tok.vocab_size(),
-             " pieces; generate needs one for every id");
   m.model->eval();
   const bool bos = wr::default_bos(m.format, tok).add;  // as wr-eval scores the model
   std::vector<int64_t> prompt;
@@ -103,6 +100,7 @@ void generate(const std::string& path, const wr::Args& args) {
   opt.max_new_tokens = args.get_int("--max-new-tokens", 0);
   opt.use_cache = !args.flag("--no-cache");
   opt.stop_token = tok.eos_id();
+  opt.vocab = tok.vocab_size();
   auto ids = wr::generate_greedy(m.model, prompt, opt);
   std::vector<int> all(prompt.begin() + (bos ? 1 : 0), prompt.end());
   all.insert(all.end(), ids.begin(), ids.end());

@@ -34,10 +34,6 @@ using wr::test::contains;
       GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)"; \
   } while (0)
 
-std::string world_env(int port) {
-  return "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
-}
-
 // `command` (a binary and its arguments) in `world` processes, each on one thread; rank r's stdout and stderr in
 // dir/tag.rR.out and .err. The exit status, 0 when every process succeeded.
 int in_processes(const std::string& command, int world, const std::string& dir, const std::string& tag) {
@@ -47,7 +43,7 @@ int in_processes(const std::string& command, int world, const std::string& dir, 
   };
   const std::string cmd = "timeout 300 " + command;
   if (world == 1) return std::system((cmd + logs(0)).c_str());
-  const std::string env = world_env(wr::test::free_port());
+  const std::string env = wr::test::two_rank_env();
   const std::string both = env + "RANK=1 " + cmd + logs(1) + " & r1=$!; " + env + "RANK=0 " + cmd + logs(0) +
                            "; r0=$?; wait $r1; exit $((r0 + $?))";
   return std::system(("bash -c '" + both + "'").c_str());
@@ -222,7 +218,7 @@ TEST(DataParallelEval, AKilledRankStopsTheOtherWithOneLine) {
     std::filesystem::copy_file(wr::test::shared_path(kModel), path);
     models += path + " ";
   }
-  const std::string env = world_env(wr::test::free_port());
+  const std::string env = wr::test::two_rank_env();
   const std::string cmd = eval_command(data, "--tasks piqa --limit 400 --dist-timeout 60 --output " + dir + "/r.csv " + models);
   // `env` execs the program: $! is wr-eval's own pid
   ASSERT_EQ(std::system(("bash -c '" + env + " RANK=1 env " + cmd + " > " + dir + "/out1 2> " + dir + "/err1 & echo $! > " +

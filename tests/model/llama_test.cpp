@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "model/generate.h"
 #include "model/kernels/fused_cpu.h"
 
 #include "tests/model/model_fixtures.h"
@@ -90,6 +91,34 @@ TEST(Llama, KvCacheMatchesFullForward) {
   for (int64_t t = 8; t < 12; ++t) parts.push_back(m->forward(tokens.slice(1, t, t + 1), args));
   EXPECT_EQ(cache.length(), 12);
   EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-5));
+}
+
+// A model whose vocabulary is padded past its tokenizer's pieces: greedy decoding picks the largest logit among
+// the first `vocab` ids, even where a padded row's logit is the largest of all.
+TEST(Generate, PaddedVocabularyPicksOnlyTheTokenizersIds) {
+  auto m = tiny_model(tiny_config());
+  torch::NoGradGuard ng;
+  const int64_t pieces = 90;
+  m->lm_head->weight.slice(0, pieces) *= 50;  // padded rows with large logits: unrestricted argmax picks them
+  wr::GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.use_cache = false;
+  const std::vector<int64_t> prompt = {3, 14, 15, 92};
+  int64_t padded_picks = 0;
+  for (int64_t id : wr::generate_greedy(m, prompt, opt)) padded_picks += id >= pieces;
+  ASSERT_GT(padded_picks, 0) << "the padded rows do not win: the test would not see the limit";
+
+  opt.vocab = pieces;
+  const auto ids = wr::generate_greedy(m, prompt, opt);
+  ASSERT_EQ(ids.size(), 12u);
+  std::vector<int64_t> seq = prompt;
+  for (int64_t id : ids) {  // each id is the argmax of the first `pieces` logits of the sequence so far
+    const auto logits = m->forward(torch::tensor(seq).unsqueeze(0)).select(1, -1).squeeze(0);
+    EXPECT_EQ(id, logits.slice(0, 0, pieces).argmax().item<int64_t>());
+    seq.push_back(id);
+  }
+  opt.use_cache = true;
+  EXPECT_EQ(wr::generate_greedy(m, prompt, opt), ids);
 }
 
 TEST(Llama, OnlyRelativePositionsMatter) {

@@ -93,4 +93,10 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// torchrun's variables for a group of two processes on the loopback interface (Gloo's too), each process's RANK=
+// still to follow: "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=<a free port> ".
+inline std::string two_rank_env() {
+  return "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " ";
+}
+
 }  // namespace wr::test

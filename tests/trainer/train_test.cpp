@@ -483,8 +483,7 @@ int train_in(const std::string& dir, const std::string& name, int world, bool re
   const std::string cmd = std::string("timeout 300 ") + WR_TRAIN_BIN + (resume ? " --resume " : " ") + dir + "/" + name +
                           (resume ? "" : ".json") + " run.threads=1 " + args + " > ";
   if (world == 1) return std::system((cmd + dir + "/" + name + ".log 2>&1").c_str());
-  const std::string env =
-      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port()) + " ";
+  const std::string env = wr::test::two_rank_env();
   const std::string both = env + "RANK=1 " + cmd + dir + "/" + name + ".rank1.log 2>&1 & r1=$!; " + env + "RANK=0 " + cmd +
                            dir + "/" + name + ".log 2>&1; r0=$?; wait $r1; exit $((r0 + $?))";
   return std::system(("bash -c '" + both + "'").c_str());
@@ -627,9 +626,9 @@ TEST(DataParallel, RanksWithDifferentConfigsAreRefused) {
   if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/r");
-  const std::string env = "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port());
+  const std::string env = wr::test::two_rank_env();
   const std::string cmd = std::string("timeout 120 ") + WR_TRAIN_BIN + " " + dir + "/r.json run.threads=1 schedule.steps=4 ";
-  const std::string both = env + " RANK=1 " + cmd + "optimizer.lr=0.5 > " + dir + "/rank1.log 2>&1 & " + env + " RANK=0 " +
+  const std::string both = env + "RANK=1 " + cmd + "optimizer.lr=0.5 > " + dir + "/rank1.log 2>&1 & " + env + "RANK=0 " +
                            cmd + "> " + dir + "/rank0.log 2>&1; r0=$?; wait; exit $r0";
   EXPECT_NE(std::system(("bash -c '" + both + "'").c_str()), 0);
   for (const char* log : {"/rank0.log", "/rank1.log"}) {
@@ -767,8 +766,7 @@ void peer_failure_stops_rank0(int signal, int timeout_s) {
   if (!wr::DataParallel::gloo_available()) GTEST_SKIP() << "this build has no c10d Gloo backend (no gloo headers at configure)";
   const std::string dir = wr::test::temp_dir();
   tiny_config(dir + "/r");
-  const std::string env =
-      "GLOO_SOCKET_IFNAME=lo WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(wr::test::free_port()) + " ";
+  const std::string env = wr::test::two_rank_env();
   const std::string train = std::string(WR_TRAIN_BIN) + " " + dir +
                             "/r.json schedule.steps=100000 tvr.enabled=false run.threads=1 run.dist_timeout_s=" +
                             std::to_string(timeout_s) + " > ";
