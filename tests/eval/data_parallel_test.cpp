@@ -1,10 +1,7 @@
 // Data-parallel evaluation (issue 29): wr-eval and wr-train's periodic evaluation in two processes (c10d Gloo over
 // loopback on this CPU) give the one-process result, rank 0 alone writes, and a killed rank stops the other with
 // one line naming it.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>

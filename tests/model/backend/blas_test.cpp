@@ -6,6 +6,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
 #include "model/backend/torch_compat.h"
 
 namespace {
